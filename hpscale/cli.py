@@ -1,0 +1,110 @@
+"""The Typer app: one thin command per module in ``hpscale.commands``.
+
+Exit codes are mapped here and only here:
+
+| code | meaning |
+|------|---------|
+| 0    | success (``check``: every target matches) |
+| 1    | ``check`` found differences |
+| 2    | usage or input error (one line per problem on stderr, nothing on stdout) |
+| 3    | internal error in hpscale (a bug: please report it) |
+| 130  | interrupted |
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from . import __version__
+from .errors import HpscaleError
+
+EXIT_FINDINGS = 1
+EXIT_INPUT = 2
+EXIT_INTERNAL = 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(func: F) -> F:
+    """Turn hpscale's errors into exit codes and one-line messages; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except HpscaleError as exc:
+            for line in str(exc).splitlines() or ["invalid input"]:
+                print(f"error: {line}", file=sys.stderr)
+            raise typer.Exit(EXIT_INPUT) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`); nothing more can be written.
+            sys.stdout = None  # type: ignore[assignment]
+            raise typer.Exit(0) from None
+        except Exception as exc:  # noqa: BLE001 — last line of defence, by design
+            print(
+                f"internal error: {type(exc).__name__}: {exc}\n"
+                f"This is a bug in hpscale {__version__}; please report it to the hpscale "
+                "maintainers with the command and the config that caused it.",
+                file=sys.stderr,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+app = typer.Typer(
+    name="hpscale",
+    help="Move tuned hyperparameters from a small proxy run to a large target run "
+    "(µP, AdamW timescale, √d weight decay, Adam square-root batch rule, model EMA).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"hpscale {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """hpscale: hyperparameter transfer calculator."""
+
+
+#: (command name, module, function). Command modules import only typer at module level, so
+#: registering them all costs little; heavy imports happen inside the command functions.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("transfer", "hpscale.commands.transfer", "transfer_command"),
+    # further commands: one line each, in the order `hpscale --help` lists them
+]
+
+for _name, _module, _function in COMMANDS:
+    app.command(_name)(guarded(getattr(importlib.import_module(_module), _function)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code."""
+    try:
+        app(args=argv, prog_name="hpscale")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_INPUT)
+    return 0

@@ -1,0 +1,77 @@
+"""Options shared by the commands that transfer (``transfer``, ``check``, ``ladder``).
+
+Choices are plain strings validated here (not click.Choice) so a bad value gives the same
+one-line ``--option: value: allowed …`` error as every other input. The allowed values come
+from ``hpscale.rules``, so a new rule variant shows up here without touching the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import rules as R
+from ..errors import InputError
+from ..numbers import parse_number
+
+FORMATS = ("table", "json", "yaml")
+
+WidthOpt = Annotated[str | None, typer.Option("--width", help="Target width (default: the proxy's).", show_default=False)]
+BatchOpt = Annotated[str | None, typer.Option("--batch-size", help="Target batch size per step, same unit as the config; SI suffixes allowed (2M).", show_default=False)]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset-size", help="Target dataset size per epoch; SI suffixes allowed (300B).", show_default=False)]
+DepthOpt = Annotated[str | None, typer.Option("--depth", help="Target depth (residual blocks); needs model.depth in the proxy.", show_default=False)]
+WdWidthOpt = Annotated[str, typer.Option("--wd-width-rule", help="Hidden weight decay vs width: timescale (λ ∝ m, Wang & Aitchison) | sqrt (λ ∝ √m, Fan et al.) | constant (plain µP).")]
+ReadoutOpt = Annotated[str, typer.Option("--readout-rule", help="µP readout formulation: mureadout (LR fixed, multiplier 1/m) | table3 (LR 1/m, init 1/m).")]
+BetaOpt = Annotated[str, typer.Option("--beta-rule", help="Adam β vs batch: linear (1 − κ(1 − β), Malladi et al.) | exponential (β^κ).")]
+TauOpt = Annotated[str, typer.Option("--tau-rule", help="Timescale vs token horizon: constant | power-lines (τ ∝ TPP^−a, Bergsma et al.).")]
+TauExpOpt = Annotated[float, typer.Option("--tau-exponent", help="Power Lines exponent a.")]
+EpsWidthOpt = Annotated[str, typer.Option("--eps-width-rule", help="Hidden Adam ε vs width: constant | inverse (ε ∝ 1/m, Everett et al.).")]
+DepthRuleOpt = Annotated[str, typer.Option("--depth-rule", help="Depth transfer: completep (α = 1) | depth-mup (α = ½).")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE atomically instead of stdout.", dir_okay=False, show_default=False)]
+
+
+def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InputError(f"{option}: {value!r}: allowed: {', '.join(allowed)}")
+    return value
+
+
+def size_option(option: str, value: str | None, *, whole: bool = False) -> float | None:
+    """Parse a CLI size (SI suffixes allowed); ``None`` keeps the proxy's value."""
+    if value is None:
+        return None
+    try:
+        number = parse_number(value, si=True)
+    except ValueError as exc:
+        raise InputError(f"{option}: {value!r}: {exc}") from None
+    if number <= 0:
+        raise InputError(f"{option}: {value!r}: must be > 0")
+    if whole and number != int(number):
+        raise InputError(f"{option}: {value!r}: must be a whole number")
+    return number
+
+
+def rule_choices(
+    wd_width_rule: str,
+    readout_rule: str,
+    beta_rule: str,
+    tau_rule: str,
+    tau_exponent: float,
+    eps_width_rule: str,
+    depth_rule: str,
+) -> object:
+    from ..transfer import RuleChoices
+
+    if not (tau_exponent == tau_exponent and abs(tau_exponent) < 10):
+        raise InputError(f"--tau-exponent: {tau_exponent!r}: must be a finite number in (-10, 10)")
+    return RuleChoices(
+        wd_width_rule=choice("--wd-width-rule", wd_width_rule, R.WD_WIDTH_RULES),  # type: ignore[arg-type]
+        readout_rule=choice("--readout-rule", readout_rule, R.READOUT_RULES),  # type: ignore[arg-type]
+        beta_rule=choice("--beta-rule", beta_rule, R.BETA_RULES),  # type: ignore[arg-type]
+        tau_rule=choice("--tau-rule", tau_rule, R.TAU_RULES),  # type: ignore[arg-type]
+        tau_exponent=tau_exponent,
+        eps_width_rule=choice("--eps-width-rule", eps_width_rule, R.EPS_WIDTH_RULES),  # type: ignore[arg-type]
+        depth_rule=choice("--depth-rule", depth_rule, R.DEPTH_RULES),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,187 @@
+"""The proxy/target config schema (pydantic, strict: unknown keys are refused).
+
+A config describes one training run: its scale (width, depth, batch size, dataset size) and
+the hyperparameters it used. The optimizer-level ``lr``, ``weight_decay``, ``eps`` and the
+top-level ``init_std`` apply to every parameter group unless ``param_groups`` overrides that
+group. ``hpscale transfer --format yaml`` writes a config in this same schema with every group
+stated explicitly, so a target can be checked, committed, or used as the next proxy.
+
+Numbers may be written as YAML floats, ints or strings such as ``"6e-4"``; sizes also take SI
+suffixes (see ``hpscale.numbers``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from .numbers import parse_number
+from .rules import GROUPS, Group
+
+
+def _number(value: object) -> float:
+    return parse_number(value)
+
+
+def _size(value: object) -> float:
+    return parse_number(value, si=True)
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _non_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError("must be ≥ 0")
+    return value
+
+
+def _whole(value: float) -> int:
+    if value != math.floor(value):
+        raise ValueError("must be a whole number")
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return int(value)
+
+
+def _beta(value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise ValueError("must be in [0, 1)")
+    return value
+
+
+def _ema(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise ValueError("must be in (0, 1)")
+    return value
+
+
+PositiveFloat = Annotated[float, BeforeValidator(_number), AfterValidator(_positive)]
+NonNegativeFloat = Annotated[float, BeforeValidator(_number), AfterValidator(_non_negative)]
+PositiveSize = Annotated[float, BeforeValidator(_size), AfterValidator(_positive)]
+PositiveInt = Annotated[int, BeforeValidator(_size), AfterValidator(_whole)]
+Beta = Annotated[float, BeforeValidator(_number), AfterValidator(_beta)]
+EmaDecay = Annotated[float, BeforeValidator(_number), AfterValidator(_ema)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=False)
+
+
+class ModelSection(_Strict):
+    """Model shape. ``width`` is the µP width dimension (d_model for transformers)."""
+
+    width: PositiveInt = Field(description="Model width (d_model); a positive integer.")
+    base_width: PositiveInt | None = Field(
+        None,
+        description="µP base width W₀: the width at which every µP multiplier is 1 (the mup "
+        "library's base shapes). Sets the absolute readout multiplier W₀/W; defaults to the "
+        "proxy width. All transfer ratios use W_target/W_proxy.",
+    )
+    depth: PositiveInt | None = Field(
+        None, description="Number of residual blocks L; needed for --depth transfer."
+    )
+    params: PositiveSize | None = Field(
+        None,
+        description="Parameter count, used for tokens per parameter (--tau-rule power-lines). "
+        "If absent it is estimated as 12·L·W² (non-embedding transformer parameters).",
+    )
+    residual_multiplier: PositiveFloat = Field(
+        1.0, description="Forward multiplier of every residual branch (depth-µP / CompleteP)."
+    )
+    parametrization: Literal["mup", "standard"] = Field(
+        "mup",
+        description="How the proxy was parametrized; width transfer assumes µP and warns "
+        "for 'standard'.",
+    )
+
+
+class DataSection(_Strict):
+    """Data per epoch and per step, in one unit (samples or tokens)."""
+
+    dataset_size: PositiveSize = Field(description="Dataset size N per epoch (samples or tokens).")
+    batch_size: PositiveSize = Field(description="Batch size B per optimizer step, same unit as N.")
+    unit: Literal["tokens", "samples"] = Field(
+        "tokens", description="Unit of dataset_size and batch_size."
+    )
+    epochs: PositiveFloat = Field(
+        1.0, description="Passes over dataset_size in the run; sets the run length for τ checks."
+    )
+
+
+class OptimizerSection(_Strict):
+    """AdamW hyperparameters used by every group unless ``param_groups`` overrides them."""
+
+    lr: PositiveFloat = Field(description="Peak learning rate η (after warmup).")
+    weight_decay: NonNegativeFloat = Field(description="The AdamW weight_decay argument λ.")
+    weight_decay_convention: Literal["coupled", "independent"] = Field(
+        "coupled",
+        description="coupled: torch.optim.AdamW/optax (decay η·λ per step); independent: "
+        "Loshchilov & Hutter (decay λ per step).",
+    )
+    betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="Adam (β1, β2), each in [0, 1).")
+    eps: PositiveFloat = Field(1e-8, description="Adam ε.")
+
+
+class GroupOverride(_Strict):
+    """Per-group values; anything left out falls back to the optimizer-level value."""
+
+    lr: PositiveFloat | None = None
+    weight_decay: NonNegativeFloat | None = None
+    init_std: PositiveFloat | None = None
+    multiplier: PositiveFloat | None = Field(
+        None, description="Forward multiplier of the group (µP readout: W₀/W by default)."
+    )
+    eps: PositiveFloat | None = None
+
+
+class ParamGroups(_Strict):
+    """Overrides per µP parameter group (Tensor Programs V, Table 3)."""
+
+    embedding: GroupOverride | None = None
+    hidden: GroupOverride | None = None
+    readout: GroupOverride | None = None
+    vector: GroupOverride | None = None
+
+
+class RunConfig(_Strict):
+    """One training run: the proxy you tuned, or a target you plan."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, title="hpscale run config",
+        json_schema_extra={"$comment": "hpscale config schema, see `hpscale schema`"},
+    )
+
+    name: str | None = Field(None, description="Free-form run name.")
+    model: ModelSection
+    data: DataSection
+    optimizer: OptimizerSection
+    init_std: PositiveFloat | None = Field(None, description="Init std of every group.")
+    ema_decay: EmaDecay | None = Field(None, description="Model-EMA decay ρ in (0, 1).")
+    param_groups: ParamGroups = Field(default_factory=ParamGroups)
+
+    def group_override(self, group: Group) -> GroupOverride:
+        return getattr(self.param_groups, group) or GroupOverride()
+
+
+#: Keys of every section, for "did you mean" suggestions on unknown keys.
+SECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "": tuple(RunConfig.model_fields),
+    "model": tuple(ModelSection.model_fields),
+    "data": tuple(DataSection.model_fields),
+    "optimizer": tuple(OptimizerSection.model_fields),
+    "param_groups": GROUPS,
+    "param_groups.*": tuple(GroupOverride.model_fields),
+}
+
+
+def load_config(path: object) -> RunConfig:
+    """Load and validate a YAML run config (see ``hpscale.loader`` for the safety rules)."""
+    from .loader import load_config as _load
+
+    return _load(path)  # type: ignore[arg-type]

@@ -1,0 +1,205 @@
+"""The machine-readable outputs of ``transfer``: the JSON contract and the target YAML config.
+
+JSON contract, ``schema_version`` 1 (documented in the README; fields are only ever added,
+never renamed or removed, within a schema version). Same input → byte-identical output: no
+timestamps, keys in a fixed order, floats rounded to ``SIGNIFICANT_DIGITS`` significant digits,
+∞ written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import __version__
+from .rules import GROUPS
+from .transfer import Quantity, Scale, Timescales, TransferResult
+
+SCHEMA_VERSION = 1
+SIGNIFICANT_DIGITS = 12
+
+
+def clean(value: float | None) -> float | int | None:
+    """Round to ``SIGNIFICANT_DIGITS`` (hides 0.0012000000000000001-style noise); ∞/NaN → None."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+
+
+def _scale(scale: Scale, steps_per_epoch: float, epochs: float) -> dict[str, Any]:
+    return {
+        "width": scale.width,
+        "batch_size": clean(scale.batch_size),
+        "dataset_size": clean(scale.dataset_size),
+        "depth": scale.depth,
+        "params": clean(scale.params),
+        "steps_per_epoch": clean(steps_per_epoch),
+        "total_steps": clean(steps_per_epoch * epochs),
+    }
+
+
+def _timescales(scales: Timescales) -> dict[str, Any]:
+    return {
+        "tau_iter": clean(scales.tau_iter),
+        "tau_epoch": clean(scales.tau_epoch),
+        "tau_run_fraction": clean(scales.tau_run_fraction),
+    }
+
+
+def _factors(quantity: Quantity) -> list[dict[str, Any]]:
+    return [
+        {"rule": f.rule, "axis": f.axis, "symbol": f.symbol, "value": clean(f.value)}
+        for f in quantity.factors
+    ]
+
+
+def to_json_dict(result: TransferResult) -> dict[str, Any]:
+    """The schema-version-1 JSON object for one transfer."""
+    choices = result.choices
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "hpscale_version": __version__,
+        "name": result.name,
+        "unit": result.unit,
+        "epochs": clean(result.epochs),
+        "proxy": _scale(result.proxy, result.steps_per_epoch[0], result.epochs),
+        "target": _scale(result.target, result.steps_per_epoch[1], result.epochs),
+        "ratios": {
+            "width": clean(result.ratios.width),
+            "batch": clean(result.ratios.batch),
+            "dataset": clean(result.ratios.dataset),
+            "depth": clean(result.ratios.depth),
+            "tokens_per_param": clean(result.ratios.tokens_per_param),
+        },
+        "rules": {
+            "wd_width_rule": choices.wd_width_rule,
+            "readout_rule": choices.readout_rule,
+            "beta_rule": choices.beta_rule,
+            "tau_rule": choices.tau_rule,
+            "tau_exponent": clean(choices.tau_exponent),
+            "eps_width_rule": choices.eps_width_rule,
+            "depth_rule": choices.depth_rule if result.ratios.depth is not None else None,
+        },
+        "weight_decay_convention": result.convention,
+        "param_groups": {
+            group: {
+                "lr": clean(g.lr.target),
+                "weight_decay": clean(g.weight_decay.target),
+                "init_std": clean(g.init_std.target),
+                "multiplier": clean(g.multiplier.target),
+                "eps": clean(g.eps.target),
+            }
+            for group, g in result.groups.items()
+        },
+        "optimizer": {
+            "betas": [clean(result.betas[0].target), clean(result.betas[1].target)],
+            "eps": clean(result.eps.target),
+        },
+        "ema_decay": clean(result.ema_decay.target) if result.ema_decay else None,
+        "residual_multiplier": (
+            clean(result.residual_multiplier.target) if result.residual_multiplier else None
+        ),
+        "timescales": {
+            group: {"proxy": _timescales(g.timescales_proxy), "target": _timescales(g.timescales_target)}
+            for group, g in result.groups.items()
+        },
+        "weight_decay_width_alternatives": {
+            alt.rule: {
+                "hidden_weight_decay": clean(alt.weight_decay),
+                "sigma_top_ratio": clean(alt.sigma_top_ratio),
+                "tau_epoch": clean(alt.tau_epoch),
+            }
+            for alt in result.alternatives
+        },
+        "factors": {
+            group: {
+                name: _factors(getattr(g, name))
+                for name in ("lr", "weight_decay", "init_std", "multiplier", "eps")
+            }
+            for group, g in result.groups.items()
+        },
+        "warnings": list(result.warnings),
+    }
+
+
+def dumps_json(obj: Any) -> str:
+    """Deterministic JSON text; refuses NaN/inf instead of writing invalid JSON."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _size(value: float) -> float | int | None:
+    return clean(value)
+
+
+def to_target_config(result: TransferResult) -> dict[str, Any]:
+    """The target run as a config in the input schema, every group stated explicitly.
+
+    The optimizer-level ``lr``, ``weight_decay``, ``eps`` and the top-level ``init_std`` carry
+    the embedding group's values (width-independent under µP); ``param_groups`` is what counts.
+    """
+    groups = result.groups
+    model: dict[str, Any] = {"width": result.target.width, "base_width": result.base_width}
+    if result.target.depth is not None:
+        model["depth"] = result.target.depth
+    if result.target.params is not None:
+        model["params"] = _size(result.target.params)
+    if result.residual_multiplier is not None:
+        model["residual_multiplier"] = clean(result.residual_multiplier.target)
+    embedding = groups["embedding"]
+    config: dict[str, Any] = {
+        "name": f"{result.name or 'proxy'} → width {result.target.width}",
+        "model": model,
+        "data": {
+            "dataset_size": _size(result.target.dataset_size),
+            "batch_size": _size(result.target.batch_size),
+            "unit": result.unit,
+            "epochs": clean(result.epochs),
+        },
+        "optimizer": {
+            "lr": clean(embedding.lr.target),
+            "weight_decay": clean(embedding.weight_decay.target),
+            "weight_decay_convention": result.convention,
+            "betas": [clean(result.betas[0].target), clean(result.betas[1].target)],
+            "eps": clean(result.eps.target),
+        },
+    }
+    if embedding.init_std.target is not None:
+        config["init_std"] = clean(embedding.init_std.target)
+    if result.ema_decay is not None:
+        config["ema_decay"] = clean(result.ema_decay.target)
+    config["param_groups"] = {
+        group: {
+            key: value
+            for key, value in (
+                ("lr", clean(groups[group].lr.target)),
+                ("weight_decay", clean(groups[group].weight_decay.target)),
+                ("init_std", clean(groups[group].init_std.target)),
+                ("multiplier", clean(groups[group].multiplier.target)),
+                ("eps", clean(groups[group].eps.target)),
+            )
+            if value is not None
+        }
+        for group in GROUPS
+    }
+    return config
+
+
+def dumps_target_yaml(result: TransferResult) -> str:
+    """The target config as YAML, with a header naming the rules that produced it."""
+    import yaml
+
+    choices = result.choices
+    header = [
+        f"# generated by hpscale {__version__} transfer from {result.name or 'the proxy'}",
+        f"# rules: wd-width={choices.wd_width_rule} readout={choices.readout_rule} "
+        f"beta={choices.beta_rule} tau={choices.tau_rule} eps-width={choices.eps_width_rule}"
+        + (f" depth={choices.depth_rule}" if result.ratios.depth is not None else ""),
+        "# every group is explicit in param_groups; optimizer.lr/weight_decay/eps and init_std",
+        "# repeat the embedding group's values",
+    ]
+    header += [f"# warning: {w}" for w in result.warnings]
+    body = yaml.safe_dump(
+        to_target_config(result), sort_keys=False, allow_unicode=True, default_flow_style=None
+    )
+    return "\n".join(header) + "\n" + body

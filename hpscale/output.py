@@ -1,0 +1,65 @@
+"""Where results go: stdout, or a file written atomically that is never one of the inputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import InputFileError
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def write_atomic(path: Path, text: str, inputs: Iterable[Path] = ()) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    Refuses to overwrite any of ``inputs`` and to write into a missing folder; on any failure
+    the temp file is removed and ``path`` is left as it was.
+    """
+    for source in inputs:
+        if _same_file(path, source) or path.resolve() == source.resolve():
+            raise InputFileError(f"--output: {path}: is an input file; refusing to overwrite it")
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputFileError(f"--output: {path}: is a directory, expected a file path")
+    if not folder.is_dir():
+        raise InputFileError(f"--output: {path}: folder {folder} does not exist")
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException as exc:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise InputFileError(f"--output: {path}: cannot write: {exc.strerror or exc}") from None
+        raise
+
+
+def emit(text: str, output: Path | None, inputs: Iterable[Path] = ()) -> None:
+    """Send a finished result to ``output`` (atomically) or to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomic(output, text, inputs)
+        print(f"wrote {output}", file=sys.stderr)
+
+
+def warn(lines: Iterable[str]) -> None:
+    """Warnings go to stderr, one ``warning:`` line each."""
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)

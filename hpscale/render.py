@@ -1,0 +1,149 @@
+"""Rendering a ``TransferResult``: JSON and YAML via ``hpscale.contract``, tables via Rich.
+
+Rich is imported only for the table format (it is the slowest import on the JSON path).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .output import emit, warn
+from .transfer import Quantity, TransferResult
+
+
+def fmt_value(value: float | None, digits: int = 5) -> str:
+    if value is None:
+        return "—"
+    if value == float("inf"):
+        return "∞"
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e6:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits - 1}e}"
+
+
+def fmt_factors(quantity: Quantity) -> str:
+    """'µP ×0.0625 · √κ ×2' — every factor that is not exactly 1, with its symbol."""
+    parts = [f"{f.symbol} ×{f.value:.4g}" for f in quantity.factors if f.value != 1.0]
+    return " · ".join(parts) if parts else "×1"
+
+
+def fmt_rules(quantity: Quantity) -> str:
+    return ", ".join(dict.fromkeys(f.rule for f in quantity.factors if f.value != 1.0)) or "—"
+
+
+def transfer_renderables(result: TransferResult) -> list[Any]:
+    """The Rich tables of the report, in reading order."""
+    from rich import box
+    from rich.table import Table
+
+    r = result.ratios
+    title = f"hpscale transfer — {result.name or 'proxy'}"
+    scale = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("scale", "proxy", "target", "ratio"):
+        scale.add_column(column, justify="left" if column == "scale" else "right")
+    unit = result.unit
+    scale.add_row("width W", f"{result.proxy.width:,}", f"{result.target.width:,}", f"m = {r.width:.4g}")
+    scale.add_row(f"batch size B ({unit}/step)", f"{result.proxy.batch_size:,.0f}",
+                  f"{result.target.batch_size:,.0f}", f"κ = {r.batch:.4g}")
+    scale.add_row(f"dataset size N ({unit}/epoch)", f"{result.proxy.dataset_size:,.0f}",
+                  f"{result.target.dataset_size:,.0f}", f"ν = {r.dataset:.4g}")
+    if result.target.depth is not None:
+        scale.add_row("depth L", str(result.proxy.depth), str(result.target.depth),
+                      f"m_L = {r.depth:.4g}" if r.depth is not None else "1")
+    spe = result.steps_per_epoch
+    scale.add_row("steps per epoch N/B", f"{spe[0]:,.1f}", f"{spe[1]:,.1f}", f"ν/κ = {spe[1] / spe[0]:.4g}")
+    scale.add_row(f"total steps ({result.epochs:g} epochs)", f"{spe[0] * result.epochs:,.0f}",
+                  f"{spe[1] * result.epochs:,.0f}", "")
+    if r.tokens_per_param is not None:
+        scale.add_row("tokens per parameter", "", "", f"TPP ratio = {r.tokens_per_param:.4g}")
+
+    groups = Table(title=f"Per parameter group (weight decay: {result.convention} convention)",
+                   box=box.SIMPLE_HEAD, title_justify="left")
+    for column, justify in (("group", "left"), ("hyperparameter", "left"), ("proxy", "right"),
+                            ("target", "right"), ("factors", "left"), ("rules", "left")):
+        groups.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name, g in result.groups.items():
+        for label, quantity in (("lr η", g.lr), ("weight decay λ", g.weight_decay),
+                                ("init std σ", g.init_std), ("multiplier", g.multiplier),
+                                ("Adam ε", g.eps)):
+            groups.add_row(name if label == "lr η" else "", label, fmt_value(quantity.proxy),
+                           fmt_value(quantity.target), fmt_factors(quantity), fmt_rules(quantity))
+        groups.add_section()
+
+    adam = Table(title="Adam and model EMA", box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("hyperparameter", "proxy", "target", "rule"):
+        adam.add_column(column, justify="right" if column in ("proxy", "target") else "left")
+    beta_rule = "1 − κ(1 − β)" if result.choices.beta_rule == "linear" else "β^κ"
+    for label, quantity in (("β1", result.betas[0]), ("β2", result.betas[1])):
+        adam.add_row(label, fmt_value(quantity.proxy, 6), fmt_value(quantity.target, 6),
+                     f"sqrt-batch-beta: {beta_rule}")
+    adam.add_row("ε (optimizer)", fmt_value(result.eps.proxy), fmt_value(result.eps.target),
+                 "sqrt-batch-eps: ε/√κ")
+    if result.ema_decay is not None:
+        adam.add_row("EMA decay ρ", fmt_value(result.ema_decay.proxy, 6),
+                     fmt_value(result.ema_decay.target, 6), "ema-decay: ρ^κ")
+    if result.residual_multiplier is not None:
+        adam.add_row("residual multiplier", fmt_value(result.residual_multiplier.proxy),
+                     fmt_value(result.residual_multiplier.target),
+                     f"depth-residual: m_L^−α ({result.choices.depth_rule})")
+
+    scales = Table(title="EMA timescales of AdamW (τ_iter = 1/(ηλ) steps, τ_epoch = B/(ηλN))",
+                   box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("group", "τ_iter proxy", "τ_iter target", "τ_epoch proxy", "τ_epoch target",
+                   "target τ / run"):
+        scales.add_column(column, justify="left" if column == "group" else "right")
+    for name, g in result.groups.items():
+        p, t = g.timescales_proxy, g.timescales_target
+        scales.add_row(name, fmt_value(p.tau_iter or float("inf")), fmt_value(t.tau_iter or float("inf")),
+                       fmt_value(p.tau_epoch or float("inf"), 4), fmt_value(t.tau_epoch or float("inf"), 4),
+                       fmt_value(t.tau_run_fraction or float("inf"), 3))
+
+    alternatives = Table(
+        title="Hidden weight decay vs width: the three published rules (σ_top ratio: Fan et al. 2025)",
+        box=box.SIMPLE_HEAD, title_justify="left",
+    )
+    for column in ("width rule", "λ ∝", "hidden λ target", "τ_epoch target", "predicted σ_top ratio", ""):
+        alternatives.add_column(column, justify="left" if column in ("width rule", "λ ∝", "") else "right")
+    laws = {"timescale": "m (Wang & Aitchison)", "sqrt": "√m (Fan et al.)", "constant": "1 (plain µP)"}
+    for alt in result.alternatives:
+        chosen = "◀ chosen" if alt.rule == result.choices.wd_width_rule else ""
+        alternatives.add_row(alt.rule, laws[alt.rule], fmt_value(alt.weight_decay),
+                             fmt_value(alt.tau_epoch if alt.tau_epoch is not None else float("inf"), 4),
+                             fmt_value(alt.sigma_top_ratio, 4), chosen)
+    return [scale, groups, adam, scales, alternatives]
+
+
+def render_transfer(result: TransferResult, fmt: str, *, color: bool | None = None) -> str:
+    """The result as text in ``fmt`` (table | json | yaml)."""
+    from . import contract
+
+    if fmt == "json":
+        return contract.dumps_json(contract.to_json_dict(result))
+    if fmt == "yaml":
+        return contract.dumps_target_yaml(result)
+    return render_rich(transfer_renderables(result), color=color)
+
+
+def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width: int = 120) -> str:
+    """Render Rich objects to text; colour only when writing to a terminal (and NO_COLOR unset)."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    terminal = sys.stdout.isatty() if color is None else color
+    console = Console(file=buffer, width=width, force_terminal=terminal, no_color=None if terminal else True,
+                      highlight=False)
+    for renderable in renderables:
+        console.print(renderable)
+    return buffer.getvalue()
+
+
+def emit_transfer(result: TransferResult, fmt: str, output: Path | None, inputs: Iterable[Path]) -> None:
+    warn(result.warnings)
+    color = None if output is None else False
+    emit(render_transfer(result, fmt, color=color), output, inputs)

@@ -1,0 +1,456 @@
+"""Composition: proxy config + target scale + rule choices → target hyperparameters.
+
+Pure: no I/O, no printing. Every number in the result carries the factors that produced it,
+each naming its rule (a key of ``hpscale.rules.RULES``), so renderers can explain it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from . import rules as R
+from .config import RunConfig
+from .errors import InputError, RuleDomainError
+from .rules import GROUPS, Group
+
+#: Warn when a ratio (m, κ, ν, m_L) lies beyond this factor in either direction.
+FAR_EXTRAPOLATION = 64.0
+#: Warn when a group's target τ_epoch is below this many epochs (it forgets most of an epoch).
+TAU_EPOCH_FLOOR = 0.1
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The scale of one run. ``batch_size`` and ``dataset_size`` share one unit."""
+
+    width: int
+    batch_size: float
+    dataset_size: float
+    depth: int | None = None
+    params: float | None = None
+
+
+@dataclass(frozen=True)
+class RuleChoices:
+    """Which published rule to apply where the papers offer more than one."""
+
+    wd_width_rule: R.WdWidthRule = "timescale"
+    readout_rule: R.ReadoutRule = "mureadout"
+    beta_rule: R.BetaRule = "linear"
+    tau_rule: R.TauRule = "constant"
+    tau_exponent: float = R.POWER_LINES_EXPONENT
+    eps_width_rule: R.EpsWidthRule = "constant"
+    depth_rule: R.DepthRule = "completep"
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One multiplicative step: ``value`` from rule ``rule`` along ``axis``, shown as ``symbol``."""
+
+    rule: str
+    axis: str
+    symbol: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A hyperparameter at the proxy and the target; target = proxy · Π factor values.
+
+    For β and ρ, which do not scale multiplicatively, the single factor's value is the ratio
+    target/proxy and its ``symbol`` names the map (``linear``: 1 − κ(1 − β), ``ρ^κ``).
+    """
+
+    proxy: float | None
+    target: float | None
+    factors: tuple[Factor, ...] = ()
+
+    @property
+    def ratio(self) -> float | None:
+        if self.proxy is None or self.target is None or self.proxy == 0:
+            return None
+        return self.target / self.proxy
+
+
+@dataclass(frozen=True)
+class GroupValues:
+    """One group's hyperparameters as a run used them (after falling back to globals)."""
+
+    lr: float
+    weight_decay: float  # in the config's convention
+    weight_decay_coupled: float
+    init_std: float | None
+    multiplier: float
+    eps: float
+
+
+@dataclass(frozen=True)
+class Timescales:
+    """τ_iter (steps) and τ_epoch (epochs) of one group; ``None`` means ∞ (no decay)."""
+
+    tau_iter: float | None
+    tau_epoch: float | None
+    tau_run_fraction: float | None  # τ_epoch / epochs of the run
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    lr: Quantity
+    weight_decay: Quantity
+    init_std: Quantity
+    multiplier: Quantity
+    eps: Quantity
+    timescales_proxy: Timescales
+    timescales_target: Timescales
+
+
+@dataclass(frozen=True)
+class WidthRuleAlternative:
+    """The hidden group's weight decay under one width rule, and its predicted σ_top ratio."""
+
+    rule: R.WdWidthRule
+    weight_decay: float
+    sigma_top_ratio: float | None
+    tau_epoch: float | None
+
+
+@dataclass(frozen=True)
+class Ratios:
+    width: float  # m
+    batch: float  # κ
+    dataset: float  # ν
+    depth: float | None  # m_L
+    tokens_per_param: float | None  # TPP_t / TPP_p (power-lines only)
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    name: str | None
+    proxy: Scale
+    target: Scale
+    ratios: Ratios
+    choices: RuleChoices
+    convention: str
+    unit: str
+    epochs: float
+    base_width: int
+    groups: dict[Group, GroupResult]
+    betas: tuple[Quantity, Quantity]
+    eps: Quantity
+    ema_decay: Quantity | None
+    residual_multiplier: Quantity | None
+    steps_per_epoch: tuple[float, float]
+    alternatives: tuple[WidthRuleAlternative, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+
+def proxy_scale(config: RunConfig) -> Scale:
+    return Scale(
+        width=config.model.width,
+        batch_size=config.data.batch_size,
+        dataset_size=config.data.dataset_size,
+        depth=config.model.depth,
+        params=config.model.params,
+    )
+
+
+def resolve_groups(config: RunConfig) -> dict[Group, GroupValues]:
+    """Each group's values as the run used them: the override if given, else the global."""
+    base_width = config.model.base_width or config.model.width
+    resolved: dict[Group, GroupValues] = {}
+    for group in GROUPS:
+        over = config.group_override(group)
+        lr = over.lr if over.lr is not None else config.optimizer.lr
+        wd = over.weight_decay if over.weight_decay is not None else config.optimizer.weight_decay
+        coupled = wd if config.optimizer.weight_decay_convention == "coupled" else R.to_coupled(lr, wd)
+        default_multiplier = base_width / config.model.width if group == "readout" else 1.0
+        resolved[group] = GroupValues(
+            lr=lr,
+            weight_decay=wd,
+            weight_decay_coupled=coupled,
+            init_std=over.init_std if over.init_std is not None else config.init_std,
+            multiplier=over.multiplier if over.multiplier is not None else default_multiplier,
+            eps=over.eps if over.eps is not None else config.optimizer.eps,
+        )
+    return resolved
+
+
+def estimated_params(width: int, depth: int | None) -> float | None:
+    """Non-embedding transformer parameters ≈ 12·L·W² (Kaplan et al. 2020, arXiv 2001.08361)."""
+    return None if depth is None else 12.0 * depth * width**2
+
+
+def _product(factors: tuple[Factor, ...]) -> float:
+    return math.prod(f.value for f in factors)
+
+
+def _timescales(
+    lr: float, wd_coupled: float, batch: float, dataset: float, epochs: float
+) -> Timescales:
+    if wd_coupled == 0:
+        return Timescales(None, None, None)
+    t_epoch = R.tau_epoch(lr, wd_coupled, batch, dataset)
+    return Timescales(R.tau_iter(lr, wd_coupled), t_epoch, t_epoch / epochs)
+
+
+def _ratio_symbol(axis: str, value: float) -> str:
+    return f"{axis}={value:g}"
+
+
+def _check_finite(result_values: list[float | None]) -> None:
+    for value in result_values:
+        if value is not None and not math.isfinite(value):
+            raise InputError(
+                "the requested scale change overflows a float; choose a target closer to the proxy"
+            )
+
+
+def transfer(
+    config: RunConfig,
+    target: Scale,
+    choices: RuleChoices = RuleChoices(),
+    residual_multiplier: float | None = None,
+) -> TransferResult:
+    """Move every hyperparameter of ``config`` (the proxy) to the ``target`` scale.
+
+    ``target.depth`` (if given and different from the proxy's) triggers depth transfer under
+    ``choices.depth_rule``; it needs ``config.model.depth``.
+    """
+    proxy = proxy_scale(config)
+    warnings: list[str] = []
+    convention = config.optimizer.weight_decay_convention
+    epochs = config.data.epochs
+
+    # 1. Ratios: m = W_t/W_p (µP), κ = B_t/B_p (Malladi), ν = N_t/N_p (Wang & Aitchison).
+    m = target.width / proxy.width
+    kappa = target.batch_size / proxy.batch_size
+    nu = target.dataset_size / proxy.dataset_size
+    m_depth: float | None = None
+    if target.depth is not None and target.depth != proxy.depth:
+        if proxy.depth is None:
+            raise InputError(
+                "model.depth: missing in the proxy config; depth transfer (--depth) needs the "
+                "proxy's number of residual blocks"
+            )
+        m_depth = target.depth / proxy.depth
+    target = replace(target, depth=target.depth if target.depth is not None else proxy.depth)
+
+    # 2. Token horizon (Power Lines): τ_t = τ_p·(TPP_t/TPP_p)^−a, TPP = tokens/params.
+    tpp_ratio: float | None = None
+    params_p = proxy.params if proxy.params is not None else estimated_params(proxy.width, proxy.depth)
+    params_t: float | None = None
+    if params_p is not None:
+        # Non-embedding parameters grow as W²·L; a proxy-stated count is scaled the same way.
+        params_t = params_p * m**2 * (m_depth or 1.0)
+    if target.params is not None:
+        params_t = target.params
+    target = replace(target, params=params_t)
+    if choices.tau_rule == "power-lines":
+        if config.data.unit != "tokens":
+            raise InputError(
+                f"data.unit: {config.data.unit!r}: --tau-rule power-lines needs token counts "
+                "(data.unit: tokens)"
+            )
+        if params_p is None or params_t is None:
+            raise InputError(
+                "model.params: missing, and model.depth is missing too; --tau-rule power-lines "
+                "needs a parameter count (model.params) or model.depth to estimate 12·L·W²"
+            )
+        tpp_ratio = (target.dataset_size / params_t) / (proxy.dataset_size / params_p)
+
+    for symbol, value in (("m", m), ("κ", kappa), ("ν", nu), ("m_L", m_depth)):
+        if value is not None and not (1 / FAR_EXTRAPOLATION <= value <= FAR_EXTRAPOLATION):
+            warnings.append(
+                f"far extrapolation: {symbol} = {value:g} is beyond ×{FAR_EXTRAPOLATION:g}; "
+                "the rules were validated on smaller ratios"
+            )
+    if config.model.parametrization == "standard" and m != 1:
+        warnings.append(
+            "model.parametrization is 'standard': width transfer assumes a µP-trained proxy; "
+            "the µP factors below may not hold"
+        )
+
+    # 3. Adam β1, β2 (Malladi et al.: 1 − κ(1 − β), defined only for κ < 1/(1 − β)).
+    betas: list[Quantity] = []
+    for index, beta in enumerate(config.optimizer.betas):
+        try:
+            new_beta = R.adam_beta_for_batch(beta, kappa, choices.beta_rule)
+        except ValueError:
+            limit = R.beta_batch_limit(beta)
+            raise RuleDomainError(
+                f"optimizer.betas[{index}]: β{index + 1} = {beta:g} with batch ratio κ = {kappa:g}: "
+                f"the square-root batch rule needs κ < 1/(1 − β{index + 1}) = {limit:g}; use a "
+                f"proxy batch of at least {target.batch_size / limit:,.6g} "
+                f"(or --beta-rule exponential, which only agrees to first order)"
+            ) from None
+        betas.append(Quantity(beta, new_beta, (Factor("sqrt-batch-beta", "batch",
+                                                     choices.beta_rule, new_beta / beta if beta else 1.0),)))
+
+    # 4. Per group.
+    resolved = resolve_groups(config)
+    groups: dict[Group, GroupResult] = {}
+    base_width = config.model.base_width or proxy.width
+    horizon = 1.0 / R.power_lines_tau_factor(tpp_ratio, choices.tau_exponent) if tpp_ratio else None
+    for group in GROUPS:
+        values = resolved[group]
+        # 4a. η: µP width, depth (hidden only), square-root batch.
+        lr_factors = [
+            Factor("mup-lr", "width", "µP", R.mup_lr_width_factor(group, m, choices.readout_rule)),
+        ]
+        if m_depth is not None and group == "hidden":
+            lr_factors.append(
+                Factor("depth-lr", "depth", choices.depth_rule, R.depth_lr_factor(m_depth, choices.depth_rule))
+            )
+        lr_factors.append(Factor("sqrt-batch-lr", "batch", "√κ", R.sqrt_batch_lr_factor(kappa)))
+        lr_t = values.lr * _product(tuple(lr_factors))
+
+        # 4b. Coupled λ: width rule; depth keeps η·λ (timescale); √κ and 1/ν keep τ_epoch;
+        #     Power Lines moves τ with tokens per parameter.
+        wd_factors = [
+            Factor("wd-width", "width", choices.wd_width_rule,
+                   R.weight_decay_width_factor(group, m, choices.wd_width_rule, choices.readout_rule)),
+        ]
+        if m_depth is not None and group == "hidden":
+            wd_factors.append(Factor("timescale-wd", "depth", "1/η-depth",
+                                     1.0 / R.depth_lr_factor(m_depth, choices.depth_rule)))
+        wd_factors.append(Factor("sqrt-batch-wd", "batch", "√κ", R.sqrt_batch_weight_decay_factor(kappa)))
+        wd_factors.append(Factor("timescale-wd", "dataset", "1/ν", R.timescale_weight_decay_factor(1.0, 1.0, nu)))
+        if horizon is not None:
+            wd_factors.append(Factor("power-lines", "horizon", f"TPP^{choices.tau_exponent:g}", horizon))
+        wd_coupled_t = values.weight_decay_coupled * _product(tuple(wd_factors))
+        if choices.wd_width_rule == "sqrt" and group != "hidden" and values.weight_decay_coupled > 0:
+            warnings.append(
+                f"param_groups.{group}.weight_decay: the √d rule sets vector-like weight decay to 0 "
+                f"(proxy used {values.weight_decay:g})"
+            )
+        if convention == "independent":
+            # λ_ind = η·λ: convert, apply the coupled rules, convert back (factor η_t/η_p).
+            wd_factors.append(Factor("coupled-to-independent", "convention", "η_t/η_p", lr_t / values.lr))
+            wd_t = R.to_independent(lr_t, wd_coupled_t)
+        else:
+            wd_t = wd_coupled_t
+
+        # 4c. Init std, forward multiplier, ε.
+        init_factor = Factor("mup-init", "width", "µP", R.mup_init_std_width_factor(group, m, choices.readout_rule))
+        init = Quantity(
+            values.init_std,
+            None if values.init_std is None else values.init_std * init_factor.value,
+            (init_factor,),
+        )
+        mult_factor = Factor("mup-multiplier", "width", "µP",
+                             R.mup_multiplier_width_factor(group, m, choices.readout_rule))
+        eps_factors = (
+            Factor("sqrt-batch-eps", "batch", "1/√κ", R.sqrt_batch_eps_factor(kappa)),
+            Factor("eps-width", "width", choices.eps_width_rule,
+                   R.eps_width_factor(group, m, choices.eps_width_rule)),
+        )
+        groups[group] = GroupResult(
+            lr=Quantity(values.lr, lr_t, tuple(lr_factors)),
+            weight_decay=Quantity(values.weight_decay, wd_t, tuple(wd_factors)),
+            init_std=init,
+            multiplier=Quantity(values.multiplier, values.multiplier * mult_factor.value, (mult_factor,)),
+            eps=Quantity(values.eps, values.eps * _product(eps_factors), eps_factors),
+            timescales_proxy=_timescales(values.lr, values.weight_decay_coupled,
+                                         proxy.batch_size, proxy.dataset_size, epochs),
+            timescales_target=_timescales(lr_t, wd_coupled_t, target.batch_size, target.dataset_size, epochs),
+        )
+        _warn_timescales(group, lr_t, wd_coupled_t, groups[group].timescales_target, warnings)
+
+    # 5. Model EMA (Busbridge et al.): ρ → ρ^κ.
+    ema: Quantity | None = None
+    if config.ema_decay is not None:
+        new_rho = R.ema_decay_for_batch(config.ema_decay, kappa)
+        ema = Quantity(config.ema_decay, new_rho,
+                       (Factor("ema-decay", "batch", "ρ^κ", new_rho / config.ema_decay),))
+
+    # 6. Residual-branch multiplier (depth transfer only).
+    residual: Quantity | None = None
+    if m_depth is not None:
+        start = residual_multiplier if residual_multiplier is not None else config.model.residual_multiplier
+        factor = Factor("depth-residual", "depth", choices.depth_rule,
+                        R.depth_residual_multiplier_factor(m_depth, choices.depth_rule))
+        residual = Quantity(start, start * factor.value, (factor,))
+
+    # 7. The disagreement: hidden λ under all three width rules, with Fan et al.'s σ_top ratio.
+    hidden = groups["hidden"]
+    alternatives = tuple(
+        _alternative(rule_name, resolved["hidden"], hidden, m, choices, convention, target, epochs)
+        for rule_name in R.WD_WIDTH_RULES
+    )
+
+    eps_global = Quantity(config.optimizer.eps, config.optimizer.eps * R.sqrt_batch_eps_factor(kappa),
+                          (Factor("sqrt-batch-eps", "batch", "1/√κ", R.sqrt_batch_eps_factor(kappa)),))
+    result = TransferResult(
+        name=config.name,
+        proxy=proxy,
+        target=target,
+        ratios=Ratios(m, kappa, nu, m_depth, tpp_ratio),
+        choices=choices,
+        convention=convention,
+        unit=config.data.unit,
+        epochs=epochs,
+        base_width=base_width,
+        groups=groups,
+        betas=(betas[0], betas[1]),
+        eps=eps_global,
+        ema_decay=ema,
+        residual_multiplier=residual,
+        steps_per_epoch=(proxy.dataset_size / proxy.batch_size, target.dataset_size / target.batch_size),
+        alternatives=alternatives,
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+    _check_finite([q.target for g in groups.values() for q in (g.lr, g.weight_decay, g.init_std, g.eps)])
+    return result
+
+
+def _warn_timescales(
+    group: Group, lr: float, wd_coupled: float, scales: Timescales, warnings: list[str]
+) -> None:
+    if wd_coupled == 0 or scales.tau_epoch is None or scales.tau_run_fraction is None:
+        return
+    where = f"param_groups.{group}"
+    if lr * wd_coupled >= 1:
+        warnings.append(
+            f"{where}: η·λ = {lr * wd_coupled:.3g} ≥ 1: each step decays the weights by 100 % or "
+            "more (λ is probably given in the independent convention; set "
+            "optimizer.weight_decay_convention)"
+        )
+    if scales.tau_run_fraction > 1:
+        warnings.append(
+            f"{where}: τ_epoch = {scales.tau_epoch:.3g} epochs exceeds the run "
+            f"({scales.tau_epoch / scales.tau_run_fraction:g} epochs): weight decay barely acts"
+        )
+    if scales.tau_epoch < TAU_EPOCH_FLOOR:
+        warnings.append(
+            f"{where}: τ_epoch = {scales.tau_epoch:.3g} epochs is far below one epoch: the "
+            "weights forget most of each epoch"
+        )
+
+
+def _alternative(
+    rule_name: R.WdWidthRule,
+    proxy_values: GroupValues,
+    hidden: GroupResult,
+    m: float,
+    choices: RuleChoices,
+    convention: str,
+    target: Scale,
+    epochs: float,
+) -> WidthRuleAlternative:
+    chosen = R.weight_decay_width_factor("hidden", m, choices.wd_width_rule, choices.readout_rule)
+    other = R.weight_decay_width_factor("hidden", m, rule_name, choices.readout_rule)
+    lr_t = hidden.lr.target
+    assert lr_t is not None  # the hidden LR always exists
+    wd_coupled_proxy = proxy_values.weight_decay_coupled
+    wd_coupled_t = (
+        R.to_coupled(lr_t, hidden.weight_decay.target or 0.0)
+        if convention == "independent"
+        else hidden.weight_decay.target or 0.0
+    ) * (other / chosen)
+    wd_shown = R.to_independent(lr_t, wd_coupled_t) if convention == "independent" else wd_coupled_t
+    sigma = None
+    if wd_coupled_proxy > 0 and wd_coupled_t > 0:
+        sigma = R.sigma_top_ratio(lr_t / proxy_values.lr, wd_coupled_t / wd_coupled_proxy, m)
+    scales = _timescales(lr_t, wd_coupled_t, target.batch_size, target.dataset_size, epochs)
+    return WidthRuleAlternative(rule_name, wd_shown, sigma, scales.tau_epoch)
