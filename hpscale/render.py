@@ -58,7 +58,8 @@ def transfer_renderables(result: TransferResult) -> list[Any]:
                       f"m_L = {r.depth:.4g}" if r.depth is not None else "1")
     spe = result.steps_per_epoch
     scale.add_row("steps per epoch N/B", f"{spe[0]:,.1f}", f"{spe[1]:,.1f}", f"ν/κ = {spe[1] / spe[0]:.4g}")
-    scale.add_row(f"total steps ({result.epochs:g} epochs)", f"{spe[0] * result.epochs:,.0f}",
+    epochs = f"{result.epochs:g} epoch{'' if result.epochs == 1 else 's'}"
+    scale.add_row(f"total steps ({epochs})", f"{spe[0] * result.epochs:,.0f}",
                   f"{spe[1] * result.epochs:,.0f}", "")
     if r.tokens_per_param is not None:
         scale.add_row("tokens per parameter", "", "", f"TPP ratio = {r.tokens_per_param:.4g}")
@@ -116,6 +117,11 @@ def transfer_renderables(result: TransferResult) -> list[Any]:
         alternatives.add_row(alt.rule, laws[alt.rule], fmt_value(alt.weight_decay),
                              fmt_value(alt.tau_epoch if alt.tau_epoch is not None else float("inf"), 4),
                              fmt_value(alt.sigma_top_ratio, 4), chosen)
+    alternatives.caption = (
+        "σ_top ratio = √((η_t/λ_t)/(η_p/λ_p))·m^0.75 with this target's η and λ (batch and dataset "
+        "changes included); choose with --wd-width-rule"
+    )
+    alternatives.caption_justify = "left"
     return [scale, groups, adam, scales, alternatives]
 
 

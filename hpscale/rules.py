@@ -392,9 +392,12 @@ def adam_beta_for_batch(beta: float, batch_ratio: float, form: BetaRule = "linea
         return beta**batch_ratio
     if form != "linear":
         raise ValueError(f"unknown beta rule {form!r}; allowed: {BETA_RULES}")
-    if batch_ratio >= limit:
+    new_beta = 1.0 - batch_ratio * (1.0 - beta)
+    # 1 − 0.9 is 0.0999…98 in binary, so test the product with a rounding margin: κ = 10 at
+    # β = 0.9 must be refused, not turned into β̂ = 2e-16.
+    if new_beta <= 1e-12:
         raise ValueError(f"κ = {batch_ratio:g} ≥ 1/(1 − β) = {limit:g} for β = {beta:g}")
-    return 1.0 - batch_ratio * (1.0 - beta)
+    return new_beta
 
 
 @rule(

@@ -1,0 +1,242 @@
+"""The composition: identity, composition of transfers, the invariant each rule keeps."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from hpscale import rules as R
+from hpscale.contract import to_target_config
+from hpscale.errors import InputError, RuleDomainError
+from hpscale.loader import config_from_data
+from hpscale.transfer import RuleChoices, Scale, resolve_groups, transfer
+
+rel = pytest.approx
+
+BASE = {
+    "name": "unit",
+    "model": {"width": 256, "base_width": 256, "depth": 8},
+    "data": {"dataset_size": "2e9", "batch_size": 524_288, "unit": "tokens"},
+    "optimizer": {"lr": "1e-2", "weight_decay": 0.1, "betas": [0.9, 0.95], "eps": "1e-8"},
+    "init_std": 0.02,
+    "ema_decay": 0.999,
+    "param_groups": {"vector": {"weight_decay": 0.0}, "readout": {"lr": 3e-3}},
+}
+
+
+def make(overrides: dict | None = None, **sections):
+    data = copy.deepcopy(BASE)
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    for section, values in sections.items():
+        data[section] = {**data.get(section, {}), **values}
+    return config_from_data(data, "test")
+
+
+def scale_of(config, **changes) -> Scale:
+    values = {
+        "width": config.model.width,
+        "batch_size": config.data.batch_size,
+        "dataset_size": config.data.dataset_size,
+    }
+    values.update(changes)
+    return Scale(**values)
+
+
+ALL_CHOICES = [
+    RuleChoices(wd_width_rule=w, readout_rule=r, beta_rule=b)
+    for w in R.WD_WIDTH_RULES
+    for r in R.READOUT_RULES
+    for b in R.BETA_RULES
+]
+
+
+def targets(result):
+    out = {}
+    for group, g in result.groups.items():
+        for name in ("lr", "weight_decay", "init_std", "multiplier", "eps"):
+            out[f"{group}.{name}"] = getattr(g, name).target
+    out["beta1"], out["beta2"] = (q.target for q in result.betas)
+    out["ema"] = result.ema_decay.target if result.ema_decay else None
+    return out
+
+
+class TestIdentity:
+    @pytest.mark.parametrize("choices", [c for c in ALL_CHOICES if c.wd_width_rule != "sqrt"])
+    def test_same_scale_changes_nothing(self, choices):
+        config = make()
+        result = transfer(config, scale_of(config), choices)
+        for group, values in resolve_groups(config).items():
+            g = result.groups[group]
+            assert g.lr.target == rel(values.lr)
+            assert g.weight_decay.target == rel(values.weight_decay)
+            assert g.init_std.target == rel(values.init_std)
+            assert g.multiplier.target == rel(values.multiplier)
+        assert result.betas[0].target == rel(0.9)
+        assert result.ema_decay.target == rel(0.999)
+        assert result.warnings == ()
+
+    def test_sqrt_rule_identity_only_zeroes_vector_like_decay(self):
+        # Fan et al. prescribe λ = 0 for vector-like groups at every width, the proxy's included.
+        config = make()
+        result = transfer(config, scale_of(config), RuleChoices(wd_width_rule="sqrt"))
+        assert result.groups["hidden"].weight_decay.target == rel(0.1)
+        assert result.groups["embedding"].weight_decay.target == 0.0
+        assert any("param_groups.embedding.weight_decay" in w for w in result.warnings)
+
+
+class TestComposition:
+    @pytest.mark.parametrize("choices", ALL_CHOICES)
+    def test_two_transfers_equal_one(self, choices):
+        config = make()
+        t1 = scale_of(config, width=1024, batch_size=1_048_576, dataset_size=8e9)
+        t2 = scale_of(config, width=4096, batch_size=2_097_152, dataset_size=3e10)
+        direct = transfer(config, t2, choices)
+        middle = config_from_data(to_target_config(transfer(config, t1, choices)), "t1")
+        chained = transfer(middle, t2, choices)
+        a, b = targets(direct), targets(chained)
+        for key in a:
+            assert b[key] == rel(a[key], rel=1e-9, abs=1e-15), key
+
+    def test_composition_independent_convention_and_horizon_and_depth(self):
+        config = make(optimizer={"weight_decay": 6e-4, "weight_decay_convention": "independent"})
+        choices = RuleChoices(tau_rule="power-lines", eps_width_rule="inverse", depth_rule="depth-mup")
+        t1 = Scale(width=512, batch_size=1_048_576, dataset_size=6e9, depth=16)
+        t2 = Scale(width=2048, batch_size=2_097_152, dataset_size=4e10, depth=32)
+        direct = transfer(config, t2, choices)
+        middle = config_from_data(to_target_config(transfer(config, t1, choices)), "t1")
+        chained = transfer(middle, t2, choices)
+        a, b = targets(direct), targets(chained)
+        for key in a:
+            assert b[key] == rel(a[key], rel=1e-9, abs=1e-15), key
+        assert chained.residual_multiplier.target == rel(direct.residual_multiplier.target)
+
+
+class TestInvariants:
+    def test_timescale_rule_keeps_tau_epoch_of_every_group(self):
+        config = make()
+        result = transfer(config, scale_of(config, width=2048, batch_size=2_097_152, dataset_size=3e10))
+        for group in ("hidden", "readout", "embedding"):
+            g = result.groups[group]
+            if g.timescales_proxy.tau_epoch is None:
+                continue
+            assert g.timescales_target.tau_epoch == rel(g.timescales_proxy.tau_epoch, rel=1e-12)
+
+    def test_timescale_width_only_keeps_tau_iter(self):
+        config = make()
+        result = transfer(config, scale_of(config, width=4096))
+        hidden = result.groups["hidden"]
+        assert hidden.lr.target == rel(1e-2 / 16)
+        assert hidden.weight_decay.target == rel(0.1 * 16)
+        assert hidden.timescales_target.tau_iter == rel(hidden.timescales_proxy.tau_iter)
+
+    def test_sqrt_rule_keeps_sigma_top(self):
+        config = make()
+        m = 8
+        result = transfer(config, scale_of(config, width=256 * m), RuleChoices(wd_width_rule="sqrt"))
+        h = result.groups["hidden"]
+        before = math.sqrt(h.lr.proxy / h.weight_decay.proxy)
+        after = math.sqrt(h.lr.target / h.weight_decay.target) * m**0.75
+        assert after == rel(before, rel=1e-12)
+        sqrt_alt = {a.rule: a for a in result.alternatives}["sqrt"]
+        assert sqrt_alt.sigma_top_ratio == rel(1.0)
+
+    def test_alternatives_match_rules_md_worked_numbers(self):
+        config = make()
+        result = transfer(config, scale_of(config, width=256 * 8))
+        sigma = {a.rule: a.sigma_top_ratio for a in result.alternatives}
+        wd = {a.rule: a.weight_decay for a in result.alternatives}
+        assert sigma == {"timescale": rel(0.5946, abs=1e-4), "sqrt": rel(1.0), "constant": rel(1.6818, abs=1e-4)}
+        assert wd == {"timescale": rel(0.8), "sqrt": rel(0.1 * math.sqrt(8)), "constant": rel(0.1)}
+
+    def test_batch_rule_worked_numbers(self):
+        config = make(optimizer={"lr": 1e-4, "betas": [0.9, 0.999]})
+        result = transfer(config, scale_of(config, batch_size=4 * 524_288))
+        assert result.groups["hidden"].lr.target == rel(2e-4)
+        assert [b.target for b in result.betas] == [rel(0.6), rel(0.996)]
+        assert result.eps.target == rel(5e-9)
+        assert result.groups["hidden"].weight_decay.target == rel(0.2)
+        assert result.ema_decay.target == rel(0.999**4)
+
+    def test_dataset_only_scales_weight_decay(self):
+        config = make()
+        result = transfer(config, scale_of(config, dataset_size=2e10))
+        assert result.groups["hidden"].weight_decay.target == rel(0.01)
+        assert result.groups["hidden"].lr.target == rel(1e-2)
+        assert result.steps_per_epoch[1] == rel(result.steps_per_epoch[0] * 10)
+
+
+class TestConventions:
+    def test_independent_config_gives_the_same_coupled_run(self):
+        coupled = make()
+        lr, wd = 1e-2, 0.1
+        independent = make(optimizer={"weight_decay": lr * wd, "weight_decay_convention": "independent"},
+                           param_groups={"vector": {"weight_decay": 0.0},
+                                         "readout": {"lr": 3e-3, "weight_decay": 3e-3 * wd}})
+        target = scale_of(coupled, width=1024, batch_size=2_097_152, dataset_size=1e10)
+        a, b = transfer(coupled, target), transfer(independent, target)
+        for group in R.GROUPS:
+            ga, gb = a.groups[group], b.groups[group]
+            assert gb.lr.target == rel(ga.lr.target)
+            assert gb.weight_decay.target == rel(ga.lr.target * ga.weight_decay.target, abs=1e-18)
+            assert gb.timescales_target.tau_epoch == ga.timescales_target.tau_epoch or rel(
+                ga.timescales_target.tau_epoch
+            )
+
+    def test_independent_timescale_rule_is_kappa_over_nu(self):
+        config = make(optimizer={"weight_decay": 1e-3, "weight_decay_convention": "independent"})
+        result = transfer(config, scale_of(config, width=4096, batch_size=4 * 524_288, dataset_size=2e10))
+        assert result.groups["hidden"].weight_decay.target == rel(1e-3 * 4 / 10)
+
+
+class TestValidity:
+    def test_beta_limit_refused_with_fix(self):
+        config = make()
+        with pytest.raises(RuleDomainError) as info:
+            transfer(config, scale_of(config, batch_size=16 * 524_288))
+        message = str(info.value)
+        assert "optimizer.betas[0]" in message and "κ < 1/(1 − β1) = 10" in message
+        assert "proxy batch of at least" in message
+
+    def test_exponential_beta_rule_allows_large_kappa(self):
+        config = make()
+        result = transfer(config, scale_of(config, batch_size=16 * 524_288), RuleChoices(beta_rule="exponential"))
+        assert result.betas[0].target == rel(0.9**16)
+
+    def test_depth_without_proxy_depth_is_refused(self):
+        config = make(model={"width": 256, "depth": None})
+        with pytest.raises(InputError, match="model.depth"):
+            transfer(config, Scale(width=256, batch_size=524_288, dataset_size=2e9, depth=16))
+
+    def test_warnings(self):
+        config = make(optimizer={"weight_decay": 200.0})
+        result = transfer(config, scale_of(config, width=256 * 128, dataset_size=2e12))
+        text = "\n".join(result.warnings)
+        assert "far extrapolation: m = 128" in text
+        assert "far extrapolation: ν = 1000" in text
+        same_scale = transfer(config, scale_of(config))
+        assert any("η·λ = 2 ≥ 1" in w for w in same_scale.warnings)
+
+    def test_tau_beyond_run_warns(self):
+        config = make(optimizer={"weight_decay": 1e-4})
+        result = transfer(config, scale_of(config))
+        assert any("exceeds the run" in w for w in result.warnings)
+
+    def test_tau_far_below_epoch_warns(self):
+        config = make(data={"batch_size": 1024, "dataset_size": "2e9"})
+        result = transfer(config, scale_of(config))
+        assert any("far below one epoch" in w for w in result.warnings)
+
+    def test_standard_parametrization_warns_on_width_change(self):
+        config = make(model={"width": 256, "parametrization": "standard"})
+        assert any("µP" in w for w in transfer(config, scale_of(config, width=512)).warnings)
+        assert transfer(config, scale_of(config)).warnings == ()
+
+    def test_readout_multiplier_uses_base_width(self):
+        config = make(model={"width": 512, "base_width": 256})
+        result = transfer(config, scale_of(config, width=2048))
+        readout = result.groups["readout"]
+        assert readout.multiplier.proxy == rel(0.5)
+        assert readout.multiplier.target == rel(256 / 2048)
