@@ -17,7 +17,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_config": "hpscale.config",
+    "load_config": "hpscale.loader",
     "RunConfig": "hpscale.config",
     "transfer": "hpscale.transfer",
     "Scale": "hpscale.transfer",

@@ -12,61 +12,36 @@ suffixes (see ``hpscale.numbers``).
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from .numbers import parse_number
+from . import validators as V
 from .rules import GROUPS, Group
 
 
-def _number(value: object) -> float:
-    return parse_number(value)
+# JSON Schema only (``hpscale schema``, for editors): the before-validators also accept numeric
+# strings, which pydantic's generated schema would hide; runtime validation is unchanged.
+_NUMBER_TEXT = r"^\s*[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][+-]?\d+)?\s*$"
+_SIZE_TEXT = r"^\s*\+?(\d[\d_,]*\.?\d*|\.\d+)([eE][+-]?\d+)?\s*[kKmMbBgGtT]?\s*$"
 
 
-def _size(value: object) -> float:
-    return parse_number(value, si=True)
+def _schema(number: dict[str, object], text: str = _NUMBER_TEXT) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [number, {"type": "string", "pattern": text}]})
 
 
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError("must be > 0")
-    return value
-
-
-def _non_negative(value: float) -> float:
-    if value < 0:
-        raise ValueError("must be ≥ 0")
-    return value
-
-
-def _whole(value: float) -> int:
-    if value != math.floor(value):
-        raise ValueError("must be a whole number")
-    if value <= 0:
-        raise ValueError("must be a positive whole number")
-    return int(value)
-
-
-def _beta(value: float) -> float:
-    if not 0.0 <= value < 1.0:
-        raise ValueError("must be in [0, 1)")
-    return value
-
-
-def _ema(value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise ValueError("must be in (0, 1)")
-    return value
-
-
-PositiveFloat = Annotated[float, BeforeValidator(_number), AfterValidator(_positive)]
-NonNegativeFloat = Annotated[float, BeforeValidator(_number), AfterValidator(_non_negative)]
-PositiveSize = Annotated[float, BeforeValidator(_size), AfterValidator(_positive)]
-PositiveInt = Annotated[int, BeforeValidator(_size), AfterValidator(_whole)]
-Beta = Annotated[float, BeforeValidator(_number), AfterValidator(_beta)]
-EmaDecay = Annotated[float, BeforeValidator(_number), AfterValidator(_ema)]
+PositiveFloat = Annotated[float, BeforeValidator(V.number), AfterValidator(V.positive),
+                          _schema({"type": "number", "exclusiveMinimum": 0})]
+NonNegativeFloat = Annotated[float, BeforeValidator(V.number), AfterValidator(V.non_negative),
+                             _schema({"type": "number", "minimum": 0})]
+PositiveSize = Annotated[float, BeforeValidator(V.size), AfterValidator(V.positive),
+                         _schema({"type": "number", "exclusiveMinimum": 0}, _SIZE_TEXT)]
+PositiveInt = Annotated[int, BeforeValidator(V.size), AfterValidator(V.whole),
+                        _schema({"type": "integer", "exclusiveMinimum": 0}, _SIZE_TEXT)]
+Beta = Annotated[float, BeforeValidator(V.number), AfterValidator(V.beta),
+                 _schema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
+EmaDecay = Annotated[float, BeforeValidator(V.number), AfterValidator(V.ema_decay),
+                     _schema({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1})]
 
 
 class _Strict(BaseModel):
@@ -180,8 +155,9 @@ SECTION_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def load_config(path: object) -> RunConfig:
-    """Load and validate a YAML run config (see ``hpscale.loader`` for the safety rules)."""
+
+def load_config(path: object) -> object:
+    """Load and validate a YAML run config; see ``hpscale.loader.load_config``."""
     from .loader import load_config as _load
 
     return _load(path)  # type: ignore[arg-type]

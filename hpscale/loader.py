@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from .compiled import ConfigView
 from .errors import InputError, InputFileError
 
 MAX_CONFIG_BYTES = 1_048_576  # 1 MiB: real configs are a few hundred bytes
@@ -178,11 +179,15 @@ def validation_messages(exc: Any) -> list[str]:
     return lines
 
 
-def config_from_data(data: Any, source: str) -> Any:
-    """Validate parsed YAML into a ``RunConfig``; one ``InputError`` lists every problem."""
-    from pydantic import ValidationError
+def config_from_data(data: Any, source: str) -> ConfigView:
+    """Validate parsed YAML against the config schema; one ``InputError`` lists every problem.
 
-    from .config import RunConfig
+    Validation runs on the compiled form of ``hpscale.config.RunConfig`` (see
+    ``hpscale.compiled``): the same rules and messages, without building pydantic models.
+    """
+    from pydantic_core import ValidationError
+
+    from .compiled import validate
 
     if data is None:
         raise InputError(f"{source}: empty document, expected a mapping with model, data, optimizer")
@@ -192,13 +197,16 @@ def config_from_data(data: Any, source: str) -> Any:
             "with model, data, optimizer"
         )
     try:
-        return RunConfig.model_validate(data)
+        return validate(data)
     except ValidationError as exc:
         raise InputError("\n".join(f"{source}: {line}" for line in validation_messages(exc))) from None
 
 
-def load_config(path: str | Path) -> Any:
-    """Load and validate a YAML run config; returns ``hpscale.config.RunConfig``."""
+def load_config(path: str | Path) -> ConfigView:
+    """Load and validate a YAML run config into a read-only ``ConfigView``.
+
+    ``RunConfig.model_validate(view.to_dict())`` gives the pydantic model when you need one.
+    """
     path = Path(path)
     source = str(path)
     return config_from_data(parse_yaml(read_text(path), source), source)

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from . import rules as R
-from .config import RunConfig
 from .errors import InputError, RuleDomainError
 from .rules import GROUPS, Group
+
+if TYPE_CHECKING:  # the CLI passes a ConfigView; both have the same read API
+    from .compiled import ConfigView
+    from .config import RunConfig
+
+    AnyConfig = RunConfig | ConfigView
+else:
+    AnyConfig = Any
 
 #: Warn when a ratio (m, κ, ν, m_L) lies beyond this factor in either direction.
 FAR_EXTRAPOLATION = 64.0
@@ -145,7 +153,7 @@ class TransferResult:
     warnings: tuple[str, ...] = field(default=())
 
 
-def proxy_scale(config: RunConfig) -> Scale:
+def proxy_scale(config: AnyConfig) -> Scale:
     return Scale(
         width=config.model.width,
         batch_size=config.data.batch_size,
@@ -155,7 +163,7 @@ def proxy_scale(config: RunConfig) -> Scale:
     )
 
 
-def resolve_groups(config: RunConfig) -> dict[Group, GroupValues]:
+def resolve_groups(config: AnyConfig) -> dict[Group, GroupValues]:
     """Each group's values as the run used them: the override if given, else the global."""
     base_width = config.model.base_width or config.model.width
     resolved: dict[Group, GroupValues] = {}
@@ -207,7 +215,7 @@ def _check_finite(result_values: list[float | None]) -> None:
 
 
 def transfer(
-    config: RunConfig,
+    config: AnyConfig,
     target: Scale,
     choices: RuleChoices = RuleChoices(),
     residual_multiplier: float | None = None,

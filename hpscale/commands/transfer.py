@@ -31,7 +31,7 @@ def transfer_command(
     choices = O.rule_choices(
         wd_width_rule, readout_rule, beta_rule, tau_rule, tau_exponent, eps_width_rule, depth_rule
     )
-    from ..config import load_config
+    from ..loader import load_config
     from ..render import emit_transfer
     from ..transfer import Scale, transfer
 
