@@ -93,6 +93,7 @@ def _root(
 #: registering them all costs little; heavy imports happen inside the command functions.
 COMMANDS: list[tuple[str, str, str]] = [
     ("transfer", "hpscale.commands.transfer", "transfer_command"),
+    ("spectrum", "hpscale.commands.spectrum", "spectrum_command"),
     # further commands: one line each, in the order `hpscale --help` lists them
 ]
 
