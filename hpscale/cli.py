@@ -93,6 +93,9 @@ def _root(
 #: registering them all costs little; heavy imports happen inside the command functions.
 COMMANDS: list[tuple[str, str, str]] = [
     ("transfer", "hpscale.commands.transfer", "transfer_command"),
+    ("timescale", "hpscale.commands.timescale", "timescale_command"),
+    ("ladder", "hpscale.commands.ladder", "ladder_command"),
+    ("explain", "hpscale.commands.explain", "explain_command"),
     ("spectrum", "hpscale.commands.spectrum", "spectrum_command"),
     # further commands: one line each, in the order `hpscale --help` lists them
 ]

@@ -19,12 +19,28 @@ SCHEMA_VERSION = 1
 SIGNIFICANT_DIGITS = 12
 
 
+_CLEAN_CACHE: dict[float, float | int | None] = {}
+_CLEAN_CACHE_MAX = 65_536  # bounded; a ladder repeats the same proxy values, β, ε and factors
+
+
 def clean(value: float | None) -> float | int | None:
-    """Round to ``SIGNIFICANT_DIGITS`` (hides 0.0012000000000000001-style noise); ∞/NaN → None."""
-    if value is None or value != value or value in (float("inf"), float("-inf")):
+    """Round to ``SIGNIFICANT_DIGITS`` (hides 0.0012000000000000001-style noise); ∞/NaN → None.
+
+    Memoised: ``hpscale ladder`` cleans ~100 values per row and most of them repeat.
+    """
+    if value is None:
         return None
-    rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+    cached = _CLEAN_CACHE.get(value, _CLEAN_CACHE)  # the dict itself is the "missing" sentinel
+    if cached is not _CLEAN_CACHE:
+        return cached
+    if value != value or value in (float("inf"), float("-inf")):
+        result = None
+    else:
+        rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+        result = int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+    if len(_CLEAN_CACHE) < _CLEAN_CACHE_MAX:
+        _CLEAN_CACHE[value] = result
+    return result
 
 
 def _scale(scale: Scale, steps_per_epoch: float, epochs: float) -> dict[str, Any]:

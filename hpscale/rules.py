@@ -518,7 +518,9 @@ def depth_residual_multiplier_factor(depth_ratio: float, depth_rule: DepthRule) 
     title="Hidden learning rate vs depth (Adam)",
     invariant="the per-block update size with residual branches scaled by L^−α",
     convention="independent of the weight-decay convention",
-    validity="as depth-residual",
+    validity="as depth-residual; hpscale applies it to the hidden group only, while CompleteP's "
+    "reference code also applies m_L^(α−1) to in-block norm gains and biases (no difference at "
+    "α = 1); the weight decay keeps η·λ (timescale-wd), where that code keeps λ under α = ½",
     reference=_DEPTH,
 )
 def depth_lr_factor(depth_ratio: float, depth_rule: DepthRule) -> float:
@@ -531,11 +533,32 @@ def depth_lr_factor(depth_ratio: float, depth_rule: DepthRule) -> float:
 
 
 @rule(
+    "depth-eps",
+    title="Adam ε vs depth",
+    invariant="ε keeps its size relative to the hidden gradients, which scale as L^−α when "
+    "residual branches are multiplied by L^−α",
+    convention="independent of the weight-decay convention",
+    validity="as depth-residual; hidden group only (the reference code keeps embedding and "
+    "final-norm ε depth-independent)",
+    reference=_DEPTH + "; CompleteP reference code (EleutherAI nanoGPT-mup, completep branch, "
+    "configure_optimizers: hidden Adam ε, Eq. 40 of arXiv 2505.01618)",
+)
+def depth_eps_factor(depth_ratio: float, depth_rule: DepthRule) -> float:
+    """hidden ε × m_L^−α: × 1/m_L under CompleteP (α = 1), × 1/√m_L under depth-µP (α = ½).
+
+    Symbols: m_L = L_target / L_proxy; α by ``depth_alpha``.
+    """
+    _positive("depth ratio m_L", depth_ratio)
+    return depth_ratio ** -depth_alpha(depth_rule)
+
+
+@rule(
     "eps-width",
     title="Adam ε vs width",
     invariant="ε keeps its size relative to the hidden gradients, which shrink as 1/m under µP",
     convention="independent of the weight-decay convention",
-    validity="µP-trained proxy; only the hidden group is rescaled",
+    validity="µP-trained proxy; hpscale rescales the hidden group only (the mup/CompleteP "
+    "reference code also scales embedding and readout ε by 1/m)",
     reference="Everett et al. 2024, Scaling Exponents Across Parameterizations and Optimizers, "
     "arXiv 2407.05872",
 )

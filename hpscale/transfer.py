@@ -353,6 +353,9 @@ def transfer(
             Factor("eps-width", "width", choices.eps_width_rule,
                    R.eps_width_factor(group, m, choices.eps_width_rule)),
         )
+        if m_depth is not None and group == "hidden":
+            eps_factors += (Factor("depth-eps", "depth", choices.depth_rule,
+                                   R.depth_eps_factor(m_depth, choices.depth_rule)),)
         groups[group] = GroupResult(
             lr=Quantity(values.lr, lr_t, tuple(lr_factors)),
             weight_decay=Quantity(values.weight_decay, wd_t, tuple(wd_factors)),

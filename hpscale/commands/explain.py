@@ -1,0 +1,101 @@
+"""``hpscale explain [RULE]``: every scaling rule, printed from the registry the numbers use.
+
+Each entry is ``hpscale.rules.RULES[key]`` (title, invariant, convention, validity, reference)
+plus ``inspect.getdoc`` of the rule's function (formula and symbols). Nothing here is written
+by hand, so the explanation cannot drift from the code that computes the factors; the keys are
+the ``rule`` names that ``transfer --format json`` prints in its ``factors``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import typer
+
+from . import options as O
+
+EXPLAIN_FORMATS = ("table", "json")
+_FIELDS = ("invariant", "convention", "validity", "reference")
+_ARXIV = re.compile(r"arXiv[ :](\d{4}\.\d{4,5})")
+
+
+def rule_entry(key: str) -> dict[str, Any]:
+    """The explain entry of one registered rule (raises ``KeyError`` for unknown keys)."""
+    import inspect
+
+    from ..rules import RULES
+
+    info = RULES[key]
+    return {
+        "key": info.key,
+        "title": info.title,
+        "function": f"{info.func.__module__}.{info.func.__name__}",
+        "formula": inspect.getdoc(info.func) or "",
+        "invariant": info.invariant,
+        "convention": info.convention,
+        "validity": info.validity,
+        "reference": info.reference,
+        "arxiv": list(dict.fromkeys(_ARXIV.findall(info.reference))),
+    }
+
+
+def resolve_rule(name: str) -> str:
+    """``name`` if it is a rule key, else an ``InputError`` with the closest keys."""
+    import difflib
+
+    from ..errors import InputError
+    from ..rules import RULES
+
+    if name in RULES:
+        return name
+    close = difflib.get_close_matches(name, list(RULES), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    raise InputError(f"RULE: {name!r}: unknown rule; {hint}allowed: {', '.join(RULES)}")
+
+
+def render_entry(entry: dict[str, Any]) -> str:
+    """Plain text (no Rich: safe to pipe); the docstring is reproduced line for line."""
+    lines = [f"{entry['key']} — {entry['title']}", "", f"function    {entry['function']}", "formula"]
+    lines += [f"  {line}" if line else "" for line in entry["formula"].splitlines()]
+    lines.append("")
+    for name in _FIELDS:
+        lines.append(f"{name:<11} {entry[name]}")
+    return "\n".join(lines) + "\n"
+
+
+def render_list(entries: list[dict[str, Any]], color: bool | None) -> str:
+    from rich import box
+    from rich.table import Table
+
+    from ..render import render_rich
+
+    table = Table(title="hpscale rules (hpscale explain RULE for the formula, invariant and limits)",
+                  box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("rule", "title", "arXiv"):
+        table.add_column(column, no_wrap=column != "title")
+    for entry in entries:
+        table.add_row(entry["key"], entry["title"], ", ".join(entry["arxiv"]))
+    return render_rich([table], color=color)
+
+
+def explain_command(
+    rule: Annotated[str | None, typer.Argument(help="Rule key (as in transfer's factors); omit to list all.", show_default=False)] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    output: O.OutputOpt = None,
+) -> None:
+    """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
+    from ..contract import SCHEMA_VERSION, dumps_json
+    from ..output import emit
+    from ..rules import RULES
+
+    fmt = O.choice("--format", format, EXPLAIN_FORMATS)
+    color = None if output is None else False
+    if rule is None:
+        entries = [rule_entry(key) for key in RULES]
+        text = (dumps_json({"schema_version": SCHEMA_VERSION, "rules": entries}) if fmt == "json"
+                else render_list(entries, color))
+    else:
+        entry = rule_entry(resolve_rule(rule))
+        text = dumps_json({"schema_version": SCHEMA_VERSION, **entry}) if fmt == "json" else render_entry(entry)
+    emit(text, output)

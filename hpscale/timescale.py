@@ -1,0 +1,179 @@
+"""The AdamW EMA timescale of one run, forward or solved for λ (or η). Pure: no I/O.
+
+Forward: from η, λ, B, N compute τ_iter = 1/(η·λ), τ_epoch = B/(η·λ·N), the iterations per
+epoch M = N/B and, given the run length, τ as a fraction of the run. Inverse: given τ_epoch
+(or τ_iter) solve for λ (default) or η. Every formula is a registered rule of ``hpscale.rules``
+(``tau-iter``, ``tau-epoch``, ``tau-epoch-inverse``, ``coupled-to-independent``); this module
+only picks the inputs and checks that they are complete (Wang & Aitchison 2024, arXiv 2405.13698).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SOLVE_FOR = ("weight-decay", "lr")
+TIMESCALE_FORMATS = ("table", "json")
+CONVENTIONS = ("coupled", "independent")
+
+
+@dataclass(frozen=True)
+class TimescaleReport:
+    """One run's timescales; ``None`` for a τ means ∞ (λ = 0), for a size "not given"."""
+
+    solved_for: str | None  # None (forward), "weight_decay" or "lr"
+    target: tuple[str, float] | None  # ("tau_epoch" | "tau_iter", value) in inverse mode
+    convention: str
+    lr: float
+    weight_decay: float  # in ``convention``
+    weight_decay_coupled: float
+    batch_size: float | None
+    dataset_size: float | None
+    iterations_per_epoch: float | None
+    tau_iter: float | None
+    tau_epoch: float | None
+    epochs: float | None
+    total_steps: float | None
+    tau_run_fraction: float | None
+    warnings: tuple[str, ...] = ()
+
+
+def _missing(option: str, why: str) -> Exception:
+    from .errors import InputError
+
+    return InputError(f"{option}: missing; {why}")
+
+
+def compute_timescale(
+    *,
+    lr: float | None,
+    weight_decay: float | None,
+    batch_size: float | None,
+    dataset_size: float | None,
+    convention: str = "coupled",
+    tau_epoch: float | None = None,
+    tau_iter: float | None = None,
+    solve: str = "weight-decay",
+    epochs: float | None = None,
+    total_steps: float | None = None,
+) -> TimescaleReport:
+    """Forward (no τ given) or inverse (``tau_epoch`` / ``tau_iter`` given) timescale.
+
+    ``weight_decay`` is in ``convention`` (independent: λ_ind = η·λ, the per-step decay).
+    In inverse mode the solved quantity (``solve``: ``weight-decay`` or ``lr``) must be
+    ``None``. Pure: raises ``InputError`` naming the option on incomplete or bad input.
+    """
+    from . import rules as R
+    from .errors import InputError
+    from .transfer import TAU_EPOCH_FLOOR
+
+    if tau_epoch is not None and tau_iter is not None:
+        raise InputError("--tau-iter: given together with --tau-epoch; give one timescale to solve for")
+    if epochs is not None and total_steps is not None:
+        raise InputError("--total-steps: given together with --epochs; give one run length")
+    if (batch_size is None) != (dataset_size is None):
+        given, absent = ("--batch-size", "--dataset-size") if dataset_size is None else ("--dataset-size", "--batch-size")
+        raise _missing(absent, f"{given} alone does not define an epoch (τ_epoch = B/(η·λ·N) needs both)")
+    has_sizes = batch_size is not None and dataset_size is not None
+
+    target: tuple[str, float] | None = None
+    solved_for: str | None = None
+    if tau_epoch is not None or tau_iter is not None:
+        key, value = ("tau_epoch", tau_epoch) if tau_epoch is not None else ("tau_iter", tau_iter)
+        assert value is not None
+        target = (key, value)
+        option = "--" + key.replace("_", "-")
+        if key == "tau_epoch" and not has_sizes:
+            raise _missing("--batch-size", f"{option} needs --batch-size and --dataset-size (or --config)")
+        # τ_epoch with B = N is τ_iter (one step per "epoch"), so one inverse serves both.
+        b, n = (batch_size, dataset_size) if key == "tau_epoch" else (1.0, 1.0)
+        assert b is not None and n is not None
+        if solve == "weight-decay":
+            if lr is None:
+                raise _missing("--lr", f"solving {option} for the weight decay needs the learning rate")
+            coupled = R.weight_decay_for_tau_epoch(lr, value, b, n)
+            weight_decay = coupled if convention == "coupled" else R.to_independent(lr, coupled)
+            solved_for = "weight_decay"
+        elif solve == "lr":
+            if convention == "independent":
+                raise InputError(
+                    "--solve: 'lr' with the independent convention: τ_iter = 1/λ_ind does not depend "
+                    "on the learning rate; solve for the weight decay instead"
+                )
+            if weight_decay is None:
+                raise _missing("--weight-decay", f"solving {option} for the learning rate needs λ")
+            if weight_decay == 0:
+                raise InputError(f"--weight-decay: 0: with λ = 0 no learning rate gives a finite {option}")
+            # η and λ enter τ only through η·λ: the same inverse with η and λ swapped returns η.
+            lr = R.weight_decay_for_tau_epoch(weight_decay, value, b, n)
+            solved_for = "lr"
+        else:
+            raise InputError(f"--solve: {solve!r}: allowed: {', '.join(SOLVE_FOR)}")
+
+    if lr is None:
+        raise _missing("--lr", "the learning rate η is needed (or --config)")
+    if weight_decay is None:
+        raise _missing("--weight-decay", "the weight decay λ is needed (or --config, or --tau-epoch to solve for it)")
+    coupled = weight_decay if convention == "coupled" else R.to_coupled(lr, weight_decay)
+    t_iter = R.tau_iter(lr, coupled)
+    t_epoch = R.tau_epoch(lr, coupled, batch_size, dataset_size) if has_sizes else None  # type: ignore[arg-type]
+    per_epoch = dataset_size / batch_size if has_sizes else None  # type: ignore[operator]
+    if per_epoch is not None:
+        if epochs is not None:
+            total_steps = epochs * per_epoch
+        elif total_steps is not None:
+            epochs = total_steps / per_epoch
+    fraction: float | None = None
+    if total_steps is not None:
+        fraction = t_iter / total_steps
+    elif epochs is not None and t_epoch is not None:
+        fraction = t_epoch / epochs
+
+    def finite(x: float | None) -> float | None:
+        return None if x is None or x == float("inf") else x
+
+    warnings: list[str] = []
+    if lr * coupled >= 1:
+        warnings.append(f"η·λ = {lr * coupled:.3g} ≥ 1: each step decays the weights by 100 % or more "
+                        "(is λ in the independent convention? use --convention independent)")
+    if finite(fraction) is not None and fraction > 1:  # type: ignore[operator]
+        warnings.append(f"τ is {fraction:.3g}× the run: weight decay barely acts")
+    if finite(t_epoch) is not None and t_epoch < TAU_EPOCH_FLOOR:  # type: ignore[operator]
+        warnings.append(f"τ_epoch = {t_epoch:.3g} epochs is far below one epoch: the weights forget "
+                        "most of each epoch")
+    return TimescaleReport(
+        solved_for=solved_for, target=target, convention=convention, lr=lr,
+        weight_decay=weight_decay, weight_decay_coupled=coupled, batch_size=batch_size,
+        dataset_size=dataset_size, iterations_per_epoch=per_epoch, tau_iter=finite(t_iter),
+        tau_epoch=finite(t_epoch), epochs=epochs, total_steps=total_steps,
+        tau_run_fraction=finite(fraction), warnings=tuple(warnings),
+    )
+
+
+def to_json_dict(report: TimescaleReport, *, group: str | None, config: str | None, unit: str | None) -> dict[str, Any]:
+    """The ``hpscale timescale --format json`` object (schema_version 1; ∞ is ``null``)."""
+    from . import __version__
+    from .contract import SCHEMA_VERSION, clean
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "hpscale_version": __version__,
+        "solved_for": report.solved_for,
+        "target": None if report.target is None else {report.target[0]: clean(report.target[1])},
+        "config": config,
+        "group": group,
+        "unit": unit,
+        "weight_decay_convention": report.convention,
+        "lr": clean(report.lr),
+        "weight_decay": clean(report.weight_decay),
+        "weight_decay_coupled": clean(report.weight_decay_coupled),
+        "batch_size": clean(report.batch_size),
+        "dataset_size": clean(report.dataset_size),
+        "iterations_per_epoch": clean(report.iterations_per_epoch),
+        "tau_iter": clean(report.tau_iter),
+        "tau_epoch": clean(report.tau_epoch),
+        "epochs": clean(report.epochs),
+        "total_steps": clean(report.total_steps),
+        "tau_run_fraction": clean(report.tau_run_fraction),
+        "warnings": list(report.warnings),
+    }
