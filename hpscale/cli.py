@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -63,24 +64,12 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-app = typer.Typer(
-    name="hpscale",
-    help="Move tuned hyperparameters from a small proxy run to a large target run "
-    "(µP, AdamW timescale, √d weight decay, Adam square-root batch rule, model EMA).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
 def _version(value: bool) -> None:
     if value:
         print(f"hpscale {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -89,25 +78,60 @@ def _root(
     """hpscale: hyperparameter transfer calculator."""
 
 
-#: (command name, module, function). Command modules import only typer at module level, so
-#: registering them all costs little; heavy imports happen inside the command functions.
+#: (command name, module, function), in the order `hpscale --help` lists them. A new command is
+#: one line here; its module imports only typer at module level (heavy imports inside).
 COMMANDS: list[tuple[str, str, str]] = [
     ("transfer", "hpscale.commands.transfer", "transfer_command"),
+    ("check", "hpscale.commands.check", "check_command"),
+    ("schema", "hpscale.commands.schema", "schema_command"),
     ("timescale", "hpscale.commands.timescale", "timescale_command"),
     ("ladder", "hpscale.commands.ladder", "ladder_command"),
     ("explain", "hpscale.commands.explain", "explain_command"),
     ("spectrum", "hpscale.commands.spectrum", "spectrum_command"),
-    # further commands: one line each, in the order `hpscale --help` lists them
 ]
 
-for _name, _module, _function in COMMANDS:
-    app.command(_name)(guarded(getattr(importlib.import_module(_module), _function)))
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The Typer app with every command, or with just ``only``.
+
+    Typer inspects the signature of every registered command on each call (~5 ms each), so
+    ``main`` registers only the command being run; help and completion get them all.
+    """
+    app = typer.Typer(
+        name="hpscale",
+        help="Move tuned hyperparameters from a small proxy run to a large target run "
+        "(µP, AdamW timescale, √d weight decay, Adam square-root batch rule, model EMA).",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_root)
+    for name, module, function in COMMANDS:
+        if only is None or name == only:
+            app.command(name)(guarded(getattr(importlib.import_module(module), function)))
+    return app
+
+
+def _invoked(argv: list[str]) -> str | None:
+    """The command named on the command line, if it is one of ours and no completion runs."""
+    if any(key.endswith("_COMPLETE") for key in os.environ):
+        return None
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in {name for name, _, _ in COMMANDS} else None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the full app, for tests (CliRunner) and documentation tools
+        return build_app()
+    raise AttributeError(f"module 'hpscale.cli' has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, prog_name="hpscale")
+        build_app(_invoked(args))(args=args, prog_name="hpscale")
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else EXIT_INPUT)

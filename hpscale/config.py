@@ -19,7 +19,6 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from . import validators as V
 from .rules import GROUPS, Group
 
-
 # JSON Schema only (``hpscale schema``, for editors): the before-validators also accept numeric
 # strings, which pydantic's generated schema would hide; runtime validation is unchanged.
 _NUMBER_TEXT = r"^\s*[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][+-]?\d+)?\s*$"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import HpscaleError, InputError
 from .numbers import format_si, parse_number
 from .rules import GROUPS
-from .transfer import RuleChoices, Scale, TransferResult, transfer
+from .transfer import RuleChoices, Scale, TransferResult, read_proxy, transfer_from
 
 if TYPE_CHECKING:  # a pydantic RunConfig or the CLI's lighter ConfigView: same read API
     from .transfer import AnyConfig
@@ -103,10 +103,11 @@ def run_ladder(
 ) -> list[TransferResult]:
     """``transfer`` for every target; an error names the target it came from."""
     choices = choices or RuleChoices()
+    run = read_proxy(config)
     results: list[TransferResult] = []
     for index, target in enumerate(targets, start=1):
         try:
-            results.append(transfer(config, target, choices))
+            results.append(transfer_from(run, target, choices))
         except HpscaleError as exc:
             raise type(exc)(f"target {index} ({describe(target)}): {exc}") from None
     return results

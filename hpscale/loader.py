@@ -3,15 +3,15 @@
 Guarantees (each one has a test):
 
 - only the YAML safe schema: ``!!python/...`` and any other object tag is refused;
-- duplicate keys are refused (PyYAML silently keeps the last one);
+- duplicate keys and merge keys (``<<``) are refused (PyYAML silently keeps the last key);
 - files larger than ``MAX_CONFIG_BYTES`` are refused before parsing;
 - nesting deeper than ``MAX_DEPTH`` and documents that expand (through aliases) to more than
-  ``MAX_NODES`` nodes are refused after composing and before constructing, so alias bombs
-  cost bounded time and memory;
+  ``MAX_NODES`` values are refused while the data is built, so alias bombs cost bounded time
+  and memory;
 - every problem is one line: ``file: field.path: value found: what is allowed``.
 
 libyaml's C parser (``yaml.CSafeLoader``) is used when present; the checks above run on the
-composed node graph, so they hold for both parsers.
+composed node graph (``_Builder``), so they hold for both parsers.
 """
 
 from __future__ import annotations
@@ -51,59 +51,70 @@ def read_text(path: Path, *, limit: int = MAX_CONFIG_BYTES, what: str = "config"
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def _check_graph(node: yaml.Node, source: str) -> None:
-    """Refuse deep nesting and alias expansion before any Python object is built."""
-    expanded: dict[int, int] = {}
-    # Iterative post-order walk over the node DAG; aliases share node objects, so the
-    # memo counts each shared subtree's expanded size once per node, not per use.
-    stack: list[tuple[yaml.Node, int, bool]] = [(node, 1, False)]
-    while stack:
-        current, depth, done = stack.pop()
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Builder:
+    """Composed YAML nodes → plain Python data in one recursive pass, with the safety checks.
+
+    Scalars go through PyYAML's safe constructors (the same values as ``yaml.safe_load``);
+    mappings and sequences are built here, which lets one pass also refuse duplicate and merge
+    keys, nesting deeper than ``MAX_DEPTH`` (an alias that contains itself nests without end)
+    and any document whose aliases expand to more than ``MAX_NODES`` values: the count stops
+    the construction itself, so an alias bomb costs at most ``MAX_NODES`` steps.
+    """
+
+    def __init__(self, loader: Any, source: str) -> None:
+        self.loader = loader
+        self.source = source
+        self.constructors = loader.yaml_constructors
+        self.count = 0
+
+    def _where(self, node: yaml.Node) -> str:
+        return f"{self.source}:{node.start_mark.line + 1}"
+
+    def build(self, node: yaml.Node, depth: int = 1) -> Any:
         if depth > MAX_DEPTH:
-            line = current.start_mark.line + 1
-            raise InputError(f"{source}:{line}: nesting deeper than {MAX_DEPTH} levels")
-        children: list[yaml.Node] = []
-        if isinstance(current, yaml.MappingNode):
-            children = [item for pair in current.value for item in pair]
-        elif isinstance(current, yaml.SequenceNode):
-            children = list(current.value)
-        if done:
-            total = 1 + sum(expanded[id(child)] for child in children)
-            if total > MAX_NODES:
-                raise InputError(
-                    f"{source}: document expands to more than {MAX_NODES:,} nodes "
-                    "(YAML aliases); write the values out"
-                )
-            expanded[id(current)] = total
-        elif id(current) not in expanded:
-            stack.append((current, depth, True))
-            stack.extend((child, depth + 1, False) for child in children if id(child) not in expanded)
-
-
-def _refuse_duplicates(node: yaml.Node, source: str) -> None:
-    stack = [node]
-    seen_nodes: set[int] = set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen_nodes:
-            continue
-        seen_nodes.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            keys: dict[str, int] = {}
-            for key_node, value_node in current.value:
-                key = str(key_node.value)
+            raise InputError(f"{self._where(node)}: nesting deeper than {MAX_DEPTH} levels")
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise InputError(
+                f"{self.source}: document expands to more than {MAX_NODES:,} values "
+                "(YAML aliases?); write the values out"
+            )
+        tag = node.tag
+        if isinstance(node, yaml.MappingNode) and tag == _MAP:
+            result: dict[Any, Any] = {}
+            lines: dict[Any, int] = {}
+            for key_node, value_node in node.value:
                 line = key_node.start_mark.line + 1
-                if key == "<<":
-                    raise InputError(f"{source}:{line}: YAML merge keys (<<) are not supported")
-                if key in keys:
+                if key_node.tag == _MERGE:
+                    raise InputError(f"{self.source}:{line}: YAML merge keys (<<) are not supported")
+                key = self.build(key_node, depth + 1)
+                try:
+                    first = lines.get(key)
+                except TypeError:
+                    raise InputError(f"{self.source}:{line}: a mapping key must be a plain value") from None
+                if first is not None:
                     raise InputError(
-                        f"{source}:{line}: duplicate key {key!r} (first at line {keys[key]}); "
+                        f"{self.source}:{line}: duplicate key {key!r} (first at line {first}); "
                         "each key may appear once"
                     )
-                keys[key] = line
-                stack.extend((key_node, value_node))
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
+                lines[key] = line
+                result[key] = self.build(value_node, depth + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode) and tag == _SEQ:
+            return [self.build(child, depth + 1) for child in node.value]
+        constructor = self.constructors.get(tag) if isinstance(node, yaml.ScalarNode) else None
+        if constructor is None:
+            mark = node.start_mark
+            raise InputError(
+                f"{self.source}:{mark.line + 1}:{mark.column + 1}: YAML error: tag {tag!r} is not "
+                "allowed (only plain YAML values)"
+            )
+        return constructor(self.loader, node)
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -113,9 +124,7 @@ def parse_yaml(text: str, source: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_graph(node, source)
-        _refuse_duplicates(node, source)
-        return loader.construct_document(node)
+        return _Builder(loader, source).build(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

@@ -80,12 +80,12 @@ def rule(
 
 
 def _positive(name: str, value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
+    if not 0 < value < math.inf:  # also false for NaN
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def _non_negative(name: str, value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
+    if not 0 <= value < math.inf:
         raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
 
 

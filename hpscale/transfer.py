@@ -7,8 +7,9 @@ each naming its rule (a key of ``hpscale.rules.RULES``), so renderers can explai
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import rules as R
 from .errors import InputError, RuleDomainError
@@ -52,8 +53,7 @@ class RuleChoices:
     depth_rule: R.DepthRule = "completep"
 
 
-@dataclass(frozen=True)
-class Factor:
+class Factor(NamedTuple):
     """One multiplicative step: ``value`` from rule ``rule`` along ``axis``, shown as ``symbol``."""
 
     rule: str
@@ -62,12 +62,12 @@ class Factor:
     value: float
 
 
-@dataclass(frozen=True)
-class Quantity:
+class Quantity(NamedTuple):
     """A hyperparameter at the proxy and the target; target = proxy · Π factor values.
 
-    For β and ρ, which do not scale multiplicatively, the single factor's value is the ratio
-    target/proxy and its ``symbol`` names the map (``linear``: 1 − κ(1 − β), ``ρ^κ``).
+    For β and ρ, which do not scale multiplicatively, the single factor's value is κ, the
+    batch ratio that enters the map its ``symbol`` names (``linear``: 1 − κ(1 − β),
+    ``exponential``: β^κ, ``ρ^κ``).
     """
 
     proxy: float | None
@@ -93,8 +93,7 @@ class GroupValues:
     eps: float
 
 
-@dataclass(frozen=True)
-class Timescales:
+class Timescales(NamedTuple):
     """τ_iter (steps) and τ_epoch (epochs) of one group; ``None`` means ∞ (no decay)."""
 
     tau_iter: float | None
@@ -165,23 +164,61 @@ def proxy_scale(config: AnyConfig) -> Scale:
 
 def resolve_groups(config: AnyConfig) -> dict[Group, GroupValues]:
     """Each group's values as the run used them: the override if given, else the global."""
-    base_width = config.model.base_width or config.model.width
+    model, optimizer = config.model, config.optimizer
+    base_width = model.base_width or model.width
+    coupled_convention = optimizer.weight_decay_convention == "coupled"
     resolved: dict[Group, GroupValues] = {}
     for group in GROUPS:
         over = config.group_override(group)
-        lr = over.lr if over.lr is not None else config.optimizer.lr
-        wd = over.weight_decay if over.weight_decay is not None else config.optimizer.weight_decay
-        coupled = wd if config.optimizer.weight_decay_convention == "coupled" else R.to_coupled(lr, wd)
-        default_multiplier = base_width / config.model.width if group == "readout" else 1.0
+        lr = over.lr if over.lr is not None else optimizer.lr
+        wd = over.weight_decay if over.weight_decay is not None else optimizer.weight_decay
+        coupled = wd if coupled_convention else R.to_coupled(lr, wd)
+        default_multiplier = base_width / model.width if group == "readout" else 1.0
         resolved[group] = GroupValues(
             lr=lr,
             weight_decay=wd,
             weight_decay_coupled=coupled,
             init_std=over.init_std if over.init_std is not None else config.init_std,
             multiplier=over.multiplier if over.multiplier is not None else default_multiplier,
-            eps=over.eps if over.eps is not None else config.optimizer.eps,
+            eps=over.eps if over.eps is not None else optimizer.eps,
         )
     return resolved
+
+
+@dataclass(frozen=True)
+class ProxyRun:
+    """What ``transfer`` reads from a proxy config, read once (a ladder reuses it per target)."""
+
+    name: str | None
+    scale: Scale
+    groups: dict[Group, GroupValues]
+    convention: str
+    unit: str
+    epochs: float
+    base_width: int
+    betas: tuple[float, float]
+    eps: float
+    ema_decay: float | None
+    residual_multiplier: float
+    parametrization: str
+
+
+def read_proxy(config: AnyConfig) -> ProxyRun:
+    """Collect the proxy's scale and per-group values from a config."""
+    return ProxyRun(
+        name=config.name,
+        scale=proxy_scale(config),
+        groups=resolve_groups(config),
+        convention=config.optimizer.weight_decay_convention,
+        unit=config.data.unit,
+        epochs=config.data.epochs,
+        base_width=config.model.base_width or config.model.width,
+        betas=tuple(config.optimizer.betas),  # type: ignore[arg-type]
+        eps=config.optimizer.eps,
+        ema_decay=config.ema_decay,
+        residual_multiplier=config.model.residual_multiplier,
+        parametrization=config.model.parametrization,
+    )
 
 
 def estimated_params(width: int, depth: int | None) -> float | None:
@@ -190,7 +227,10 @@ def estimated_params(width: int, depth: int | None) -> float | None:
 
 
 def _product(factors: tuple[Factor, ...]) -> float:
-    return math.prod(f.value for f in factors)
+    product = 1.0
+    for factor in factors:  # a plain loop: ~3× faster than math.prod over a generator
+        product *= factor.value
+    return product
 
 
 def _timescales(
@@ -198,12 +238,10 @@ def _timescales(
 ) -> Timescales:
     if wd_coupled == 0:
         return Timescales(None, None, None)
+    t_iter = R.tau_iter(lr, wd_coupled)
     t_epoch = R.tau_epoch(lr, wd_coupled, batch, dataset)
-    return Timescales(R.tau_iter(lr, wd_coupled), t_epoch, t_epoch / epochs)
-
-
-def _ratio_symbol(axis: str, value: float) -> str:
-    return f"{axis}={value:g}"
+    # None means ∞, also when a tiny η·λ overflows the float range.
+    return Timescales(*(t if math.isfinite(t) else None for t in (t_iter, t_epoch, t_epoch / epochs)))
 
 
 def _check_finite(result_values: list[float | None]) -> None:
@@ -214,21 +252,43 @@ def _check_finite(result_values: list[float | None]) -> None:
             )
 
 
-def transfer(
-    config: AnyConfig,
-    target: Scale,
-    choices: RuleChoices = RuleChoices(),
-    residual_multiplier: float | None = None,
-) -> TransferResult:
+def transfer(config: AnyConfig, target: Scale, choices: RuleChoices = RuleChoices()) -> TransferResult:
     """Move every hyperparameter of ``config`` (the proxy) to the ``target`` scale.
 
     ``target.depth`` (if given and different from the proxy's) triggers depth transfer under
     ``choices.depth_rule``; it needs ``config.model.depth``.
     """
-    proxy = proxy_scale(config)
+    return transfer_from(read_proxy(config), target, choices)
+
+
+def transfer_many(
+    config: AnyConfig, targets: Iterable[Scale], choices: RuleChoices = RuleChoices()
+) -> list[TransferResult]:
+    """``[transfer(config, t, choices) for t in targets]``, reading the proxy once."""
+    run = read_proxy(config)
+    return [transfer_from(run, target, choices) for target in targets]
+
+
+def transfer_from(run: ProxyRun, target: Scale, choices: RuleChoices = RuleChoices()) -> TransferResult:
+    """``transfer`` on a proxy already read by ``read_proxy``."""
+    try:
+        return _transfer(run, target, choices)
+    except InputError:
+        raise
+    except (ValueError, ArithmeticError) as exc:
+        # A rule refused a computed value (e.g. an LR that underflowed to 0): the requested
+        # scale is outside floating-point range for this proxy, which is an input problem.
+        raise InputError(
+            f"the target scale is out of floating-point range for this proxy ({exc}); choose a "
+            "target closer to the proxy"
+        ) from None
+
+
+def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferResult:
+    proxy = run.scale
     warnings: list[str] = []
-    convention = config.optimizer.weight_decay_convention
-    epochs = config.data.epochs
+    convention = run.convention
+    epochs = run.epochs
 
     # 1. Ratios: m = W_t/W_p (µP), κ = B_t/B_p (Malladi), ν = N_t/N_p (Wang & Aitchison).
     m = target.width / proxy.width
@@ -255,9 +315,9 @@ def transfer(
         params_t = target.params
     target = replace(target, params=params_t)
     if choices.tau_rule == "power-lines":
-        if config.data.unit != "tokens":
+        if run.unit != "tokens":
             raise InputError(
-                f"data.unit: {config.data.unit!r}: --tau-rule power-lines needs token counts "
+                f"data.unit: {run.unit!r}: --tau-rule power-lines needs token counts "
                 "(data.unit: tokens)"
             )
         if params_p is None or params_t is None:
@@ -273,7 +333,7 @@ def transfer(
                 f"far extrapolation: {symbol} = {value:g} is beyond ×{FAR_EXTRAPOLATION:g}; "
                 "the rules were validated on smaller ratios"
             )
-    if config.model.parametrization == "standard" and m != 1:
+    if run.parametrization == "standard" and m != 1:
         warnings.append(
             "model.parametrization is 'standard': width transfer assumes a µP-trained proxy; "
             "the µP factors below may not hold"
@@ -281,7 +341,7 @@ def transfer(
 
     # 3. Adam β1, β2 (Malladi et al.: 1 − κ(1 − β), defined only for κ < 1/(1 − β)).
     betas: list[Quantity] = []
-    for index, beta in enumerate(config.optimizer.betas):
+    for index, beta in enumerate(run.betas):
         try:
             new_beta = R.adam_beta_for_batch(beta, kappa, choices.beta_rule)
         except ValueError:
@@ -292,13 +352,18 @@ def transfer(
                 f"proxy batch of at least {target.batch_size / limit:,.6g} "
                 f"(or --beta-rule exponential, which only agrees to first order)"
             ) from None
-        betas.append(Quantity(beta, new_beta, (Factor("sqrt-batch-beta", "batch",
-                                                     choices.beta_rule, new_beta / beta if beta else 1.0),)))
+        if not 0.0 <= new_beta < 1.0:  # β^κ rounds to 1.0 for κ → 0 in floating point
+            raise RuleDomainError(
+                f"optimizer.betas[{index}]: β{index + 1} = {beta!r} with batch ratio κ = {kappa:g} "
+                f"gives {new_beta!r}, outside [0, 1) in floating point; choose a target batch closer "
+                "to the proxy's"
+            )
+        betas.append(Quantity(beta, new_beta, (Factor("sqrt-batch-beta", "batch", choices.beta_rule, kappa),)))
 
     # 4. Per group.
-    resolved = resolve_groups(config)
+    resolved = run.groups
     groups: dict[Group, GroupResult] = {}
-    base_width = config.model.base_width or proxy.width
+    base_width = run.base_width
     horizon = 1.0 / R.power_lines_tau_factor(tpp_ratio, choices.tau_exponent) if tpp_ratio else None
     for group in GROUPS:
         values = resolved[group]
@@ -370,15 +435,20 @@ def transfer(
 
     # 5. Model EMA (Busbridge et al.): ρ → ρ^κ.
     ema: Quantity | None = None
-    if config.ema_decay is not None:
-        new_rho = R.ema_decay_for_batch(config.ema_decay, kappa)
-        ema = Quantity(config.ema_decay, new_rho,
-                       (Factor("ema-decay", "batch", "ρ^κ", new_rho / config.ema_decay),))
+    if run.ema_decay is not None:
+        new_rho = R.ema_decay_for_batch(run.ema_decay, kappa)
+        if not 0.0 < new_rho < 1.0:  # ρ^κ underflows to 0 or rounds to 1 at extreme κ
+            raise RuleDomainError(
+                f"ema_decay: ρ = {run.ema_decay!r} with batch ratio κ = {kappa:g} gives ρ^κ = "
+                f"{new_rho!r}, outside (0, 1) in floating point; choose a target batch closer to "
+                "the proxy's"
+            )
+        ema = Quantity(run.ema_decay, new_rho, (Factor("ema-decay", "batch", "ρ^κ", kappa),))
 
     # 6. Residual-branch multiplier (depth transfer only).
     residual: Quantity | None = None
     if m_depth is not None:
-        start = residual_multiplier if residual_multiplier is not None else config.model.residual_multiplier
+        start = run.residual_multiplier
         factor = Factor("depth-residual", "depth", choices.depth_rule,
                         R.depth_residual_multiplier_factor(m_depth, choices.depth_rule))
         residual = Quantity(start, start * factor.value, (factor,))
@@ -390,16 +460,16 @@ def transfer(
         for rule_name in R.WD_WIDTH_RULES
     )
 
-    eps_global = Quantity(config.optimizer.eps, config.optimizer.eps * R.sqrt_batch_eps_factor(kappa),
+    eps_global = Quantity(run.eps, run.eps * R.sqrt_batch_eps_factor(kappa),
                           (Factor("sqrt-batch-eps", "batch", "1/√κ", R.sqrt_batch_eps_factor(kappa)),))
     result = TransferResult(
-        name=config.name,
+        name=run.name,
         proxy=proxy,
         target=target,
         ratios=Ratios(m, kappa, nu, m_depth, tpp_ratio),
         choices=choices,
         convention=convention,
-        unit=config.data.unit,
+        unit=run.unit,
         epochs=epochs,
         base_width=base_width,
         groups=groups,

@@ -125,7 +125,7 @@ def spectrum_command(
 
 def _config_ratios(proxy: Path, target: Path) -> tuple[float, float, float | None]:
     """(m, hidden η_t/η_p, hidden coupled λ_t/λ_p or None if either λ is 0) from two configs."""
-    from hpscale.config import load_config
+    from hpscale.loader import load_config
     from hpscale.transfer import resolve_groups
 
     p, t = load_config(proxy), load_config(target)

@@ -1,0 +1,348 @@
+"""Does a target config match its proxy under the transfer rules? Pure comparison, no I/O.
+
+``compare(proxy, target, choices, rtol)`` transfers the proxy to the scale the target states
+(width, depth, batch size, dataset size, parameter count) and compares every hyperparameter the
+target *states* with the prediction:
+
+| field                                   | compared when                                      |
+|-----------------------------------------|----------------------------------------------------|
+| ``param_groups.<g>.lr``                 | always (``optimizer.lr`` is required)              |
+| ``param_groups.<g>.weight_decay``       | always, in the target's weight-decay convention    |
+| ``param_groups.<g>.init_std``           | stated (override or top level) and the proxy has one |
+| ``param_groups.<g>.multiplier``         | the group's override; readout also via ``model.base_width`` |
+| ``param_groups.<g>.eps``                | the group's override or ``optimizer.eps`` is written |
+| ``optimizer.betas[0]``, ``[1]``         | ``optimizer.betas`` is written                     |
+| ``ema_decay``                           | written (a finding if the proxy has no EMA)        |
+| ``model.residual_multiplier``           | written                                            |
+
+Defaults the target does not write are not compared: a target that leaves out ``betas`` is
+not blamed for pydantic's default (0.9, 0.999).
+
+A value matches when |found − expected| ≤ rtol·|expected|; an expected 0 (the √d rule's
+vector-like weight decay) needs |found| ≤ ``ZERO_TOLERANCE``. Decay rates (β1, β2, ρ) are
+compared on 1 − value, the inverse of their averaging window, which is what their rules scale.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import rules as R
+from .errors import InputError
+from .transfer import (
+    ProxyRun,
+    Quantity,
+    RuleChoices,
+    Scale,
+    TransferResult,
+    read_proxy,
+    resolve_groups,
+    transfer_from,
+)
+
+if TYPE_CHECKING:  # annotations only: building the pydantic models costs start-up time
+    from .config import RunConfig
+
+#: Default relative tolerance of ``hpscale check`` (1 %): far above the 12 significant digits
+#: ``transfer --format yaml`` writes, far below any deliberate change of a hyperparameter.
+DEFAULT_RTOL = 0.01
+#: An expected value of exactly 0 matches a found value at most this large in magnitude.
+ZERO_TOLERANCE = 1e-12
+
+Status = Literal["ok", "mismatch", "unpredicted"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One hyperparameter of the target next to the value the rules predict for it.
+
+    ``field`` is the per-group path (``param_groups.hidden.weight_decay``); ``source`` is the
+    key the target file actually states it under (``optimizer.weight_decay`` when the group has
+    no override). ``rel_error`` is |found − expected| / |expected| (for β1, β2 and ρ: of
+    1 − value), ``None`` when it is infinite (expected 0) or undefined (no prediction). ``rules`` are the keys of
+    ``hpscale.rules.RULES`` that produce the expected value.
+    """
+
+    field: str
+    source: str
+    expected: float | None
+    found: float
+    rel_error: float | None
+    rules: tuple[str, ...]
+    status: Status
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Every comparison made for one target, and the transfer's warnings."""
+
+    comparisons: tuple[Comparison, ...]
+    warnings: tuple[str, ...]
+    rtol: float
+
+    @property
+    def findings(self) -> tuple[Comparison, ...]:
+        """The comparisons that did not match."""
+        return tuple(c for c in self.comparisons if c.status != "ok")
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def target_scale(target: RunConfig) -> Scale:
+    """The scale a target config states: width, batch, dataset size, depth, parameter count."""
+    return Scale(
+        width=target.model.width,
+        batch_size=target.data.batch_size,
+        dataset_size=target.data.dataset_size,
+        depth=target.model.depth,
+        params=target.model.params,
+    )
+
+
+def stated_fields(data: Any) -> frozenset[str]:
+    """Dotted paths of every key written in a parsed config document (``optimizer.betas``).
+
+    Validated configs fill in defaults, so what a file *states* is read from the raw mapping.
+    """
+    paths: set[str] = set()
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, prefix = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                path = f"{prefix}.{key}" if prefix else str(key)
+                paths.add(path)
+                stack.append((value, path))
+    return frozenset(paths)
+
+
+def _stated_in(target: Any, stated: Collection[str] | None, section: str, key: str) -> bool:
+    if stated is not None:
+        return f"{section}.{key}" in stated
+    # A pydantic ``RunConfig`` remembers what was given; any other config counts as stating all.
+    fields_set = getattr(getattr(target, section), "model_fields_set", None)
+    return True if fields_set is None else key in fields_set
+
+
+def _judge(
+    field: str, source: str, expected: float, found: float, rules: tuple[str, ...], rtol: float,
+    *, decay: bool = False,
+) -> Comparison:
+    """``decay=True`` (β1, β2, ρ): compare 1 − value, the inverse of the averaging window.
+
+    Why: ρ = 0.999 and 0.996 differ by 0.3 % but average over 1,000 and 250 steps; the rules
+    (1 − κ(1 − β), ρ^κ) move exactly that window.
+    """
+    exp, got = (1.0 - expected, 1.0 - found) if decay else (expected, found)
+    if exp == 0:
+        ok = abs(got) <= ZERO_TOLERANCE
+        rel_error = 0.0 if ok else None
+    else:
+        ratio = abs(got - exp) / abs(exp)
+        rel_error = ratio if math.isfinite(ratio) else None  # a subnormal expected value
+        ok = rel_error is not None and rel_error <= rtol
+    note = "error of 1 − value (the averaging window)" if decay and not ok else ""
+    return Comparison(field, source, expected, found, rel_error, rules, "ok" if ok else "mismatch", note)
+
+
+def _source(over: Any, prefix: str, key: str, fallback: str) -> str:
+    """Where the target file states a group's value: its override, else the global key."""
+    return f"{prefix}.{key}" if getattr(over, key) is not None else fallback
+
+
+def _rules(quantity: Quantity | None, *extra: str) -> tuple[str, ...]:
+    """The rules that moved the value away from the proxy's (every rule of the quantity when
+    none did, e.g. at the proxy's own scale), in the order they were applied."""
+    factors = quantity.factors if quantity is not None else ()
+    keys = [f.rule for f in factors if f.value != 1.0] or [f.rule for f in factors]
+    return tuple(dict.fromkeys([*keys, *extra]))
+
+
+def _expected_weight_decay(result: TransferResult, group: R.Group, convention: str) -> float:
+    """The predicted weight decay of ``group`` written in ``convention`` (λ_ind = η·λ)."""
+    g = result.groups[group]
+    lr, wd = g.lr.target, g.weight_decay.target
+    assert lr is not None and wd is not None  # lr and weight decay always transfer
+    if result.convention == convention:
+        return wd
+    coupled = wd if result.convention == "coupled" else R.to_coupled(lr, wd)
+    return R.to_independent(lr, coupled) if convention == "independent" else coupled
+
+
+def compare(
+    proxy: RunConfig,
+    target: RunConfig,
+    choices: RuleChoices | None = None,
+    rtol: float = DEFAULT_RTOL,
+    stated: Collection[str] | None = None,
+    proxy_run: ProxyRun | None = None,
+) -> CheckReport:
+    """Compare every hyperparameter ``target`` states with ``proxy`` transferred to its scale.
+
+    Args:
+        proxy: the tuned proxy run.
+        target: the planned run; its scale comes from its own ``model`` and ``data`` sections.
+        choices: the rule variants, as for ``transfer`` (default: ``RuleChoices()``).
+        rtol: relative tolerance, a finite number ≥ 0.
+        stated: dotted paths the target file writes (``stated_fields(raw_yaml_data)``); values
+            it leaves to a default (``optimizer.betas``, ``optimizer.eps``, ``model.base_width``,
+            ``model.residual_multiplier``) are compared only when stated. ``None``: a pydantic
+            ``RunConfig``'s ``model_fields_set`` decides; for other config objects, everything.
+        proxy_run: ``read_proxy(proxy)``, when checking many targets against one proxy.
+
+    Returns:
+        A ``CheckReport`` with one ``Comparison`` per stated value.
+
+    Raises:
+        InputError: ``rtol`` out of range, proxy and target count data in different units, or
+            the transfer itself refuses the scale (``RuleDomainError``, e.g. κ(1 − β) ≥ 1).
+    """
+    if not (math.isfinite(rtol) and rtol >= 0):
+        raise InputError(f"--rtol: {rtol!r}: must be a finite number ≥ 0")
+    if target.data.unit != proxy.data.unit:
+        raise InputError(
+            f"data.unit: {target.data.unit!r}: the proxy counts {proxy.data.unit!r}; batch and "
+            "dataset sizes of proxy and target must use one unit"
+        )
+    run = proxy_run if proxy_run is not None else read_proxy(proxy)
+    result = transfer_from(run, target_scale(target), choices or RuleChoices())
+    convention = target.optimizer.weight_decay_convention
+    states = functools.partial(_stated_in, target, stated)
+    found = resolve_groups(target)
+    out: list[Comparison] = []
+    notes: list[str] = []
+
+    for group in R.GROUPS:
+        prefix = f"param_groups.{group}"
+        over = target.group_override(group)
+        predicted = result.groups[group]
+        values = found[group]
+
+        source = functools.partial(_source, over, prefix)
+
+        lr_expected = predicted.lr.target
+        assert lr_expected is not None
+        out.append(_judge(f"{prefix}.lr", source("lr", "optimizer.lr"), lr_expected, values.lr,
+                          _rules(predicted.lr), rtol))
+
+        wd_extra = ("coupled-to-independent",) if convention != result.convention else ()
+        out.append(_judge(f"{prefix}.weight_decay", source("weight_decay", "optimizer.weight_decay"),
+                          _expected_weight_decay(result, group, convention), values.weight_decay,
+                          _rules(predicted.weight_decay, *wd_extra), rtol))
+
+        if values.init_std is not None:
+            field = f"{prefix}.init_std"
+            if predicted.init_std.target is None:
+                # Not a finding: the proxy says nothing about this group's init, so no rule
+                # predicts it (a global init_std in the target also reaches such groups).
+                notes.append(f"{field}: the proxy states no init std for this group; the "
+                             f"target's {values.init_std:g} is not checked")
+            else:
+                out.append(_judge(field, source("init_std", "init_std"), predicted.init_std.target,
+                                  values.init_std, _rules(predicted.init_std), rtol))
+
+        implied = group == "readout" and states("model", "base_width")
+        if over.multiplier is not None or implied:
+            expected = predicted.multiplier.target
+            assert expected is not None
+            out.append(_judge(f"{prefix}.multiplier", source("multiplier", "model.base_width"),
+                              expected, values.multiplier, _rules(predicted.multiplier), rtol))
+
+        if over.eps is not None or states("optimizer", "eps"):
+            expected = predicted.eps.target
+            assert expected is not None
+            out.append(_judge(f"{prefix}.eps", source("eps", "optimizer.eps"), expected, values.eps,
+                              _rules(predicted.eps), rtol))
+
+    if states("optimizer", "betas"):
+        for index, (quantity, beta) in enumerate(zip(result.betas, target.optimizer.betas, strict=True)):
+            field = f"optimizer.betas[{index}]"
+            assert quantity.target is not None
+            out.append(_judge(field, field, quantity.target, beta, _rules(quantity), rtol, decay=True))
+
+    if target.ema_decay is not None:
+        if result.ema_decay is None or result.ema_decay.target is None:
+            out.append(Comparison("ema_decay", "ema_decay", None, target.ema_decay, None,
+                                  ("ema-decay",), "unpredicted", "the proxy has no ema_decay"))
+        else:
+            out.append(_judge("ema_decay", "ema_decay", result.ema_decay.target, target.ema_decay,
+                              _rules(result.ema_decay), rtol, decay=True))
+
+    if states("model", "residual_multiplier"):
+        residual = result.residual_multiplier
+        expected = residual.target if residual is not None and residual.target is not None \
+            else proxy.model.residual_multiplier
+        field = "model.residual_multiplier"
+        out.append(_judge(field, field, expected, target.model.residual_multiplier,
+                          _rules(residual) or ("depth-residual",), rtol))
+
+    out = [_with_note(c) for c in out]
+    return CheckReport(tuple(out), (*result.warnings, *notes), rtol)
+
+
+def _with_note(comparison: Comparison) -> Comparison:
+    if comparison.note or comparison.source == comparison.field:
+        return comparison
+    return replace(comparison, note=f"stated as {comparison.source}")
+
+
+def _clean(value: float | None) -> float | int | None:
+    from .contract import clean
+
+    return clean(value)
+
+
+def comparison_json(comparison: Comparison) -> dict[str, Any]:
+    """One finding of the JSON report (schema_version 1)."""
+    return {
+        "field": comparison.field,
+        "source": comparison.source,
+        "expected": _clean(comparison.expected),
+        "found": _clean(comparison.found),
+        "rel_error": _clean(comparison.rel_error),
+        "rules": list(comparison.rules),
+        "status": comparison.status,
+        "note": comparison.note,
+    }
+
+
+def report_json(
+    reports: list[tuple[str, CheckReport]], choices: RuleChoices, rtol: float
+) -> dict[str, Any]:
+    """The JSON report of ``hpscale check``: one entry per target, in the order given."""
+    from . import __version__
+    from .contract import SCHEMA_VERSION
+
+    targets = [
+        {
+            "path": path,
+            "ok": report.ok,
+            "checked": len(report.comparisons),
+            "findings": [comparison_json(c) for c in report.findings],
+            "warnings": list(report.warnings),
+        }
+        for path, report in reports
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "hpscale_version": __version__,
+        "rtol": _clean(rtol),
+        "rules": {
+            "wd_width_rule": choices.wd_width_rule,
+            "readout_rule": choices.readout_rule,
+            "beta_rule": choices.beta_rule,
+            "tau_rule": choices.tau_rule,
+            "tau_exponent": _clean(choices.tau_exponent),
+            "eps_width_rule": choices.eps_width_rule,
+            "depth_rule": choices.depth_rule,
+        },
+        "ok": all(report.ok for _, report in reports),
+        "targets": targets,
+    }
