@@ -29,7 +29,7 @@ import functools
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import rules as R
 from .errors import InputError
@@ -56,8 +56,7 @@ ZERO_TOLERANCE = 1e-12
 Status = Literal["ok", "mismatch", "unpredicted"]
 
 
-@dataclass(frozen=True)
-class Comparison:
+class Comparison(NamedTuple):
     """One hyperparameter of the target next to the value the rules predict for it.
 
     ``field`` is the per-group path (``param_groups.hidden.weight_decay``); ``source`` is the
@@ -79,11 +78,20 @@ class Comparison:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """Every comparison made for one target, and the transfer's warnings."""
+    """The comparisons made for one target, and the transfer's warnings.
+
+    ``checked`` counts every comparison made; ``comparisons`` holds them all as ``compare``
+    returns them (``without_matches`` keeps only the findings, for reports of many targets).
+    """
 
     comparisons: tuple[Comparison, ...]
     warnings: tuple[str, ...]
     rtol: float
+    checked: int
+
+    def without_matches(self) -> CheckReport:
+        """The same report with only its findings (what a report prints), smaller to pass on."""
+        return replace(self, comparisons=self.findings)
 
     @property
     def findings(self) -> tuple[Comparison, ...]:
@@ -148,7 +156,10 @@ def _judge(
         ratio = abs(got - exp) / abs(exp)
         rel_error = ratio if math.isfinite(ratio) else None  # a subnormal expected value
         ok = rel_error is not None and rel_error <= rtol
-    note = "error of 1 − value (the averaging window)" if decay and not ok else ""
+    if decay and not ok:
+        note = "error of 1 − value (the averaging window)"
+    else:
+        note = f"stated as {source}" if source != field else ""
     return Comparison(field, source, expected, found, rel_error, rules, "ok" if ok else "mismatch", note)
 
 
@@ -212,7 +223,7 @@ def compare(
             "dataset sizes of proxy and target must use one unit"
         )
     run = proxy_run if proxy_run is not None else read_proxy(proxy)
-    result = transfer_from(run, target_scale(target), choices or RuleChoices())
+    result = transfer_from(run, target_scale(target), choices or RuleChoices(), alternatives=False)
     convention = target.optimizer.weight_decay_convention
     states = functools.partial(_stated_in, target, stated)
     found = resolve_groups(target)
@@ -283,14 +294,7 @@ def compare(
         out.append(_judge(field, field, expected, target.model.residual_multiplier,
                           _rules(residual) or ("depth-residual",), rtol))
 
-    out = [_with_note(c) for c in out]
-    return CheckReport(tuple(out), (*result.warnings, *notes), rtol)
-
-
-def _with_note(comparison: Comparison) -> Comparison:
-    if comparison.note or comparison.source == comparison.field:
-        return comparison
-    return replace(comparison, note=f"stated as {comparison.source}")
+    return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out))
 
 
 def _clean(value: float | None) -> float | int | None:
@@ -324,7 +328,7 @@ def report_json(
         {
             "path": path,
             "ok": report.ok,
-            "checked": len(report.comparisons),
+            "checked": report.checked,
             "findings": [comparison_json(c) for c in report.findings],
             "warnings": list(report.warnings),
         }

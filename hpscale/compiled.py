@@ -97,19 +97,24 @@ def _override_fields() -> tuple[str, ...]:
 
 
 class ConfigView:
-    """Read-only attribute access to a validated config (the read API of ``RunConfig``)."""
+    """Read-only attribute access to a validated config (the read API of ``RunConfig``).
 
-    __slots__ = ("_data",)
+    Nested sections are wrapped once, at construction, so reading ``config.optimizer.lr`` is
+    two dictionary lookups (``hpscale check`` reads thousands of configs).
+    """
+
+    __slots__ = ("_data", "_attrs")
 
     def __init__(self, data: dict[str, Any]) -> None:
+        attrs = {key: ConfigView(value) if isinstance(value, dict) else value for key, value in data.items()}
         object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "_attrs", attrs)
 
     def __getattr__(self, name: str) -> Any:
         try:
-            value = self._data[name]
+            return self._attrs[name]
         except KeyError:
             raise AttributeError(name) from None
-        return ConfigView(value) if isinstance(value, dict) else value
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("configs are read-only")
@@ -124,12 +129,17 @@ class ConfigView:
 
     def group_override(self, group: str) -> ConfigView:
         """The overrides of one parameter group; every field ``None`` when it has none."""
-        over = self._data["param_groups"][group]
-        return ConfigView(over if over is not None else dict.fromkeys(_override_fields()))
+        over = self._attrs["param_groups"]._attrs[group]
+        return over if over is not None else _empty_override()
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy as plain data (``RunConfig.model_validate(view.to_dict())`` round-trips)."""
         return copy.deepcopy(self._data)
+
+
+@functools.cache
+def _empty_override() -> ConfigView:
+    return ConfigView(dict.fromkeys(_override_fields()))
 
 
 def validate(data: Any) -> ConfigView:

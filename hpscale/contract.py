@@ -72,16 +72,27 @@ def _timescales(scales: Timescales) -> dict[str, Any]:
     }
 
 
-def _factors(quantity: Quantity) -> list[dict[str, Any]]:
+def _factors(quantity: Quantity, still: frozenset[str]) -> list[dict[str, Any]]:
     return [
         {"rule": f.rule, "axis": f.axis, "symbol": f.symbol, "value": clean(f.value)}
         for f in quantity.factors
+        if f.axis not in still
     ]
+
+
+def _unchanged_axes(result: TransferResult) -> frozenset[str]:
+    """Axes whose ratio is exactly 1: their rules had nothing to move, so the derivation in the
+    JSON leaves them out (the product of the listed factors is still target/proxy)."""
+    r = result.ratios
+    ratios = {"width": r.width, "batch": r.batch, "dataset": r.dataset, "depth": r.depth,
+              "horizon": r.tokens_per_param}
+    return frozenset(axis for axis, ratio in ratios.items() if ratio is None or ratio == 1)
 
 
 def to_json_dict(result: TransferResult) -> dict[str, Any]:
     """The schema-version-1 JSON object for one transfer."""
     choices = result.choices
+    still = _unchanged_axes(result)
     return {
         "schema_version": SCHEMA_VERSION,
         "hpscale_version": __version__,
@@ -139,8 +150,11 @@ def to_json_dict(result: TransferResult) -> dict[str, Any]:
         },
         "factors": {
             group: {
-                name: _factors(getattr(g, name))
-                for name in ("lr", "weight_decay", "init_std", "multiplier", "eps")
+                "lr": _factors(g.lr, still),
+                "weight_decay": _factors(g.weight_decay, still),
+                "init_std": _factors(g.init_std, still),
+                "multiplier": _factors(g.multiplier, still),
+                "eps": _factors(g.eps, still),
             }
             for group, g in result.groups.items()
         },

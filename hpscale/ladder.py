@@ -20,10 +20,11 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .contract import to_json_dict
 from .errors import HpscaleError, InputError
 from .numbers import format_si, parse_number
 from .rules import GROUPS
-from .transfer import RuleChoices, Scale, TransferResult, read_proxy, transfer_from
+from .transfer import ProxyRun, RuleChoices, Scale, TransferResult, read_proxy, transfer_from
 
 if TYPE_CHECKING:  # a pydantic RunConfig or the CLI's lighter ConfigView: same read API
     from .transfer import AnyConfig
@@ -113,13 +114,34 @@ def run_ladder(
     return results
 
 
-def stderr_warnings(results: Sequence[TransferResult]) -> list[str]:
-    """Each distinct row warning once, with how many targets it concerns; capped."""
+def ladder_row(
+    shared: tuple[ProxyRun, RuleChoices, str], item: tuple[int, Scale]
+) -> tuple[Any, tuple[str, ...]]:
+    """Target number ``index`` as a JSON line (``fmt == "json"``) or a CSV row (``"csv"``), and
+    its warnings; ``shared = (run, choices, fmt)``, ``item = (index, target)`` (the form
+    ``hpscale.parallel.ordered_map`` calls). Raises the transfer's error with the target named,
+    as ``run_ladder`` does.
+    """
+    run, choices, fmt = shared
+    index, target = item
+    try:
+        result = transfer_from(run, target, choices)
+    except HpscaleError as exc:
+        raise type(exc)(f"target {index} ({describe(target)}): {exc}") from None
+    obj = to_json_dict(result)
+    return (json_line(obj) if fmt == "json" else csv_row(obj)), result.warnings
+
+
+def stderr_warnings(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Each distinct row warning once, with how many targets it concerns; capped.
+
+    ``rows``: the warnings of each target (``[r.warnings for r in results]``).
+    """
     counts: dict[str, int] = {}
-    for result in results:
-        for line in result.warnings:
+    for warnings in rows:
+        for line in warnings:
             counts[line] = counts.get(line, 0) + 1
-    total = len(results)
+    total = len(rows)
     lines = [
         line if total == 1 else f"{line} ({'every target' if n == total else f'{n} of {total} targets'})"
         for line, n in counts.items()
@@ -132,12 +154,22 @@ def stderr_warnings(results: Sequence[TransferResult]) -> list[str]:
     return lines
 
 
-def dumps_json_list(objects: Sequence[dict[str, Any]]) -> str:
-    """A JSON list, one compact object per line (deterministic; NaN/∞ refused)."""
-    if not objects:
+def json_line(obj: dict[str, Any]) -> str:
+    """One compact JSON object, no spaces (deterministic; NaN/∞ refused)."""
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def join_json_lines(lines: Sequence[str]) -> str:
+    """A JSON list with one object per line."""
+    if not lines:
         return "[]\n"
-    body = ",\n".join(json.dumps(obj, ensure_ascii=False, allow_nan=False) for obj in objects)
+    body = ",\n".join(lines)
     return f"[\n{body}\n]\n"
+
+
+def dumps_json_list(objects: Sequence[dict[str, Any]]) -> str:
+    """A JSON list, one compact object per line."""
+    return join_json_lines([json_line(obj) for obj in objects])
 
 
 _SCALE_COLUMNS = ("width", "depth", "batch_size", "dataset_size", "params", "steps_per_epoch", "total_steps")
@@ -167,9 +199,14 @@ def csv_row(contract: dict[str, Any]) -> list[Any]:
     return ["" if value is None else value for value in row]
 
 
-def dumps_csv(objects: Sequence[dict[str, Any]]) -> str:
+def dumps_csv_rows(rows: Sequence[list[Any]]) -> str:
+    """The CSV text: the header, then one line per row of ``csv_row``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(csv_header())
-    writer.writerows(csv_row(obj) for obj in objects)
+    writer.writerows(rows)
     return buffer.getvalue()
+
+
+def dumps_csv(objects: Sequence[dict[str, Any]]) -> str:
+    return dumps_csv_rows([csv_row(obj) for obj in objects])

@@ -17,6 +17,7 @@ composed node graph (``_Builder``), so they hold for both parsers.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,42 @@ MAX_CONFIG_BYTES = 1_048_576  # 1 MiB: real configs are a few hundred bytes
 MAX_DEPTH = 32
 MAX_NODES = 10_000
 
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVED: dict[tuple[Any, ...], str] = {}
+_RESOLVED_MAX = 65_536
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """The safe loader with its tag resolution memoised.
+
+    Resolving a plain scalar runs the YAML 1.1 regular expressions in Python for every value;
+    configs repeat the same keys and numbers (``hpscale check`` reads thousands of them), and the
+    answer depends only on (node kind, text, implicit flags), so it is cached: the same tags as
+    the safe loader, about a quarter less parsing time.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        key = (kind, value, implicit)
+        try:
+            return _RESOLVED[key]
+        except KeyError:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[key] = tag
+            return tag
+        except TypeError:  # an unhashable argument: resolve without the cache
+            return super().resolve(kind, value, implicit)
 
 
 def read_text(path: Path, *, limit: int = MAX_CONFIG_BYTES, what: str = "config") -> str:
     """Read a UTF-8 text file of at most ``limit`` bytes, or raise ``InputFileError``."""
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputFileError(f"{path}: is a directory, expected a YAML {what} file")
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:  # one open, no stat calls first: check reads thousands
             data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{path}: is a directory, expected a YAML {what} file") from None
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(data) > limit:
@@ -54,6 +79,10 @@ def read_text(path: Path, *, limit: int = MAX_CONFIG_BYTES, what: str = "config"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
+_FLOAT = "tag:yaml.org,2002:float"
+_INT = "tag:yaml.org,2002:int"
+_PLAIN_FLOAT = re.compile(r"[-+]?[0-9]*\.[0-9]*(?:[eE][-+]?[0-9]+)?")
 
 
 class _Builder:
@@ -85,6 +114,17 @@ class _Builder:
                 "(YAML aliases?); write the values out"
             )
         tag = node.tag
+        if isinstance(node, yaml.ScalarNode):
+            # Fast paths for the commonest scalars, equal to what the safe constructors return:
+            # strings as written; plain decimal floats and ints (no '_', sign-free ints without
+            # a leading 0, which YAML 1.1 reads as octal, no base-60 ':').
+            value = node.value
+            if tag == _STR:
+                return value
+            if tag == _FLOAT and _PLAIN_FLOAT.fullmatch(value):
+                return float(value)
+            if tag == _INT and value.isdigit() and (value[0] != "0" or value == "0"):
+                return int(value)
         if isinstance(node, yaml.MappingNode) and tag == _MAP:
             result: dict[Any, Any] = {}
             lines: dict[Any, int] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import rules as R
@@ -201,23 +201,30 @@ class ProxyRun:
     ema_decay: float | None
     residual_multiplier: float
     parametrization: str
+    timescales: dict[Group, Timescales]
 
 
 def read_proxy(config: AnyConfig) -> ProxyRun:
-    """Collect the proxy's scale and per-group values from a config."""
+    """Collect the proxy's scale, per-group values and timescales from a config."""
+    scale, groups = proxy_scale(config), resolve_groups(config)
+    epochs = config.data.epochs
     return ProxyRun(
         name=config.name,
-        scale=proxy_scale(config),
-        groups=resolve_groups(config),
+        scale=scale,
+        groups=groups,
         convention=config.optimizer.weight_decay_convention,
         unit=config.data.unit,
-        epochs=config.data.epochs,
+        epochs=epochs,
         base_width=config.model.base_width or config.model.width,
         betas=tuple(config.optimizer.betas),  # type: ignore[arg-type]
         eps=config.optimizer.eps,
         ema_decay=config.ema_decay,
         residual_multiplier=config.model.residual_multiplier,
         parametrization=config.model.parametrization,
+        timescales={
+            group: _timescales(v.lr, v.weight_decay_coupled, scale.batch_size, scale.dataset_size, epochs)
+            for group, v in groups.items()
+        },
     )
 
 
@@ -240,8 +247,13 @@ def _timescales(
         return Timescales(None, None, None)
     t_iter = R.tau_iter(lr, wd_coupled)
     t_epoch = R.tau_epoch(lr, wd_coupled, batch, dataset)
+    fraction = t_epoch / epochs
     # None means ∞, also when a tiny η·λ overflows the float range.
-    return Timescales(*(t if math.isfinite(t) else None for t in (t_iter, t_epoch, t_epoch / epochs)))
+    return Timescales(
+        t_iter if t_iter < math.inf else None,
+        t_epoch if t_epoch < math.inf else None,
+        fraction if fraction < math.inf else None,
+    )
 
 
 def _check_finite(result_values: list[float | None]) -> None:
@@ -269,10 +281,16 @@ def transfer_many(
     return [transfer_from(run, target, choices) for target in targets]
 
 
-def transfer_from(run: ProxyRun, target: Scale, choices: RuleChoices = RuleChoices()) -> TransferResult:
-    """``transfer`` on a proxy already read by ``read_proxy``."""
+def transfer_from(
+    run: ProxyRun, target: Scale, choices: RuleChoices = RuleChoices(), *, alternatives: bool = True
+) -> TransferResult:
+    """``transfer`` on a proxy already read by ``read_proxy``.
+
+    ``alternatives=False`` leaves ``TransferResult.alternatives`` empty (``hpscale check``
+    compares the chosen rule only and skips the side-by-side view).
+    """
     try:
-        return _transfer(run, target, choices)
+        return _transfer(run, target, choices, alternatives)
     except InputError:
         raise
     except (ValueError, ArithmeticError) as exc:
@@ -284,7 +302,7 @@ def transfer_from(run: ProxyRun, target: Scale, choices: RuleChoices = RuleChoic
         ) from None
 
 
-def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferResult:
+def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternatives: bool) -> TransferResult:
     proxy = run.scale
     warnings: list[str] = []
     convention = run.convention
@@ -302,7 +320,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferRes
                 "proxy's number of residual blocks"
             )
         m_depth = target.depth / proxy.depth
-    target = replace(target, depth=target.depth if target.depth is not None else proxy.depth)
+    depth_t = target.depth if target.depth is not None else proxy.depth
 
     # 2. Token horizon (Power Lines): τ_t = τ_p·(TPP_t/TPP_p)^−a, TPP = tokens/params.
     tpp_ratio: float | None = None
@@ -313,7 +331,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferRes
         params_t = params_p * m**2 * (m_depth or 1.0)
     if target.params is not None:
         params_t = target.params
-    target = replace(target, params=params_t)
+    target = Scale(target.width, target.batch_size, target.dataset_size, depth_t, params_t)
     if choices.tau_rule == "power-lines":
         if run.unit != "tokens":
             raise InputError(
@@ -365,6 +383,12 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferRes
     groups: dict[Group, GroupResult] = {}
     base_width = run.base_width
     horizon = 1.0 / R.power_lines_tau_factor(tpp_ratio, choices.tau_exponent) if tpp_ratio else None
+    # The batch and dataset factors are the same for every group: build them once.
+    batch_lr = Factor("sqrt-batch-lr", "batch", "√κ", R.sqrt_batch_lr_factor(kappa))
+    batch_wd = Factor("sqrt-batch-wd", "batch", "√κ", R.sqrt_batch_weight_decay_factor(kappa))
+    dataset_wd = Factor("timescale-wd", "dataset", "1/ν", R.timescale_weight_decay_factor(1.0, 1.0, nu))
+    batch_eps = Factor("sqrt-batch-eps", "batch", "1/√κ", R.sqrt_batch_eps_factor(kappa))
+    horizon_wd = Factor("power-lines", "horizon", f"TPP^{choices.tau_exponent:g}", horizon) if horizon else None
     for group in GROUPS:
         values = resolved[group]
         # 4a. η: µP width, depth (hidden only), square-root batch.
@@ -375,7 +399,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferRes
             lr_factors.append(
                 Factor("depth-lr", "depth", choices.depth_rule, R.depth_lr_factor(m_depth, choices.depth_rule))
             )
-        lr_factors.append(Factor("sqrt-batch-lr", "batch", "√κ", R.sqrt_batch_lr_factor(kappa)))
+        lr_factors.append(batch_lr)
         lr_t = values.lr * _product(tuple(lr_factors))
 
         # 4b. Coupled λ: width rule; depth keeps η·λ (timescale); √κ and 1/ν keep τ_epoch;
@@ -387,10 +411,9 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferRes
         if m_depth is not None and group == "hidden":
             wd_factors.append(Factor("timescale-wd", "depth", "1/η-depth",
                                      1.0 / R.depth_lr_factor(m_depth, choices.depth_rule)))
-        wd_factors.append(Factor("sqrt-batch-wd", "batch", "√κ", R.sqrt_batch_weight_decay_factor(kappa)))
-        wd_factors.append(Factor("timescale-wd", "dataset", "1/ν", R.timescale_weight_decay_factor(1.0, 1.0, nu)))
-        if horizon is not None:
-            wd_factors.append(Factor("power-lines", "horizon", f"TPP^{choices.tau_exponent:g}", horizon))
+        wd_factors += (batch_wd, dataset_wd)
+        if horizon_wd is not None:
+            wd_factors.append(horizon_wd)
         wd_coupled_t = values.weight_decay_coupled * _product(tuple(wd_factors))
         if choices.wd_width_rule == "sqrt" and group != "hidden" and values.weight_decay_coupled > 0:
             warnings.append(
@@ -414,7 +437,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferRes
         mult_factor = Factor("mup-multiplier", "width", "µP",
                              R.mup_multiplier_width_factor(group, m, choices.readout_rule))
         eps_factors = (
-            Factor("sqrt-batch-eps", "batch", "1/√κ", R.sqrt_batch_eps_factor(kappa)),
+            batch_eps,
             Factor("eps-width", "width", choices.eps_width_rule,
                    R.eps_width_factor(group, m, choices.eps_width_rule)),
         )
@@ -427,8 +450,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferRes
             init_std=init,
             multiplier=Quantity(values.multiplier, values.multiplier * mult_factor.value, (mult_factor,)),
             eps=Quantity(values.eps, values.eps * _product(eps_factors), eps_factors),
-            timescales_proxy=_timescales(values.lr, values.weight_decay_coupled,
-                                         proxy.batch_size, proxy.dataset_size, epochs),
+            timescales_proxy=run.timescales[group],
             timescales_target=_timescales(lr_t, wd_coupled_t, target.batch_size, target.dataset_size, epochs),
         )
         _warn_timescales(group, lr_t, wd_coupled_t, groups[group].timescales_target, warnings)
@@ -458,7 +480,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices) -> TransferRes
     alternatives = tuple(
         _alternative(rule_name, resolved["hidden"], hidden, m, choices, convention, target, epochs)
         for rule_name in R.WD_WIDTH_RULES
-    )
+    ) if with_alternatives else ()
 
     eps_global = Quantity(run.eps, run.eps * R.sqrt_batch_eps_factor(kappa),
                           (Factor("sqrt-batch-eps", "batch", "1/√κ", R.sqrt_batch_eps_factor(kappa)),))

@@ -123,7 +123,7 @@ class TestRows:
         config = load_config(LLAMA)
         widths = [256 * 65 + i for i in range(30)]  # each row a different far-extrapolation m
         results = LD.run_ladder(config, LD.ladder_scales(proxy_scale(config), widths=widths))
-        lines = LD.stderr_warnings(results)
+        lines = LD.stderr_warnings([r.warnings for r in results])
         assert len(lines) == LD.MAX_STDERR_WARNINGS + 1 and lines[-1].startswith("… and 10 more")
 
     def test_output_file(self, tmp_path):

@@ -34,6 +34,27 @@ def _rtol(value: str) -> float:
     return rtol
 
 
+def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None, list[str]]:
+    """Load one target and compare it: (report, []) or (None, the input problems).
+
+    ``shared = (proxy config, read_proxy(proxy), choices, rtol)``.
+    """
+    from ..check import compare, stated_fields
+    from ..errors import InputError
+    from ..loader import config_from_data, parse_yaml, read_text
+    config, run, choices, tolerance = shared
+    try:
+        # The raw mapping says which values the file states; validation fills in defaults.
+        data = parse_yaml(read_text(path), str(path))
+        target = config_from_data(data, str(path))
+        report = compare(config, target, choices, tolerance, stated_fields(data), run)
+        return report.without_matches(), []
+    except InputError as exc:
+        # Loader messages already start with the path; transfer/compare messages do not.
+        prefix = f"{path}:"
+        return None, [line if line.startswith(prefix) else f"{prefix} {line}" for line in str(exc).splitlines()]
+
+
 def check_command(
     proxy: Annotated[Path, typer.Argument(help="Proxy-run config (YAML).", show_default=False)],
     targets: Annotated[
@@ -52,6 +73,9 @@ def check_command(
     depth_rule: O.DepthRuleOpt = "completep",
     format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
     output: O.OutputOpt = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Worker processes; 0 = one per CPU for 200+ targets, else 1.")
+    ] = 0,
 ) -> None:
     """Check that each TARGET states the hyperparameters PROXY transfers to at its scale.
 
@@ -63,28 +87,19 @@ def check_command(
     choices = O.rule_choices(
         wd_width_rule, readout_rule, beta_rule, tau_rule, tau_exponent, eps_width_rule, depth_rule
     )
-    from ..check import compare, report_json, stated_fields
+    from ..check import report_json
     from ..contract import dumps_json
     from ..errors import InputError
-    from ..loader import config_from_data, load_config, parse_yaml, read_text
+    from ..loader import load_config
     from ..output import emit, warn
+    from ..parallel import ordered_map, worker_count
     from ..transfer import read_proxy
 
     config = load_config(proxy)
-    run = read_proxy(config)
-    reports: list[tuple[str, CheckReport]] = []
-    problems: list[str] = []
-    for path in targets:
-        try:
-            # The raw mapping says which values the file states; validation fills in defaults.
-            data = parse_yaml(read_text(path), str(path))
-            target = config_from_data(data, str(path))
-            report = compare(config, target, choices, tolerance, stated_fields(data), run)  # type: ignore[arg-type]
-            reports.append((str(path), report))
-        except InputError as exc:
-            # Loader messages already start with the path; transfer/compare messages do not.
-            prefix = f"{path}:"
-            problems += [line if line.startswith(prefix) else f"{prefix} {line}" for line in str(exc).splitlines()]
+    shared = (config, read_proxy(config), choices, tolerance)
+    outcomes = ordered_map(_check_file, targets, worker_count(jobs, len(targets)), shared)
+    reports = [(str(path), report) for path, (report, _) in zip(targets, outcomes, strict=True) if report]
+    problems = [line for _, lines in outcomes for line in lines]
     if problems:
         raise InputError("\n".join(problems))
 
@@ -117,7 +132,7 @@ def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: 
 
     renderables: list[Any] = []
     for path, report in reports:
-        checked = len(report.comparisons)
+        checked = report.checked
         # Headings are single lines whatever the path length, so `grep ✗` finds every target.
         if report.ok:
             renderables.append(Text(f"✓ {path}: all {checked} stated values match (rtol {rtol:g})",
