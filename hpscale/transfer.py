@@ -454,6 +454,8 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
             timescales_target=_timescales(lr_t, wd_coupled_t, target.batch_size, target.dataset_size, epochs),
         )
         _warn_timescales(group, lr_t, wd_coupled_t, groups[group].timescales_target, warnings)
+        if group == "hidden":
+            hidden_lr_t, hidden_wd_coupled_t = lr_t, wd_coupled_t
 
     # 5. Model EMA (Busbridge et al.): ρ → ρ^κ.
     ema: Quantity | None = None
@@ -476,10 +478,8 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         residual = Quantity(start, start * factor.value, (factor,))
 
     # 7. The disagreement: hidden λ under all three width rules, with Fan et al.'s σ_top ratio.
-    hidden = groups["hidden"]
-    alternatives = tuple(
-        _alternative(rule_name, resolved["hidden"], hidden, m, choices, convention, target, epochs)
-        for rule_name in R.WD_WIDTH_RULES
+    alternatives = _width_rule_alternatives(
+        resolved["hidden"], hidden_lr_t, hidden_wd_coupled_t, m, choices, convention, target
     ) if with_alternatives else ()
 
     eps_global = Quantity(run.eps, run.eps * R.sqrt_batch_eps_factor(kappa),
@@ -531,29 +531,29 @@ def _warn_timescales(
         )
 
 
-def _alternative(
-    rule_name: R.WdWidthRule,
-    proxy_values: GroupValues,
-    hidden: GroupResult,
+def _width_rule_alternatives(
+    proxy_hidden: GroupValues,
+    lr_t: float,
+    wd_coupled_t: float,
     m: float,
     choices: RuleChoices,
     convention: str,
     target: Scale,
-    epochs: float,
-) -> WidthRuleAlternative:
+) -> tuple[WidthRuleAlternative, ...]:
+    """The hidden group's target λ under each width rule (the chosen rule's λ rescaled by the
+    ratio of the rules' width factors), with Fan et al.'s σ_top ratio and τ_epoch of each."""
     chosen = R.weight_decay_width_factor("hidden", m, choices.wd_width_rule, choices.readout_rule)
-    other = R.weight_decay_width_factor("hidden", m, rule_name, choices.readout_rule)
-    lr_t = hidden.lr.target
-    assert lr_t is not None  # the hidden LR always exists
-    wd_coupled_proxy = proxy_values.weight_decay_coupled
-    wd_coupled_t = (
-        R.to_coupled(lr_t, hidden.weight_decay.target or 0.0)
-        if convention == "independent"
-        else hidden.weight_decay.target or 0.0
-    ) * (other / chosen)
-    wd_shown = R.to_independent(lr_t, wd_coupled_t) if convention == "independent" else wd_coupled_t
-    sigma = None
-    if wd_coupled_proxy > 0 and wd_coupled_t > 0:
-        sigma = R.sigma_top_ratio(lr_t / proxy_values.lr, wd_coupled_t / wd_coupled_proxy, m)
-    scales = _timescales(lr_t, wd_coupled_t, target.batch_size, target.dataset_size, epochs)
-    return WidthRuleAlternative(rule_name, wd_shown, sigma, scales.tau_epoch)
+    wd_proxy, lr_ratio = proxy_hidden.weight_decay_coupled, lr_t / proxy_hidden.lr
+    alternatives = []
+    for rule_name in R.WD_WIDTH_RULES:
+        other = R.weight_decay_width_factor("hidden", m, rule_name, choices.readout_rule)
+        wd = wd_coupled_t * (other / chosen)
+        sigma = R.sigma_top_ratio(lr_ratio, wd / wd_proxy, m) if wd_proxy > 0 and wd > 0 else None
+        tau = R.tau_epoch(lr_t, wd, target.batch_size, target.dataset_size)
+        alternatives.append(WidthRuleAlternative(
+            rule_name,
+            R.to_independent(lr_t, wd) if convention == "independent" else wd,
+            sigma,
+            tau if tau < math.inf else None,
+        ))
+    return tuple(alternatives)

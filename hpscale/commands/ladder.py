@@ -110,7 +110,7 @@ def ladder_command(
     color = None if output is None else False
     # The rows are acyclic (freed by reference counting), yet allocating ~10⁵ small objects
     # per 1,000 targets triggers repeated cyclic-GC passes: pausing the collector for this
-    # short-lived process cut the 1,000-target ladder by ≈ 25 % (measured, see the README).
+    # short-lived process cut the 1,000-target ladder by ≈ 25 % (measured in development).
     gc.disable()
     try:
         if fmt == "table":
