@@ -143,7 +143,7 @@ def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width:
     buffer = io.StringIO()
     terminal = sys.stdout.isatty() if color is None else color
     console = Console(file=buffer, width=width, force_terminal=terminal, no_color=None if terminal else True,
-                      highlight=False)
+                      highlight=False, markup=False, emoji=False)  # cells are plain text
     for renderable in renderables:
         console.print(renderable)
     return buffer.getvalue()
