@@ -63,7 +63,8 @@ class Comparison(NamedTuple):
     key the target file actually states it under (``optimizer.weight_decay`` when the group has
     no override). ``rel_error`` is |found − expected| / |expected| (for β1, β2 and ρ: of
     1 − value), ``None`` when it is infinite (expected 0) or undefined (no prediction). ``rules`` are the keys of
-    ``hpscale.rules.RULES`` that produce the expected value.
+    ``hpscale.rules.RULES`` that produce the expected value, named for findings (empty when the
+    value matches).
     """
 
     field: str
@@ -140,8 +141,8 @@ def _stated_in(target: Any, stated: Collection[str] | None, section: str, key: s
 
 
 def _judge(
-    field: str, source: str, expected: float, found: float, rules: tuple[str, ...], rtol: float,
-    *, decay: bool = False,
+    field: str, source: str, expected: float, found: float, quantity: Quantity | None, rtol: float,
+    *extra_rules: str, decay: bool = False,
 ) -> Comparison:
     """``decay=True`` (β1, β2, ρ): compare 1 − value, the inverse of the averaging window.
 
@@ -160,6 +161,8 @@ def _judge(
         note = "error of 1 − value (the averaging window)"
     else:
         note = f"stated as {source}" if source != field else ""
+    # The rules are named for findings only: they explain a difference (and cost time to list).
+    rules = () if ok else _rules(quantity, *extra_rules)
     return Comparison(field, source, expected, found, rel_error, rules, "ok" if ok else "mismatch", note)
 
 
@@ -241,12 +244,12 @@ def compare(
         lr_expected = predicted.lr.target
         assert lr_expected is not None
         out.append(_judge(f"{prefix}.lr", source("lr", "optimizer.lr"), lr_expected, values.lr,
-                          _rules(predicted.lr), rtol))
+                          predicted.lr, rtol))
 
         wd_extra = ("coupled-to-independent",) if convention != result.convention else ()
         out.append(_judge(f"{prefix}.weight_decay", source("weight_decay", "optimizer.weight_decay"),
                           _expected_weight_decay(result, group, convention), values.weight_decay,
-                          _rules(predicted.weight_decay, *wd_extra), rtol))
+                          predicted.weight_decay, rtol, *wd_extra))
 
         if values.init_std is not None:
             field = f"{prefix}.init_std"
@@ -257,26 +260,26 @@ def compare(
                              f"target's {values.init_std:g} is not checked")
             else:
                 out.append(_judge(field, source("init_std", "init_std"), predicted.init_std.target,
-                                  values.init_std, _rules(predicted.init_std), rtol))
+                                  values.init_std, predicted.init_std, rtol))
 
         implied = group == "readout" and states("model", "base_width")
         if over.multiplier is not None or implied:
             expected = predicted.multiplier.target
             assert expected is not None
             out.append(_judge(f"{prefix}.multiplier", source("multiplier", "model.base_width"),
-                              expected, values.multiplier, _rules(predicted.multiplier), rtol))
+                              expected, values.multiplier, predicted.multiplier, rtol))
 
         if over.eps is not None or states("optimizer", "eps"):
             expected = predicted.eps.target
             assert expected is not None
             out.append(_judge(f"{prefix}.eps", source("eps", "optimizer.eps"), expected, values.eps,
-                              _rules(predicted.eps), rtol))
+                              predicted.eps, rtol))
 
     if states("optimizer", "betas"):
         for index, (quantity, beta) in enumerate(zip(result.betas, target.optimizer.betas, strict=True)):
             field = f"optimizer.betas[{index}]"
             assert quantity.target is not None
-            out.append(_judge(field, field, quantity.target, beta, _rules(quantity), rtol, decay=True))
+            out.append(_judge(field, field, quantity.target, beta, quantity, rtol, decay=True))
 
     if target.ema_decay is not None:
         if result.ema_decay is None or result.ema_decay.target is None:
@@ -284,7 +287,7 @@ def compare(
                                   ("ema-decay",), "unpredicted", "the proxy has no ema_decay"))
         else:
             out.append(_judge("ema_decay", "ema_decay", result.ema_decay.target, target.ema_decay,
-                              _rules(result.ema_decay), rtol, decay=True))
+                              result.ema_decay, rtol, decay=True))
 
     if states("model", "residual_multiplier"):
         residual = result.residual_multiplier
@@ -292,7 +295,7 @@ def compare(
             else proxy.model.residual_multiplier
         field = "model.residual_multiplier"
         out.append(_judge(field, field, expected, target.model.residual_multiplier,
-                          _rules(residual) or ("depth-residual",), rtol))
+                          residual, rtol, "depth-residual"))
 
     return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out))
 

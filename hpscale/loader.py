@@ -17,6 +17,7 @@ composed node graph (``_Builder``), so they hold for both parsers.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,19 @@ class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
 def read_text(path: Path, *, limit: int = MAX_CONFIG_BYTES, what: str = "config") -> str:
     """Read a UTF-8 text file of at most ``limit`` bytes, or raise ``InputFileError``."""
     try:
-        with open(path, "rb") as handle:  # one open, no stat calls first: check reads thousands
-            data = handle.read(limit + 1)
+        # os.open/os.read, no stat calls first: hpscale check reads thousands of small files.
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            chunks, size = [], 0
+            while size <= limit:
+                chunk = os.read(fd, limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file") from None
     except IsADirectoryError:
