@@ -89,11 +89,11 @@ def _unchanged_axes(result: TransferResult) -> frozenset[str]:
     return frozenset(axis for axis, ratio in ratios.items() if ratio is None or ratio == 1)
 
 
-def to_json_dict(result: TransferResult) -> dict[str, Any]:
-    """The schema-version-1 JSON object for one transfer."""
+def to_json_dict(result: TransferResult, *, derivation: bool = False) -> dict[str, Any]:
+    """The schema-version-1 JSON object for one transfer; ``derivation=True`` adds ``factors``
+    (what ``transfer --derivation`` prints; it is half the object, so it is opt-in)."""
     choices = result.choices
-    still = _unchanged_axes(result)
-    return {
+    obj = {
         "schema_version": SCHEMA_VERSION,
         "hpscale_version": __version__,
         "name": result.name,
@@ -148,7 +148,11 @@ def to_json_dict(result: TransferResult) -> dict[str, Any]:
             }
             for alt in result.alternatives
         },
-        "factors": {
+        "warnings": list(result.warnings),
+    }
+    if derivation:
+        still = _unchanged_axes(result)
+        obj["factors"] = {
             group: {
                 "lr": _factors(g.lr, still),
                 "weight_decay": _factors(g.weight_decay, still),
@@ -157,9 +161,8 @@ def to_json_dict(result: TransferResult) -> dict[str, Any]:
                 "eps": _factors(g.eps, still),
             }
             for group, g in result.groups.items()
-        },
-        "warnings": list(result.warnings),
-    }
+        }
+    return obj
 
 
 def dumps_json(obj: Any) -> str:

@@ -125,12 +125,14 @@ def transfer_renderables(result: TransferResult) -> list[Any]:
     return [scale, groups, adam, scales, alternatives]
 
 
-def render_transfer(result: TransferResult, fmt: str, *, color: bool | None = None) -> str:
-    """The result as text in ``fmt`` (table | json | yaml)."""
+def render_transfer(
+    result: TransferResult, fmt: str, *, color: bool | None = None, derivation: bool = False
+) -> str:
+    """The result as text in ``fmt`` (table | json | yaml); ``derivation`` adds JSON ``factors``."""
     from . import contract
 
     if fmt == "json":
-        return contract.dumps_json(contract.to_json_dict(result))
+        return contract.dumps_json(contract.to_json_dict(result, derivation=derivation))
     if fmt == "yaml":
         return contract.dumps_target_yaml(result)
     return render_rich(transfer_renderables(result), color=color)
@@ -149,7 +151,9 @@ def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width:
     return buffer.getvalue()
 
 
-def emit_transfer(result: TransferResult, fmt: str, output: Path | None, inputs: Iterable[Path]) -> None:
+def emit_transfer(
+    result: TransferResult, fmt: str, output: Path | None, inputs: Iterable[Path], *, derivation: bool = False
+) -> None:
     warn(result.warnings)
     color = None if output is None else False
-    emit(render_transfer(result, fmt, color=color), output, inputs)
+    emit(render_transfer(result, fmt, color=color, derivation=derivation), output, inputs)

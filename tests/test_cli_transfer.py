@@ -118,3 +118,19 @@ def test_python_dash_m_and_console_script():
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and result.stdout.startswith("hpscale ")
+
+
+def test_derivation_is_opt_in_and_multiplies_to_the_ratio():
+    args = ("transfer", str(NANOGPT), "--width", "3072", "--batch-size", "983040", "--dataset-size", "18B",
+            "--depth", "24", "--depth-rule", "depth-mup", "--format", "json")
+    assert "factors" not in json.loads(run(*args).stdout)
+    data = json.loads(run(*args, "--derivation").stdout)
+    proxy = {"lr": 6e-4, "weight_decay": 0.1, "init_std": 0.02, "eps": 1e-8}
+    for group in ("embedding", "hidden", "readout"):  # vector's proxy weight decay is 0
+        for name, start in proxy.items():
+            product = 1.0
+            for factor in data["factors"][group][name]:
+                product *= factor["value"]
+            assert data["param_groups"][group][name] == pytest.approx(start * product, rel=1e-9), (group, name)
+    axes = {f["axis"] for quantities in data["factors"].values() for fs in quantities.values() for f in fs}
+    assert axes == {"width", "batch", "dataset", "depth"}

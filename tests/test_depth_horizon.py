@@ -104,7 +104,7 @@ class TestDepth:
         assert r.ratios.depth is None and r.residual_multiplier is None
 
     def test_cli_json_names_rule_and_residual(self):
-        data = cli_json("--depth", "48", "--depth-rule", "depth-mup")
+        data = cli_json("--depth", "48", "--depth-rule", "depth-mup", "--derivation")
         assert data["residual_multiplier"] == rel(0.5)
         assert data["rules"]["depth_rule"] == "depth-mup"
         assert data["ratios"]["depth"] == 4 and data["target"]["depth"] == 48

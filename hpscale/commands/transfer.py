@@ -25,6 +25,9 @@ def transfer_command(
     depth_rule: O.DepthRuleOpt = "completep",
     format: Annotated[str, typer.Option("--format", "-f", help="table | json | yaml")] = "table",
     output: O.OutputOpt = None,
+    derivation: Annotated[bool, typer.Option(
+        "--derivation", help="JSON: add `factors`, every factor of every value with its rule."
+    )] = False,
 ) -> None:
     """Print target-scale hyperparameters for every parameter group of PROXY."""
     fmt = O.choice("--format", format, O.FORMATS)
@@ -43,4 +46,4 @@ def transfer_command(
         depth=int(O.size_option("--depth", depth, whole=True) or 0) or None,
     )
     result = transfer(config, target, choices)  # type: ignore[arg-type]
-    emit_transfer(result, fmt, output, [proxy])
+    emit_transfer(result, fmt, output, [proxy], derivation=derivation)
