@@ -6,8 +6,9 @@ discovery), about a quarter of hpscale's whole start-up, on every CLI call. The 
 schema once, at development time, into ``config_schema.json`` (models become typed dicts,
 validators become references into ``hpscale.validators``). At run time pydantic-core builds a
 validator from that file in about a millisecond and validates with the same rules and the same
-error types, locations and messages. ``tests/test_compiled.py`` fails when the file is stale
-and checks both validators agree on random and hostile inputs.
+error types, locations and messages. The file records a hash of its sources;
+``tests/test_compiled.py`` fails when it is stale and checks that both validators agree on random
+and hostile inputs with the pydantic installed.
 
 Regenerate after changing ``hpscale/config.py``::
 
@@ -80,16 +81,49 @@ def _resolve(node: Any) -> Any:
     return node
 
 
+#: The files the compiled schema is generated from; their hash is stored with it.
+SOURCES = ("config.py", "validators.py")
+
+
+def source_digest() -> str:
+    """SHA-256 of the schema's sources: a stale ``config_schema.json`` is detectable without
+    comparing against pydantic's output, whose exact form may change between pydantic releases."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in SOURCES:
+        digest.update(Path(__file__).with_name(name).read_bytes())
+    return digest.hexdigest()
+
+
+def compiled_file() -> dict[str, Any]:
+    """The generated file: ``source_sha256``, ``pydantic_core_version`` and ``schema``."""
+    from pydantic_core import __version__ as core_version
+
+    return {"source_sha256": source_digest(), "pydantic_core_version": core_version,
+            "schema": compile_schema()}
+
+
+@functools.cache
+def _stored() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
 @functools.cache
 def _validator() -> Any:
-    from pydantic_core import SchemaValidator
+    """The compiled validator, or ``None`` if this pydantic-core cannot build it (a release that
+    spells schemas differently): then ``validate`` uses the pydantic models, slower but exact."""
+    from pydantic_core import SchemaError, SchemaValidator
 
-    return SchemaValidator(_resolve(json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))))
+    try:
+        return SchemaValidator(_resolve(_stored()["schema"]))
+    except (SchemaError, TypeError, KeyError, ValueError):
+        return None
 
 
 @functools.cache
 def _override_fields() -> tuple[str, ...]:
-    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    schema = _stored()["schema"]
     for definition in schema.get("definitions", []):
         if definition.get("ref", "").endswith("GroupOverride"):
             return tuple(definition["fields"])
@@ -144,9 +178,14 @@ def _empty_override() -> ConfigView:
 
 def validate(data: Any) -> ConfigView:
     """Validate parsed YAML; raises ``pydantic_core.ValidationError`` like ``RunConfig`` would."""
-    return ConfigView(_validator().validate_python(data))
+    validator = _validator()
+    if validator is None:
+        from .config import RunConfig
+
+        return ConfigView(RunConfig.model_validate(data).model_dump())
+    return ConfigView(validator.validate_python(data))
 
 
 if __name__ == "__main__":
-    SCHEMA_FILE.write_text(json.dumps(compile_schema(), indent=1) + "\n", encoding="utf-8")
+    SCHEMA_FILE.write_text(json.dumps(compiled_file(), indent=1) + "\n", encoding="utf-8")
     print(f"wrote {SCHEMA_FILE}")
