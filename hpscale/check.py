@@ -37,10 +37,10 @@ from .transfer import (
     ProxyRun,
     Quantity,
     RuleChoices,
-    Scale,
     TransferResult,
     read_proxy,
     resolve_groups,
+    scale_of,
     transfer_from,
 )
 
@@ -102,17 +102,6 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.findings
-
-
-def target_scale(target: RunConfig) -> Scale:
-    """The scale a target config states: width, batch, dataset size, depth, parameter count."""
-    return Scale(
-        width=target.model.width,
-        batch_size=target.data.batch_size,
-        dataset_size=target.data.dataset_size,
-        depth=target.model.depth,
-        params=target.model.params,
-    )
 
 
 def stated_fields(data: Any) -> frozenset[str]:
@@ -226,7 +215,7 @@ def compare(
             "dataset sizes of proxy and target must use one unit"
         )
     run = proxy_run if proxy_run is not None else read_proxy(proxy)
-    result = transfer_from(run, target_scale(target), choices or RuleChoices(), alternatives=False)
+    result = transfer_from(run, scale_of(target), choices or RuleChoices(), alternatives=False)
     convention = target.optimizer.weight_decay_convention
     states = functools.partial(_stated_in, target, stated)
     found = resolve_groups(target)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .contract import to_json_dict
 from .errors import HpscaleError, InputError
-from .numbers import format_si, parse_number
+from .numbers import format_si, parse_positive
 from .rules import GROUPS
 from .transfer import ProxyRun, RuleChoices, Scale, TransferResult, read_proxy, transfer_from
 
@@ -44,14 +44,9 @@ def parse_list(option: str, text: str | None, *, whole: bool = False) -> tuple[f
         if not item:
             raise InputError(f"{option}: {text!r}: item {index + 1} is empty; expected a comma list such as 512,1024")
         try:
-            number = parse_number(item, si=True)
+            values.append(parse_positive(item, whole=whole))
         except ValueError as exc:
             raise InputError(f"{option}: {item!r}: {exc}") from None
-        if number <= 0:
-            raise InputError(f"{option}: {item!r}: must be > 0")
-        if whole and number != int(number):
-            raise InputError(f"{option}: {item!r}: must be a whole number")
-        values.append(number)
     return tuple(values)
 
 

@@ -47,6 +47,17 @@ def parse_number(value: object, *, si: bool = False) -> float:
     return number
 
 
+def parse_positive(value: object, *, whole: bool = False) -> float:
+    """A size from the command line: ``parse_number(value, si=True)`` that is > 0 (and a whole
+    number when ``whole``); raises ``ValueError`` saying what is allowed."""
+    number = parse_number(value, si=True)
+    if number <= 0:
+        raise ValueError("must be > 0")
+    if whole and number != int(number):
+        raise ValueError("must be a whole number")
+    return number
+
+
 def format_si(value: float) -> str:
     """Compact display of a size: 491520 → '491,520', 9.0e9 → '9.04B' (for tables only)."""
     if value >= 1e12:

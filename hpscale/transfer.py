@@ -152,7 +152,8 @@ class TransferResult:
     warnings: tuple[str, ...] = field(default=())
 
 
-def proxy_scale(config: AnyConfig) -> Scale:
+def scale_of(config: AnyConfig) -> Scale:
+    """The scale a config states: width, batch, dataset size, depth, parameter count."""
     return Scale(
         width=config.model.width,
         batch_size=config.data.batch_size,
@@ -206,7 +207,7 @@ class ProxyRun:
 
 def read_proxy(config: AnyConfig) -> ProxyRun:
     """Collect the proxy's scale, per-group values and timescales from a config."""
-    scale, groups = proxy_scale(config), resolve_groups(config)
+    scale, groups = scale_of(config), resolve_groups(config)
     epochs = config.data.epochs
     return ProxyRun(
         name=config.name,

@@ -14,7 +14,7 @@ from hpscale.cli import app
 from hpscale.config import load_config
 from hpscale.contract import to_json_dict
 from hpscale.errors import InputError
-from hpscale.transfer import RuleChoices, Scale, proxy_scale, transfer
+from hpscale.transfer import RuleChoices, Scale, scale_of, transfer
 
 LLAMA = "configs/llama-mup-w256.yaml"
 VIT = "configs/vit-s16-ema.yaml"
@@ -122,7 +122,7 @@ class TestRows:
     def test_stderr_warnings_are_capped(self):
         config = load_config(LLAMA)
         widths = [256 * 65 + i for i in range(30)]  # each row a different far-extrapolation m
-        results = LD.run_ladder(config, LD.ladder_scales(proxy_scale(config), widths=widths))
+        results = LD.run_ladder(config, LD.ladder_scales(scale_of(config), widths=widths))
         lines = LD.stderr_warnings([r.warnings for r in results])
         assert len(lines) == LD.MAX_STDERR_WARNINGS + 1 and lines[-1].startswith("… and 10 more")
 
@@ -161,7 +161,7 @@ class TestErrors:
 def test_run_ladder_matches_transfer_for_many_rows():
     config = load_config(LLAMA)
     choices = RuleChoices(wd_width_rule="sqrt", beta_rule="exponential")
-    targets = LD.ladder_scales(proxy_scale(config), widths=[256 * (i + 1) for i in range(50)],
+    targets = LD.ladder_scales(scale_of(config), widths=[256 * (i + 1) for i in range(50)],
                                batch_sizes=[524_288 * (1 + i % 3) for i in range(50)])
     results = LD.run_ladder(config, targets, choices)
     assert [to_json_dict(r) for r in results] == [to_json_dict(transfer(config, t, choices)) for t in targets]

@@ -103,10 +103,10 @@ def ladder_command(
     from ..loader import load_config
     from ..output import emit, warn
     from ..parallel import ordered_map, worker_count
-    from ..transfer import proxy_scale, read_proxy
+    from ..transfer import read_proxy, scale_of
 
     config = load_config(proxy)
-    targets = LD.ladder_scales(proxy_scale(config), product=product, **lists)
+    targets = LD.ladder_scales(scale_of(config), product=product, **lists)
     color = None if output is None else False
     # The rows are acyclic (freed by reference counting), yet allocating ~10⁵ small objects
     # per 1,000 targets triggers repeated cyclic-GC passes: pausing the collector for this

@@ -14,7 +14,7 @@ import typer
 
 from .. import rules as R
 from ..errors import InputError
-from ..numbers import parse_number
+from ..numbers import parse_positive
 
 FORMATS = ("table", "json", "yaml")
 
@@ -43,14 +43,9 @@ def size_option(option: str, value: str | None, *, whole: bool = False) -> float
     if value is None:
         return None
     try:
-        number = parse_number(value, si=True)
+        return parse_positive(value, whole=whole)
     except ValueError as exc:
         raise InputError(f"{option}: {value!r}: {exc}") from None
-    if number <= 0:
-        raise InputError(f"{option}: {value!r}: must be > 0")
-    if whole and number != int(number):
-        raise InputError(f"{option}: {value!r}: must be a whole number")
-    return number
 
 
 def rule_choices(
