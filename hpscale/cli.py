@@ -131,8 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        build_app(_invoked(args))(args=args, prog_name="hpscale")
+        guarded(_run)(args)
+    except typer.Exit as exc:  # raised by ``guarded`` itself, outside Typer's handling
+        return exc.exit_code
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else EXIT_INPUT)
     return 0
+
+
+def _run(args: list[str]) -> None:
+    # Inside ``guarded`` too: a failure while Typer builds the command line is still exit 3.
+    build_app(_invoked(args))(args=args, prog_name="hpscale")

@@ -134,3 +134,25 @@ def test_derivation_is_opt_in_and_multiplies_to_the_ratio():
             assert data["param_groups"][group][name] == pytest.approx(start * product, rel=1e-9), (group, name)
     axes = {f["axis"] for quantities in data["factors"].values() for fs in quantities.values() for f in fs}
     assert axes == {"width", "batch", "dataset", "depth"}
+
+
+def test_failure_while_building_the_command_line_is_an_internal_error(monkeypatch, capsys):
+    import hpscale.cli as cli
+
+    def broken(only=None):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "build_app", broken)
+    assert cli.main(["transfer", str(LLAMA)]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == "" and "internal error: RuntimeError: boom" in captured.err
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("command", ["transfer", "check", "ladder"])
+def test_every_transferring_command_takes_every_rule_option(command):
+    from hpscale.commands.options import RULE_OPTIONS
+
+    help_text = run(command, "--help").stdout
+    for name in RULE_OPTIONS:
+        assert "--" + name.replace("_", "-") in help_text, (command, name)

@@ -17,6 +17,7 @@ from . import options as O
 
 if TYPE_CHECKING:
     from ..check import CheckReport
+    from ..transfer import RuleChoices
 
 CHECK_FORMATS = ("table", "json")
 
@@ -55,6 +56,7 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
         return None, [line if line.startswith(prefix) else f"{prefix} {line}" for line in str(exc).splitlines()]
 
 
+@O.with_rule_options
 def check_command(
     proxy: Annotated[Path, typer.Argument(help="Proxy-run config (YAML).", show_default=False)],
     targets: Annotated[
@@ -64,18 +66,12 @@ def check_command(
     rtol: Annotated[
         str, typer.Option("--rtol", help="Relative tolerance: |found − expected| ≤ rtol·|expected|.")
     ] = "0.01",
-    wd_width_rule: O.WdWidthOpt = "timescale",
-    readout_rule: O.ReadoutOpt = "mureadout",
-    beta_rule: O.BetaOpt = "linear",
-    tau_rule: O.TauOpt = "constant",
-    tau_exponent: O.TauExpOpt = 0.527,
-    eps_width_rule: O.EpsWidthOpt = "constant",
-    depth_rule: O.DepthRuleOpt = "completep",
     format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
     output: O.OutputOpt = None,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="Worker processes; 0 = one per CPU for 200+ targets, else 1.")
     ] = 0,
+    choices: RuleChoices | None = None,
 ) -> None:
     """Check that each TARGET states the hyperparameters PROXY transfers to at its scale.
 
@@ -84,9 +80,6 @@ def check_command(
     """
     fmt = O.choice("--format", format, CHECK_FORMATS)
     tolerance = _rtol(rtol)
-    choices = O.rule_choices(
-        wd_width_rule, readout_rule, beta_rule, tau_rule, tau_exponent, eps_width_rule, depth_rule
-    )
     from ..check import report_json
     from ..contract import dumps_json
     from ..errors import InputError

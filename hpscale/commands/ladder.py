@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from . import options as O
+
+if TYPE_CHECKING:
+    from ..transfer import RuleChoices
 
 LADDER_FORMATS = ("table", "json", "csv")
 
@@ -59,6 +62,7 @@ def _table(results: list[Any], color: bool | None) -> str:
     return render_rich([table], color=color, width=max(120, 16 * len(columns)))
 
 
+@O.with_rule_options
 def ladder_command(
     proxy: Annotated[Path, typer.Argument(help="Proxy-run config (YAML).", show_default=False)],
     widths: Annotated[str | None, typer.Option("--widths", help="Target widths, comma list (512,1024,2K).", show_default=False)] = None,
@@ -66,18 +70,12 @@ def ladder_command(
     dataset_sizes: Annotated[str | None, typer.Option("--dataset-sizes", help="Target dataset sizes per epoch, comma list (10B,20B).", show_default=False)] = None,
     depths: Annotated[str | None, typer.Option("--depths", help="Target depths, comma list; needs model.depth in the proxy.", show_default=False)] = None,
     product: Annotated[bool, typer.Option("--product", help="Every combination of the lists instead of zipping them.")] = False,
-    wd_width_rule: O.WdWidthOpt = "timescale",
-    readout_rule: O.ReadoutOpt = "mureadout",
-    beta_rule: O.BetaOpt = "linear",
-    tau_rule: O.TauOpt = "constant",
-    tau_exponent: O.TauExpOpt = 0.527,
-    eps_width_rule: O.EpsWidthOpt = "constant",
-    depth_rule: O.DepthRuleOpt = "completep",
     format: Annotated[str, typer.Option("--format", "-f", help="table | json (list of transfer objects) | csv")] = "table",
     output: O.OutputOpt = None,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="Worker processes for JSON/CSV; 0 = one per CPU for 200+ targets, else 1.")
     ] = 0,
+    choices: RuleChoices | None = None,
 ) -> None:
     """Plan a ladder of targets from PROXY: one row per target (zipped lists, or --product).
 
@@ -86,9 +84,6 @@ def ladder_command(
     from ..errors import InputError
 
     fmt = O.choice("--format", format, LADDER_FORMATS)
-    choices = O.rule_choices(
-        wd_width_rule, readout_rule, beta_rule, tau_rule, tau_exponent, eps_width_rule, depth_rule
-    )
     from .. import ladder as LD
 
     lists = {

@@ -7,8 +7,11 @@ from ``hpscale.rules``, so a new rule variant shows up here without touching the
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,6 +51,19 @@ def size_option(option: str, value: str | None, *, whole: bool = False) -> float
         raise InputError(f"{option}: {value!r}: {exc}") from None
 
 
+#: The rule options every transferring command takes: name → (option type, default). One
+#: line here (and a ``RuleChoices`` field) adds a rule choice to transfer, check and ladder.
+RULE_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "wd_width_rule": (WdWidthOpt, "timescale"),
+    "readout_rule": (ReadoutOpt, "mureadout"),
+    "beta_rule": (BetaOpt, "linear"),
+    "tau_rule": (TauOpt, "constant"),
+    "tau_exponent": (TauExpOpt, R.POWER_LINES_EXPONENT),
+    "eps_width_rule": (EpsWidthOpt, "constant"),
+    "depth_rule": (DepthRuleOpt, "completep"),
+}
+
+
 def rule_choices(
     wd_width_rule: str,
     readout_rule: str,
@@ -56,7 +72,8 @@ def rule_choices(
     tau_exponent: float,
     eps_width_rule: str,
     depth_rule: str,
-) -> object:
+) -> Any:
+    """The validated ``RuleChoices`` of the rule options."""
     from ..transfer import RuleChoices
 
     if not (tau_exponent == tau_exponent and abs(tau_exponent) < 10):
@@ -70,3 +87,36 @@ def rule_choices(
         eps_width_rule=choice("--eps-width-rule", eps_width_rule, R.EPS_WIDTH_RULES),  # type: ignore[arg-type]
         depth_rule=choice("--depth-rule", depth_rule, R.DEPTH_RULES),  # type: ignore[arg-type]
     )
+
+
+def with_rule_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``command`` the ``RULE_OPTIONS`` on the command line; it receives them as one
+    validated ``choices: RuleChoices`` argument.
+
+    Typer reads a command's options from its signature, so the wrapper's signature is the
+    command's own (without ``choices``) followed by the rule options.
+    """
+    signature = inspect.signature(command)
+    # Evaluate the command's own annotations (strings under ``from __future__ import
+    # annotations``) as typing.get_type_hints would; ``choices`` is typed for readers only.
+    namespace = getattr(command, "__globals__", {})
+    own = [
+        param.replace(annotation=eval(param.annotation, namespace))  # noqa: S307 — our own source
+        if isinstance(param.annotation, str) else param
+        for param in signature.parameters.values()
+        if param.name != "choices"
+    ]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in RULE_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in RULE_OPTIONS}
+        return command(*args, choices=rule_choices(**values), **kwargs)
+
+    parameters = [*own, *shared]
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {param.name: param.annotation for param in parameters}
+    return wrapper
