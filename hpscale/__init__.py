@@ -2,10 +2,14 @@
 
 The Python API mirrors the CLI's data flow, config → core → render::
 
-    from hpscale import load_config, transfer, Scale, RuleChoices
+    from hpscale.loader import load_config
+    from hpscale.transfer import RuleChoices, Scale, transfer
     proxy = load_config("configs/nanogpt-124m-proxy.yaml")
     result = transfer(proxy, Scale(width=3072, batch_size=491_520, dataset_size=9e9))
     result.groups["hidden"].lr.target
+
+(``transfer`` is imported from its module: a package attribute of that name would be
+replaced by the submodule ``hpscale.transfer`` as soon as anything imports it.)
 
 Names are imported lazily so that ``import hpscale`` stays cheap for the CLI.
 """
@@ -19,7 +23,6 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_config": "hpscale.loader",
     "RunConfig": "hpscale.config",
-    "transfer": "hpscale.transfer",
     "Scale": "hpscale.transfer",
     "RuleChoices": "hpscale.transfer",
     "TransferResult": "hpscale.transfer",

@@ -24,3 +24,11 @@ def test_ci_runs_the_readme_test_command():
     command = "pip install -e '.[test]' && pytest"
     assert command in README
     assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_readme_python_example_runs(monkeypatch):
+    block = README.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 — our own documentation
+    assert namespace["result"].groups["hidden"].lr.target > 0
