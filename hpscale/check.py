@@ -131,21 +131,23 @@ def _stated_in(target: Any, stated: Collection[str] | None, section: str, key: s
 
 def _judge(
     field: str, source: str, expected: float, found: float, quantity: Quantity | None, rtol: float,
-    *extra_rules: str, decay: bool = False,
+    *extra_rules: str, decay: bool = False, whole: bool = False,
 ) -> Comparison:
     """``decay=True`` (β1, β2, ρ): compare 1 − value, the inverse of the averaging window.
+    ``whole=True`` (step counts): a value within half a step of the prediction also matches,
+    since a schedule takes the nearest whole step.
 
     Why: ρ = 0.999 and 0.996 differ by 0.3 % but average over 1,000 and 250 steps; the rules
     (1 − κ(1 − β), ρ^κ) move exactly that window.
     """
     exp, got = (1.0 - expected, 1.0 - found) if decay else (expected, found)
     if exp == 0:
-        ok = abs(got) <= ZERO_TOLERANCE
+        ok = abs(got) <= (0.5 if whole else ZERO_TOLERANCE)
         rel_error = 0.0 if ok else None
     else:
         ratio = abs(got - exp) / abs(exp)
         rel_error = ratio if math.isfinite(ratio) else None  # a subnormal expected value
-        ok = rel_error is not None and rel_error <= rtol
+        ok = rel_error is not None and (rel_error <= rtol or (whole and abs(got - exp) <= 0.5))
     if decay and not ok:
         note = "error of 1 − value (the averaging window)"
     else:
@@ -285,6 +287,15 @@ def compare(
         field = "model.residual_multiplier"
         out.append(_judge(field, field, expected, target.model.residual_multiplier,
                           residual, rtol, "depth-residual"))
+
+    if target.optimizer.warmup_steps is not None:
+        field = "optimizer.warmup_steps"
+        if result.warmup_steps is None or result.warmup_steps.target is None:
+            out.append(Comparison(field, field, None, target.optimizer.warmup_steps, None,
+                                  ("warmup-samples",), "unpredicted", "the proxy has no warmup_steps"))
+        else:
+            out.append(_judge(field, field, result.warmup_steps.target, target.optimizer.warmup_steps,
+                              result.warmup_steps, rtol, whole=True))
 
     return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out))
 

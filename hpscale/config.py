@@ -37,6 +37,8 @@ PositiveSize = Annotated[float, BeforeValidator(V.size), AfterValidator(V.positi
                          _schema({"type": "number", "exclusiveMinimum": 0}, _SIZE_TEXT)]
 PositiveInt = Annotated[int, BeforeValidator(V.size), AfterValidator(V.whole),
                         _schema({"type": "integer", "exclusiveMinimum": 0}, _SIZE_TEXT)]
+Steps = Annotated[int, BeforeValidator(V.size), AfterValidator(V.steps),
+                  _schema({"type": "integer", "minimum": 0}, _SIZE_TEXT)]
 Beta = Annotated[float, BeforeValidator(V.number), AfterValidator(V.beta),
                  _schema({"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
 EmaDecay = Annotated[float, BeforeValidator(V.number), AfterValidator(V.ema_decay),
@@ -100,6 +102,11 @@ class OptimizerSection(_Strict):
     )
     betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="Adam (β1, β2), each in [0, 1).")
     eps: PositiveFloat = Field(1e-8, description="Adam ε.")
+    warmup_steps: Steps | None = Field(
+        None,
+        description="Linear LR warmup length in optimizer steps; moved so the warmup covers "
+        "the same number of samples (tokens) at the target.",
+    )
 
 
 class GroupOverride(_Strict):

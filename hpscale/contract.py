@@ -52,6 +52,11 @@ def clean_fraction(value: float | None) -> float | int | None:
     return rounded
 
 
+def whole_steps(quantity: Quantity | None) -> int | None:
+    """A step count as a schedule takes it: the nearest whole step (None without one)."""
+    return None if quantity is None or quantity.target is None else round(quantity.target)
+
+
 def _scale(scale: Scale, steps_per_epoch: float, epochs: float) -> dict[str, Any]:
     return {
         "width": scale.width,
@@ -136,6 +141,7 @@ def to_json_dict(result: TransferResult, *, derivation: bool = False) -> dict[st
         "residual_multiplier": (
             clean(result.residual_multiplier.target) if result.residual_multiplier else None
         ),
+        "warmup_steps": whole_steps(result.warmup_steps),
         "timescales": {
             group: {"proxy": _timescales(g.timescales_proxy), "target": _timescales(g.timescales_target)}
             for group, g in result.groups.items()
@@ -206,6 +212,8 @@ def to_target_config(result: TransferResult) -> dict[str, Any]:
             "eps": clean(result.eps.target),
         },
     }
+    if result.warmup_steps is not None:
+        config["optimizer"]["warmup_steps"] = whole_steps(result.warmup_steps)
     if embedding.init_std.target is not None:
         config["init_std"] = clean(embedding.init_std.target)
     if result.ema_decay is not None:

@@ -177,7 +177,7 @@ def csv_header() -> list[str]:
     for group in GROUPS:
         header += [f"{group}.{name}" for name in _GROUP_COLUMNS]
         header += [f"{group}.tau_epoch", f"{group}.tau_run_fraction"]
-    return header + ["beta1", "beta2", "eps", "ema_decay", "residual_multiplier", "warnings"]
+    return header + ["beta1", "beta2", "eps", "ema_decay", "residual_multiplier", "warmup_steps", "warnings"]
 
 
 def csv_row(contract: dict[str, Any]) -> list[Any]:
@@ -190,7 +190,7 @@ def csv_row(contract: dict[str, Any]) -> list[Any]:
         row += [values[name] for name in _GROUP_COLUMNS] + [scales["tau_epoch"], scales["tau_run_fraction"]]
     betas = contract["optimizer"]["betas"]
     row += [betas[0], betas[1], contract["optimizer"]["eps"], contract["ema_decay"],
-            contract["residual_multiplier"], "; ".join(contract["warnings"])]
+            contract["residual_multiplier"], contract["warmup_steps"], "; ".join(contract["warnings"])]
     return ["" if value is None else value for value in row]
 
 

@@ -77,7 +77,7 @@ def transfer_renderables(result: TransferResult) -> list[Any]:
                            fmt_value(quantity.target), fmt_factors(quantity), fmt_rules(quantity))
         groups.add_section()
 
-    adam = Table(title="Adam and model EMA", box=box.SIMPLE_HEAD, title_justify="left")
+    adam = Table(title="Adam, warmup and model EMA", box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("hyperparameter", "proxy", "target", "rule"):
         adam.add_column(column, justify="right" if column in ("proxy", "target") else "left")
     beta_rule = "1 − κ(1 − β)" if result.choices.beta_rule == "linear" else "β^κ"
@@ -89,6 +89,9 @@ def transfer_renderables(result: TransferResult) -> list[Any]:
     if result.ema_decay is not None:
         adam.add_row("EMA decay ρ", fmt_value(result.ema_decay.proxy, 6),
                      fmt_value(result.ema_decay.target, 6), "ema-decay: ρ^κ")
+    if result.warmup_steps is not None:
+        adam.add_row("warmup steps", f"{result.warmup_steps.proxy:,.0f}",
+                     f"{round(result.warmup_steps.target or 0):,}", "warmup-samples: w/κ (same samples)")
     if result.residual_multiplier is not None:
         adam.add_row("residual multiplier", fmt_value(result.residual_multiplier.proxy),
                      fmt_value(result.residual_multiplier.target),

@@ -432,6 +432,28 @@ def sqrt_batch_weight_decay_factor(batch_ratio: float) -> float:
     return math.sqrt(batch_ratio)
 
 
+@rule(
+    "warmup-samples",
+    title="LR warmup vs batch size",
+    invariant="the number of samples (tokens) the warmup covers, w·B",
+    convention="independent of the weight-decay convention",
+    validity="warmup defined by data seen, as in the cited practice; the dataset size does not "
+    "move it (GPT-3 kept 375M warmup tokens for every model and run length)",
+    reference="Goyal et al. 2017, Accurate, Large Minibatch SGD, arXiv 1706.02677 (warmup in "
+    "epochs when the batch grows); Brown et al. 2020, Language Models are Few-Shot Learners, "
+    "arXiv 2005.14165, Appendix B (warmup over the first 375M tokens at every size)",
+)
+def warmup_steps_for_batch(warmup_steps: float, batch_ratio: float) -> float:
+    """w_target = w_proxy / κ, which keeps the warmup's samples w·B.
+
+    Symbols: w = warmup length in optimizer steps, κ = B_target / B_proxy. The result is not
+    rounded; a schedule takes the nearest whole step.
+    """
+    _non_negative("warmup_steps", warmup_steps)
+    _positive("batch ratio κ", batch_ratio)
+    return warmup_steps / batch_ratio
+
+
 # ---------------------------------------------------------------------------------------------
 # 5. Model EMA — Busbridge et al. 2023, arXiv 2307.13813
 # ---------------------------------------------------------------------------------------------

@@ -147,6 +147,7 @@ class TransferResult:
     eps: Quantity
     ema_decay: Quantity | None
     residual_multiplier: Quantity | None
+    warmup_steps: Quantity | None  # unrounded target; outputs round to whole steps
     steps_per_epoch: tuple[float, float]
     alternatives: tuple[WidthRuleAlternative, ...]
     warnings: tuple[str, ...] = field(default=())
@@ -203,6 +204,7 @@ class ProxyRun:
     residual_multiplier: float
     parametrization: str
     timescales: dict[Group, Timescales]
+    warmup_steps: int | None = None
 
 
 def read_proxy(config: AnyConfig) -> ProxyRun:
@@ -222,6 +224,7 @@ def read_proxy(config: AnyConfig) -> ProxyRun:
         ema_decay=config.ema_decay,
         residual_multiplier=config.model.residual_multiplier,
         parametrization=config.model.parametrization,
+        warmup_steps=config.optimizer.warmup_steps,
         timescales={
             group: _timescales(v.lr, v.weight_decay_coupled, scale.batch_size, scale.dataset_size, epochs)
             for group, v in groups.items()
@@ -470,7 +473,13 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
             )
         ema = Quantity(run.ema_decay, new_rho, (Factor("ema-decay", "batch", "ρ^κ", kappa),))
 
-    # 6. Residual-branch multiplier (depth transfer only).
+    # 6. Warmup: w / κ keeps the samples it covers (Goyal et al.; GPT-3's fixed warmup tokens).
+    warmup: Quantity | None = None
+    if run.warmup_steps is not None:
+        factor = Factor("warmup-samples", "batch", "1/κ", R.warmup_steps_for_batch(1.0, kappa))
+        warmup = Quantity(run.warmup_steps, run.warmup_steps * factor.value, (factor,))
+
+    # 7. Residual-branch multiplier (depth transfer only).
     residual: Quantity | None = None
     if m_depth is not None:
         start = run.residual_multiplier
@@ -478,7 +487,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
                         R.depth_residual_multiplier_factor(m_depth, choices.depth_rule))
         residual = Quantity(start, start * factor.value, (factor,))
 
-    # 7. The disagreement: hidden λ under all three width rules, with Fan et al.'s σ_top ratio.
+    # 8. The disagreement: hidden λ under all three width rules, with Fan et al.'s σ_top ratio.
     alternatives = _width_rule_alternatives(
         resolved["hidden"], hidden_lr_t, hidden_wd_coupled_t, m, choices, convention, target
     ) if with_alternatives else ()
@@ -500,6 +509,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         eps=eps_global,
         ema_decay=ema,
         residual_multiplier=residual,
+        warmup_steps=warmup,
         steps_per_epoch=(proxy.dataset_size / proxy.batch_size, target.dataset_size / target.batch_size),
         alternatives=alternatives,
         warnings=tuple(dict.fromkeys(warnings)),

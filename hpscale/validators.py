@@ -42,6 +42,13 @@ def whole(value: float) -> int:
     return int(value)
 
 
+def steps(value: float) -> int:
+    """A whole number of optimizer steps, 0 allowed."""
+    if value != math.floor(value) or value < 0:
+        raise ValueError("must be a whole number of steps ≥ 0")
+    return int(value)
+
+
 def beta(value: float) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError("must be in [0, 1)")

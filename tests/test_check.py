@@ -354,3 +354,24 @@ def test_json_path_does_not_import_rich(proxy, tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stderr.strip() == "0 False"
+
+
+def test_warmup_steps_round_trip_and_findings(tmp_path):
+    proxy = tmp_path / "proxy.yaml"
+    proxy.write_text(PROXY_YAML.replace("  eps: 1e-8\n", "  eps: 1e-8\n  warmup_steps: 1000\n"))
+    target = make_target(proxy, tmp_path, "t.yaml", "--batch-size", "1572864")  # κ = 3
+    assert yaml.safe_load(target.read_text())["optimizer"]["warmup_steps"] == 333
+    assert run("check", proxy, target).exit_code == 0  # 333 is within half a step of 333.3
+    edit(target, lambda d: d["optimizer"].update(warmup_steps=1000))
+    result = run("check", proxy, target, "--format", "json")
+    assert result.exit_code == 1
+    finding = json.loads(result.stdout)["targets"][0]["findings"][0]
+    assert finding["field"] == "optimizer.warmup_steps" and finding["rules"] == ["warmup-samples"]
+
+
+def test_warmup_in_target_without_proxy_warmup_is_unpredicted(proxy, tmp_path):
+    target = make_target(proxy, tmp_path, "t.yaml", "--width", "512")
+    edit(target, lambda d: d["optimizer"].update(warmup_steps=100))
+    result = run("check", proxy, target, "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["targets"][0]["findings"][0]["status"] == "unpredicted"

@@ -240,3 +240,29 @@ class TestValidity:
         readout = result.groups["readout"]
         assert readout.multiplier.proxy == rel(0.5)
         assert readout.multiplier.target == rel(256 / 2048)
+
+
+class TestWarmup:
+    def test_warmup_keeps_its_samples(self):
+        config = make(optimizer={"warmup_steps": 2000})
+        result = transfer(config, scale_of(config, width=4096, batch_size=4 * 524_288, dataset_size=2e10))
+        assert result.warmup_steps.target == rel(500)  # 2000 steps × B = 500 steps × 4B
+        assert result.warmup_steps.factors[0].rule == "warmup-samples"
+
+    def test_no_warmup_no_quantity(self):
+        config = make()
+        assert transfer(config, scale_of(config, batch_size=2 * 524_288)).warmup_steps is None
+
+    def test_yaml_round_trip_and_composition_within_a_step(self):
+        config = make(optimizer={"warmup_steps": 1000})
+        t1 = scale_of(config, batch_size=3 * 524_288)
+        t2 = scale_of(config, batch_size=7 * 524_288, width=1024)
+        middle = config_from_data(to_target_config(transfer(config, t1)), "t1")
+        assert middle.optimizer.warmup_steps == 333  # nearest whole step of 1000/3
+        chained = transfer(middle, t2).warmup_steps.target
+        assert abs(chained - transfer(config, t2).warmup_steps.target) <= 0.5
+
+    @pytest.mark.parametrize("bad", [-1, 1.5, "abc", True])
+    def test_bad_warmup_is_refused(self, bad):
+        with pytest.raises(InputError, match="optimizer.warmup_steps"):
+            make(optimizer={"warmup_steps": bad})
