@@ -292,9 +292,9 @@ def test_schema_command_prints_json_schema():
 
 
 def test_shipped_schema_file_is_in_sync():
-    """configs/*.yaml point editors at ../hpscale-config.schema.json: regenerate it with
-    ``hpscale schema --output hpscale-config.schema.json`` when the config model changes."""
-    shipped = (REPO / "hpscale-config.schema.json").read_text()
+    """configs/*.yaml point editors at configs/hpscale-config.schema.json: regenerate it with
+    ``hpscale schema --output configs/hpscale-config.schema.json`` when the config model changes."""
+    shipped = (REPO / "configs" / "hpscale-config.schema.json").read_text()
     assert shipped == run("schema").stdout
 
 
@@ -305,7 +305,7 @@ def test_configs_validate_against_the_schema():
     for path in sorted((REPO / "configs").glob("*.yaml")):
         errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
         assert errors == [], path
-        assert path.read_text().startswith("# yaml-language-server: $schema=../hpscale-config.schema.json")
+        assert path.read_text().startswith("# yaml-language-server: $schema=hpscale-config.schema.json")
     assert list(validator.iter_errors({"model": {"width": 0}}))  # the schema does constrain
 
 

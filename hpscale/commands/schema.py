@@ -3,7 +3,7 @@
 Point an editor at it with a first line in the config (the yaml-language-server convention,
 honoured by VS Code's YAML extension, Neovim's yamlls, Helix, …)::
 
-    # yaml-language-server: $schema=../hpscale-config.schema.json
+    # yaml-language-server: $schema=hpscale-config.schema.json
 """
 
 from __future__ import annotations
