@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import rules as R
+from .contract import clean
 from .errors import InputError
 from .transfer import (
     ProxyRun,
@@ -300,20 +301,14 @@ def compare(
     return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out))
 
 
-def _clean(value: float | None) -> float | int | None:
-    from .contract import clean
-
-    return clean(value)
-
-
 def comparison_json(comparison: Comparison) -> dict[str, Any]:
     """One finding of the JSON report (schema_version 1)."""
     return {
         "field": comparison.field,
         "source": comparison.source,
-        "expected": _clean(comparison.expected),
-        "found": _clean(comparison.found),
-        "rel_error": _clean(comparison.rel_error),
+        "expected": clean(comparison.expected),
+        "found": clean(comparison.found),
+        "rel_error": clean(comparison.rel_error),
         "rules": list(comparison.rules),
         "status": comparison.status,
         "note": comparison.note,
@@ -340,13 +335,13 @@ def report_json(
     return {
         "schema_version": SCHEMA_VERSION,
         "hpscale_version": __version__,
-        "rtol": _clean(rtol),
+        "rtol": clean(rtol),
         "rules": {
             "wd_width_rule": choices.wd_width_rule,
             "readout_rule": choices.readout_rule,
             "beta_rule": choices.beta_rule,
             "tau_rule": choices.tau_rule,
-            "tau_exponent": _clean(choices.tau_exponent),
+            "tau_exponent": clean(choices.tau_exponent),
             "eps_width_rule": choices.eps_width_rule,
             "depth_rule": choices.depth_rule,
         },

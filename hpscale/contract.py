@@ -176,10 +176,6 @@ def dumps_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _size(value: float) -> float | int | None:
-    return clean(value)
-
-
 def to_target_config(result: TransferResult) -> dict[str, Any]:
     """The target run as a config in the input schema, every group stated explicitly.
 
@@ -191,7 +187,7 @@ def to_target_config(result: TransferResult) -> dict[str, Any]:
     if result.target.depth is not None:
         model["depth"] = result.target.depth
     if result.target.params is not None:
-        model["params"] = _size(result.target.params)
+        model["params"] = clean(result.target.params)
     if result.residual_multiplier is not None:
         model["residual_multiplier"] = clean(result.residual_multiplier.target)
     embedding = groups["embedding"]
@@ -199,8 +195,8 @@ def to_target_config(result: TransferResult) -> dict[str, Any]:
         "name": f"{result.name or 'proxy'} → width {result.target.width}",
         "model": model,
         "data": {
-            "dataset_size": _size(result.target.dataset_size),
-            "batch_size": _size(result.target.batch_size),
+            "dataset_size": clean(result.target.dataset_size),
+            "batch_size": clean(result.target.batch_size),
             "unit": result.unit,
             "epochs": clean(result.epochs),
         },

@@ -98,15 +98,16 @@ def run_ladder(
     config: AnyConfig, targets: Sequence[Scale], choices: RuleChoices | None = None
 ) -> list[TransferResult]:
     """``transfer`` for every target; an error names the target it came from."""
-    choices = choices or RuleChoices()
-    run = read_proxy(config)
-    results: list[TransferResult] = []
-    for index, target in enumerate(targets, start=1):
-        try:
-            results.append(transfer_from(run, target, choices))
-        except HpscaleError as exc:
-            raise type(exc)(f"target {index} ({describe(target)}): {exc}") from None
-    return results
+    run, choices = read_proxy(config), choices or RuleChoices()
+    return [_transfer_row(run, choices, index, target) for index, target in enumerate(targets, start=1)]
+
+
+def _transfer_row(run: ProxyRun, choices: RuleChoices, index: int, target: Scale) -> TransferResult:
+    """``transfer_from``, with target number ``index`` named in any error."""
+    try:
+        return transfer_from(run, target, choices)
+    except HpscaleError as exc:
+        raise type(exc)(f"target {index} ({describe(target)}): {exc}") from None
 
 
 def ladder_row(
@@ -118,11 +119,7 @@ def ladder_row(
     as ``run_ladder`` does.
     """
     run, choices, fmt = shared
-    index, target = item
-    try:
-        result = transfer_from(run, target, choices)
-    except HpscaleError as exc:
-        raise type(exc)(f"target {index} ({describe(target)}): {exc}") from None
+    result = _transfer_row(run, choices, *item)
     obj = to_json_dict(result)
     return (json_line(obj) if fmt == "json" else csv_row(obj)), result.warnings
 

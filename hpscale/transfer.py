@@ -7,7 +7,6 @@ each naming its rule (a key of ``hpscale.rules.RULES``), so renderers can explai
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -73,12 +72,6 @@ class Quantity(NamedTuple):
     proxy: float | None
     target: float | None
     factors: tuple[Factor, ...] = ()
-
-    @property
-    def ratio(self) -> float | None:
-        if self.proxy is None or self.target is None or self.proxy == 0:
-            return None
-        return self.target / self.proxy
 
 
 @dataclass(frozen=True)
@@ -275,14 +268,6 @@ def transfer(config: AnyConfig, target: Scale, choices: RuleChoices = RuleChoice
     ``choices.depth_rule``; it needs ``config.model.depth``.
     """
     return transfer_from(read_proxy(config), target, choices)
-
-
-def transfer_many(
-    config: AnyConfig, targets: Iterable[Scale], choices: RuleChoices = RuleChoices()
-) -> list[TransferResult]:
-    """``[transfer(config, t, choices) for t in targets]``, reading the proxy once."""
-    run = read_proxy(config)
-    return [transfer_from(run, target, choices) for target in targets]
 
 
 def transfer_from(
