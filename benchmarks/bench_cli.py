@@ -4,8 +4,9 @@ Run: ``python benchmarks/bench_cli.py [--runs 11]``. Each command is timed as a 
 (wall time, median of ``--runs`` runs), and the commands of one comparison are interleaved run by
 run, so machine load affects both sides alike. Targets:
 
-1. start-up: ``transfer --format json`` ≤ 1.10 × F and the table ≤ 1.35 × F, where F is the wall
-   time of ``python -c "import typer, yaml; from pydantic import BaseModel"``;
+1. start-up: ``transfer --format json`` ≤ 1.15 × F and the table ≤ 1.45 × F, where F is the wall
+   time of ``benchmarks/floor_app.py`` doing the same job (a two-command Typer app that reads the
+   YAML, validates a two-level pydantic model and prints one JSON line);
 2. bulk check: ``check proxy`` with 1,000 targets ≤ 3 × the same command with one target;
 3. ladder: 1,000 widths in one ``ladder`` call ≤ 2 × one ``transfer``.
 
@@ -58,15 +59,14 @@ def compare(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
 
 def make_targets(folder: Path, count: int) -> list[Path]:
     """``count`` target configs written by ``transfer --format yaml`` semantics (all pass check)."""
-    from hpscale.config import load_config
+    import hpscale
     from hpscale.contract import dumps_target_yaml
-    from hpscale.transfer import Scale, transfer
 
-    proxy = load_config(PROXY)
+    proxy = hpscale.load_config(PROXY)
     paths = []
     for i in range(count):
-        result = transfer(proxy, Scale(width=256 * (1 + i % 32), batch_size=524_288 * (1 + i % 3),
-                                       dataset_size=2e9 * (1 + i % 7)))
+        result = hpscale.transfer(proxy, width=256 * (1 + i % 32), batch_size=524_288 * (1 + i % 3),
+                                  dataset_size=2e9 * (1 + i % 7))
         path = folder / f"target-{i:04d}.yaml"
         path.write_text(dumps_target_yaml(result))
         paths.append(path)
@@ -88,17 +88,20 @@ def main() -> int:
     # Time hpscale as installed and run before: with bytecode written. (A shell that sets
     # PYTHONDONTWRITEBYTECODE would otherwise recompile every hpscale module on every run.)
     compileall.compile_dir(str(ROOT / "hpscale"), quiet=1)
+    from importlib.metadata import version
+
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.platform()}")
+    print("libraries: " + ", ".join(f"{name} {version(name)}" for name in ("typer", "rich", "pydantic", "pyyaml", "numpy")))
     print(f"command: {' '.join(hp)}; median of {runs} interleaved runs\n")
     results = []
 
-    floor = [sys.executable, "-c", "import typer, yaml; from pydantic import BaseModel"]
+    floor = [sys.executable, str(ROOT / "benchmarks" / "floor_app.py"), "transfer", str(PROXY), "--width", "4096"]
     base = [*hp, "transfer", str(PROXY), "--width", "4096"]
     t = compare({"F": floor, "json": [*base, "--format", "json"], "table": base}, runs)
     print(f"F = {t['F'] * 1e3:.1f} ms, json = {t['json'] * 1e3:.1f} ms, table = {t['table'] * 1e3:.1f} ms")
-    results.append(report("start-up: transfer --format json", t["json"] / t["F"], 1.10, ""))
-    results.append(report("start-up: transfer (table)", t["table"] / t["F"], 1.35, ""))
+    results.append(report("start-up: transfer --format json", t["json"] / t["F"], 1.15, ""))
+    results.append(report("start-up: transfer (table)", t["table"] / t["F"], 1.45, ""))
 
     with tempfile.TemporaryDirectory() as tmp:
         targets = make_targets(Path(tmp), 1000)

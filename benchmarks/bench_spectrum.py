@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hpscale.spectrum import top_singular_value  # noqa: E402
+from hpscale.core.spectrum import top_singular_value  # noqa: E402
 
 M, N = 2048, 8192
 
@@ -113,7 +113,7 @@ def peak():
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import numpy as np
-import hpscale.checkpoints, hpscale.spectrum
+import hpscale.checkpoints, hpscale.core.spectrum
 base = peak()
 t0 = time.perf_counter()
 scan = hpscale.checkpoints.scan_checkpoint(sys.argv[1])

@@ -1,32 +1,57 @@
 """hpscale: move tuned hyperparameters from a small proxy run to a large target run.
 
-The Python API mirrors the CLI's data flow, config → core → render::
+The Python API is what the CLI commands call::
 
-    from hpscale.loader import load_config
-    from hpscale.transfer import RuleChoices, Scale, transfer
-    proxy = load_config("configs/nanogpt-124m-proxy.yaml")
-    result = transfer(proxy, Scale(width=3072, batch_size=491_520, dataset_size=9e9))
-    result.groups["hidden"].lr.target
+    import hpscale
 
-(``transfer`` is imported from its module: a package attribute of that name would be
-replaced by the submodule ``hpscale.transfer`` as soon as anything imports it.)
+    proxy = hpscale.load_config("configs/nanogpt-124m-proxy.yaml")
+    result = hpscale.transfer(proxy, width=3072, batch_size="983040")
+    result.groups["hidden"].lr.target      # the hidden group's target learning rate
+    result.to_json_dict()                  # the JSON contract of `hpscale transfer -f json`
 
-Names are imported lazily so that ``import hpscale`` stays cheap for the CLI.
+Public names (each documented in its docstring and in the README's "Python API" section):
+``load_config``, ``transfer``, ``check``, ``RunConfig``, ``Scale``, ``RuleChoices``,
+``TransferResult``, ``CheckReport``, ``RULES``, ``HpscaleError``, ``InputError``,
+``RuleDomainError``. No public name is also the name of a submodule, so
+``from hpscale import transfer`` is always the function.
+
+Names are imported on first use (PEP 562), so ``import hpscale`` stays cheap for the CLI.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
+    from .api import check as check
+    from .api import load_config as load_config
+    from .api import transfer as transfer
+    from .config import RunConfig as RunConfig
+    from .core.check import CheckReport as CheckReport
+    from .core.compose import RuleChoices as RuleChoices
+    from .core.compose import Scale as Scale
+    from .core.compose import TransferResult as TransferResult
+    from .core.rules import RULES as RULES
+    from .errors import HpscaleError as HpscaleError
+    from .errors import InputError as InputError
+    from .errors import RuleDomainError as RuleDomainError
+
+#: Public name → the module that defines it.
 _LAZY = {
-    "load_config": "hpscale.loader",
+    "load_config": "hpscale.api",
+    "transfer": "hpscale.api",
+    "check": "hpscale.api",
     "RunConfig": "hpscale.config",
-    "Scale": "hpscale.transfer",
-    "RuleChoices": "hpscale.transfer",
-    "TransferResult": "hpscale.transfer",
-    "RULES": "hpscale.rules",
+    "CheckReport": "hpscale.core.check",
+    "RuleChoices": "hpscale.core.compose",
+    "Scale": "hpscale.core.compose",
+    "TransferResult": "hpscale.core.compose",
+    "RULES": "hpscale.core.rules",
+    "HpscaleError": "hpscale.errors",
+    "InputError": "hpscale.errors",
+    "RuleDomainError": "hpscale.errors",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -36,5 +61,11 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module 'hpscale' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -35,8 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpscale.errors import InputError, InputFileError
-from hpscale.spectrum import (
+from hpscale.core.spectrum import (
     UNMATCHED,
     Grouper,
     MatrixStats,
@@ -44,6 +43,7 @@ from hpscale.spectrum import (
     group_summary,
     matrix_stats,
 )
+from hpscale.errors import InputError, InputFileError
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 """A safetensors JSON header larger than this is refused (the format itself caps it at 100 MB)."""

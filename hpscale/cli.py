@@ -42,8 +42,10 @@ def guarded(func: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except HpscaleError as exc:
+            from .output import printable
+
             for line in str(exc).splitlines() or ["invalid input"]:
-                print(f"error: {line}", file=sys.stderr)
+                print(f"error: {printable(line)}", file=sys.stderr)
             raise typer.Exit(EXIT_INPUT) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

@@ -8,12 +8,19 @@ timestamps, keys in a fixed order, floats rounded to ``SIGNIFICANT_DIGITS`` sign
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .rules import GROUPS
-from .transfer import Quantity, Scale, Timescales, TransferResult
+from .core.rules import GROUPS
+
+if TYPE_CHECKING:
+    from .core.check import CheckReport, Comparison
+    from .core.compose import Quantity, RuleChoices, Scale, Timescales, TransferResult
+    from .core.timescale import TimescaleReport
 
 SCHEMA_VERSION = 1
 SIGNIFICANT_DIGITS = 12
@@ -30,9 +37,8 @@ def clean(value: float | None) -> float | int | None:
     """
     if value is None:
         return None
-    cached = _CLEAN_CACHE.get(value, _CLEAN_CACHE)  # the dict itself is the "missing" sentinel
-    if cached is not _CLEAN_CACHE:
-        return cached
+    if value in _CLEAN_CACHE:
+        return _CLEAN_CACHE[value]
     if value != value or value in (float("inf"), float("-inf")):
         result = None
     else:
@@ -94,6 +100,17 @@ def _unchanged_axes(result: TransferResult) -> frozenset[str]:
     return frozenset(axis for axis, ratio in ratios.items() if ratio is None or ratio == 1)
 
 
+def rules_json(choices: RuleChoices, *, depth: bool = True) -> dict[str, Any]:
+    """Every field of ``RuleChoices`` by name (``depth_rule`` is null when no depth transfer ran)."""
+    from dataclasses import fields
+
+    out = {f.name: clean(getattr(choices, f.name)) if f.name == "tau_exponent" else getattr(choices, f.name)
+           for f in fields(choices)}
+    if not depth:
+        out["depth_rule"] = None
+    return out
+
+
 def to_json_dict(result: TransferResult, *, derivation: bool = False) -> dict[str, Any]:
     """The schema-version-1 JSON object for one transfer; ``derivation=True`` adds ``factors``
     (what ``transfer --derivation`` prints; it is half the object, so it is opt-in)."""
@@ -113,15 +130,7 @@ def to_json_dict(result: TransferResult, *, derivation: bool = False) -> dict[st
             "depth": clean(result.ratios.depth),
             "tokens_per_param": clean(result.ratios.tokens_per_param),
         },
-        "rules": {
-            "wd_width_rule": choices.wd_width_rule,
-            "readout_rule": choices.readout_rule,
-            "beta_rule": choices.beta_rule,
-            "tau_rule": choices.tau_rule,
-            "tau_exponent": clean(choices.tau_exponent),
-            "eps_width_rule": choices.eps_width_rule,
-            "depth_rule": choices.depth_rule if result.ratios.depth is not None else None,
-        },
+        "rules": rules_json(choices, depth=result.ratios.depth is not None),
         "weight_decay_convention": result.convention,
         "param_groups": {
             group: {
@@ -251,3 +260,181 @@ def dumps_target_yaml(result: TransferResult) -> str:
         to_target_config(result), sort_keys=False, allow_unicode=True, default_flow_style=None
     )
     return "\n".join(header) + "\n" + body
+
+
+# ---------------------------------------------------------------------------------------------
+# hpscale check --format json
+# ---------------------------------------------------------------------------------------------
+
+
+def comparison_json(comparison: Comparison) -> dict[str, Any]:
+    """One finding of the JSON report (schema_version 1)."""
+    return {
+        "field": comparison.field,
+        "source": comparison.source,
+        "expected": clean(comparison.expected),
+        "found": clean(comparison.found),
+        "rel_error": clean(comparison.rel_error),
+        "rules": list(comparison.rules),
+        "status": comparison.status,
+        "note": comparison.note,
+    }
+
+
+def report_json(
+    reports: list[tuple[str, CheckReport]], choices: RuleChoices, rtol: float
+) -> dict[str, Any]:
+    """The JSON report of ``hpscale check``: one entry per target, in the order given."""
+    targets = [
+        {
+            "path": path,
+            "ok": report.ok,
+            "checked": report.checked,
+            "findings": [comparison_json(c) for c in report.findings],
+            "warnings": list(report.warnings),
+        }
+        for path, report in reports
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "hpscale_version": __version__,
+        "rtol": clean(rtol),
+        "rules": rules_json(choices),
+        "ok": all(report.ok for _, report in reports),
+        "targets": targets,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# hpscale timescale --format json
+# ---------------------------------------------------------------------------------------------
+
+
+def timescale_json(report: TimescaleReport, *, group: str | None, config: str | None, unit: str | None) -> dict[str, Any]:
+    """The ``hpscale timescale --format json`` object (schema_version 1; ∞ is ``null``)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "hpscale_version": __version__,
+        "solved_for": report.solved_for,
+        "target": None if report.target is None else {report.target[0]: clean(report.target[1])},
+        "config": config,
+        "group": group,
+        "unit": unit,
+        "weight_decay_convention": report.convention,
+        "lr": clean(report.lr),
+        "weight_decay": clean(report.weight_decay),
+        "weight_decay_coupled": clean(report.weight_decay_coupled),
+        "batch_size": clean(report.batch_size),
+        "dataset_size": clean(report.dataset_size),
+        "iterations_per_epoch": clean(report.iterations_per_epoch),
+        "tau_iter": clean(report.tau_iter),
+        "tau_epoch": clean(report.tau_epoch),
+        "epochs": clean(report.epochs),
+        "total_steps": clean(report.total_steps),
+        "tau_run_fraction": clean(report.tau_run_fraction),
+        "warnings": list(report.warnings),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# hpscale ladder: JSON lines and CSV
+# ---------------------------------------------------------------------------------------------
+
+#: At most this many distinct row warnings go to stderr; the rest are counted.
+MAX_STDERR_WARNINGS = 20
+
+
+def ladder_row(
+    shared: tuple[Any, Any, str], item: tuple[int, Scale]
+) -> tuple[Any, tuple[str, ...]]:
+    """Target number ``index`` as a JSON line (``fmt == "json"``) or a CSV row (``"csv"``), and
+    its warnings; ``shared = (run, choices, fmt)``, ``item = (index, target)`` (the form
+    ``hpscale.parallel.ordered_map`` calls). Raises the transfer's error with the target named,
+    as ``run_ladder`` does.
+    """
+    from .core.ladder import transfer_row
+
+    run, choices, fmt = shared
+    result = transfer_row(run, choices, *item)
+    obj = to_json_dict(result)
+    return (json_line(obj) if fmt == "json" else csv_row(obj)), result.warnings
+
+
+def stderr_warnings(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Each distinct row warning once, with how many targets it concerns; capped.
+
+    ``rows``: the warnings of each target (``[r.warnings for r in results]``).
+    """
+    counts: dict[str, int] = {}
+    for warnings in rows:
+        for line in warnings:
+            counts[line] = counts.get(line, 0) + 1
+    total = len(rows)
+    lines = [
+        line if total == 1 else f"{line} ({'every target' if n == total else f'{n} of {total} targets'})"
+        for line, n in counts.items()
+    ]
+    if len(lines) > MAX_STDERR_WARNINGS:
+        rest = len(lines) - MAX_STDERR_WARNINGS
+        lines = lines[:MAX_STDERR_WARNINGS] + [
+            f"… and {rest} more distinct warnings; each target's are in its JSON \"warnings\" / CSV column"
+        ]
+    return lines
+
+
+def json_line(obj: dict[str, Any]) -> str:
+    """One compact JSON object, no spaces (deterministic; NaN/∞ refused)."""
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def join_json_lines(lines: Sequence[str]) -> str:
+    """A JSON list with one object per line."""
+    if not lines:
+        return "[]\n"
+    body = ",\n".join(lines)
+    return f"[\n{body}\n]\n"
+
+
+def dumps_json_list(objects: Sequence[dict[str, Any]]) -> str:
+    """A JSON list, one compact object per line."""
+    return join_json_lines([json_line(obj) for obj in objects])
+
+
+_SCALE_COLUMNS = ("width", "depth", "batch_size", "dataset_size", "params", "steps_per_epoch", "total_steps")
+_RATIO_COLUMNS = ("width", "batch", "dataset", "depth", "tokens_per_param")
+_GROUP_COLUMNS = ("lr", "weight_decay", "init_std", "multiplier", "eps")
+
+
+def csv_header() -> list[str]:
+    header = list(_SCALE_COLUMNS) + [f"ratio.{name}" for name in _RATIO_COLUMNS]
+    for group in GROUPS:
+        header += [f"{group}.{name}" for name in _GROUP_COLUMNS]
+        header += [f"{group}.tau_epoch", f"{group}.tau_run_fraction"]
+    return header + ["beta1", "beta2", "eps", "ema_decay", "residual_multiplier", "warmup_steps", "warnings"]
+
+
+def csv_row(contract: dict[str, Any]) -> list[Any]:
+    """One flat CSV row taken from a ``contract.to_json_dict`` object (so CSV = JSON values)."""
+    target, ratios = contract["target"], contract["ratios"]
+    row: list[Any] = [target[name] for name in _SCALE_COLUMNS] + [ratios[name] for name in _RATIO_COLUMNS]
+    for group in GROUPS:
+        values = contract["param_groups"][group]
+        scales = contract["timescales"][group]["target"]
+        row += [values[name] for name in _GROUP_COLUMNS] + [scales["tau_epoch"], scales["tau_run_fraction"]]
+    betas = contract["optimizer"]["betas"]
+    row += [betas[0], betas[1], contract["optimizer"]["eps"], contract["ema_decay"],
+            contract["residual_multiplier"], contract["warmup_steps"], "; ".join(contract["warnings"])]
+    return ["" if value is None else value for value in row]
+
+
+def dumps_csv_rows(rows: Sequence[list[Any]]) -> str:
+    """The CSV text: the header, then one line per row of ``csv_row``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(csv_header())
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def dumps_csv(objects: Sequence[dict[str, Any]]) -> str:
+    return dumps_csv_rows([csv_row(obj) for obj in objects])

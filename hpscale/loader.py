@@ -19,13 +19,16 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .compiled import ConfigView
 from .errors import InputError, InputFileError
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 MAX_CONFIG_BYTES = 1_048_576  # 1 MiB: real configs are a few hundred bytes
 MAX_DEPTH = 32
@@ -240,34 +243,38 @@ def validation_messages(exc: Any) -> list[str]:
     return lines
 
 
-def config_from_data(data: Any, source: str) -> ConfigView:
-    """Validate parsed YAML against the config schema; one ``InputError`` lists every problem.
+def config_from_data(data: Any, source: str) -> RunConfig:
+    """Validate parsed YAML against ``RunConfig``; one ``InputError`` lists every problem."""
+    from pydantic import ValidationError
 
-    Validation runs on the compiled form of ``hpscale.config.RunConfig`` (see
-    ``hpscale.compiled``): the same rules and messages, without building pydantic models.
-    """
-    from pydantic_core import ValidationError
-
-    from .compiled import validate
+    from .config import RunConfig
 
     if data is None:
         raise InputError(f"{source}: empty document, expected a mapping with model, data, optimizer")
-    if not isinstance(data, dict):
+    if not isinstance(data, Mapping):
         raise InputError(
             f"{source}: the document is a {type(data).__name__}, expected a mapping "
             "with model, data, optimizer"
         )
     try:
-        return validate(data)
+        return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise InputError("\n".join(f"{source}: {line}" for line in validation_messages(exc))) from None
 
 
-def load_config(path: str | Path) -> ConfigView:
-    """Load and validate a YAML run config into a read-only ``ConfigView``.
+def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> RunConfig:
+    """A validated, immutable ``RunConfig`` from a YAML file path or from a mapping.
 
-    ``RunConfig.model_validate(view.to_dict())`` gives the pydantic model when you need one.
+    A mapping is validated as it is (the same rules as a file: unknown keys refused, numbers
+    such as ``"6e-4"`` and sizes such as ``"300B"`` accepted). Every problem raises one
+    ``InputError`` (a ``ValueError``) with one ``source: field.path: …`` line per problem.
+
+    >>> config = load_config({"model": {"width": 256}, "data": {"dataset_size": "2e9",
+    ...     "batch_size": 524288}, "optimizer": {"lr": 0.01, "weight_decay": 0.1}})
+    >>> config.model.width, config.data.dataset_size
+    (256, 2000000000.0)
     """
-    path = Path(path)
-    source = str(path)
-    return config_from_data(parse_yaml(read_text(path), source), source)
+    if isinstance(source, Mapping):
+        return config_from_data(source, "<mapping>")
+    path = Path(source)
+    return config_from_data(parse_yaml(read_text(path), str(path)), str(path))

@@ -60,6 +60,26 @@ def emit(text: str, output: Path | None, inputs: Iterable[Path] = ()) -> None:
 
 
 def warn(lines: Iterable[str]) -> None:
-    """Warnings go to stderr, one ``warning:`` line each."""
+    """Warnings go to stderr, one ``warning:`` line each (control characters escaped)."""
     for line in lines:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {printable(line)}", file=sys.stderr)
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal could act on written as an escape: C0/C1 control
+    characters (ESC sequences clear the screen or retitle the window), bidirectional overrides and
+    isolates (they reorder what the reader sees), and lone surrogates. Tabs stay; anything printed
+    that came from an input file (names, keys, paths) goes through this first."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(char) for char in text)
+
+
+_BIDI = frozenset(chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F))
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char == "\t" or not (code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI or 0xD800 <= code <= 0xDFFF):
+        return char
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"

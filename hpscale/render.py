@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .core.compose import Quantity, TransferResult
 from .output import emit, warn
-from .transfer import Quantity, TransferResult
 
 
 def fmt_value(value: float | None, digits: int = 5) -> str:
@@ -141,17 +141,35 @@ def render_transfer(
     return render_rich(transfer_renderables(result), color=color)
 
 
-def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width: int = 120) -> str:
-    """Render Rich objects to text; colour only when writing to a terminal (and NO_COLOR unset)."""
+#: Width of tables written to a pipe or file when ``COLUMNS`` is not set.
+PIPE_WIDTH = 100
+
+
+def table_width() -> int:
+    """The columns a table must fit: ``COLUMNS`` if set, else the terminal's width when stdout is
+    one, else ``PIPE_WIDTH``. Tables are designed to fit 80 columns (they fold or drop columns
+    below their natural width)."""
+    import shutil
+
+    return shutil.get_terminal_size((PIPE_WIDTH, 24)).columns
+
+
+def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width: int | None = None) -> str:
+    """Render Rich objects to text at ``width`` (default ``table_width()``), without trailing
+    spaces; colour only when writing to a terminal (and ``NO_COLOR`` unset).
+
+    Cells are plain text (no Rich markup or emoji codes); text that comes from an input file
+    must pass through ``hpscale.output.printable`` first.
+    """
     from rich.console import Console
 
     buffer = io.StringIO()
     terminal = sys.stdout.isatty() if color is None else color
-    console = Console(file=buffer, width=width, force_terminal=terminal, no_color=None if terminal else True,
-                      highlight=False, markup=False, emoji=False)  # cells are plain text
+    console = Console(file=buffer, width=width or table_width(), force_terminal=terminal,
+                      no_color=None if terminal else True, highlight=False, markup=False, emoji=False)
     for renderable in renderables:
         console.print(renderable)
-    return buffer.getvalue()
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 
 def emit_transfer(

@@ -7,6 +7,7 @@ Also the ecosystem hooks that ship with it: ``hpscale schema`` (and the committe
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -15,9 +16,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from hpscale.check import DEFAULT_RTOL, compare
 from hpscale.cli import app
-from hpscale.transfer import RuleChoices
+from hpscale.core.check import DEFAULT_RTOL, compare
+from hpscale.core.compose import RuleChoices
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -251,7 +252,7 @@ def test_check_output_file_and_exit_code(proxy, tmp_path):
 
 
 def test_compare_api_is_pure(proxy):
-    from hpscale.config import load_config
+    from hpscale.loader import load_config
 
     config = load_config(proxy)
     report = compare(config, config, RuleChoices(), 0.01)
@@ -291,6 +292,9 @@ def test_schema_command_prints_json_schema():
     assert {"type": "string"} .items() <= lr["anyOf"][1].items()  # "6e-4" is a valid lr
 
 
+@pytest.mark.skipif(bool(os.environ.get("HPSCALE_OLDEST_DEPS")),
+                    reason="the shipped schema is written by the newest pydantic; older releases "
+                    "spell the same schema differently (.ci/run's oldest-releases job)")
 def test_shipped_schema_file_is_in_sync():
     """configs/*.yaml point editors at configs/hpscale-config.schema.json: regenerate it with
     ``hpscale schema --output configs/hpscale-config.schema.json`` when the config model changes."""
@@ -327,9 +331,9 @@ def test_shell_completion_script():
 
 @pytest.mark.parametrize("no_color", [False, True])
 def test_no_color_is_respected(proxy, tmp_path, monkeypatch, no_color):
-    from hpscale.check import compare as compare_
     from hpscale.commands.check import render_table
-    from hpscale.config import load_config
+    from hpscale.core.check import compare as compare_
+    from hpscale.loader import load_config
 
     target = make_target(proxy, tmp_path, "t.yaml", "--width", "1024")
     edit(target, lambda d: d["param_groups"]["hidden"].update(lr=1.0))

@@ -25,9 +25,9 @@ import pytest
 from typer.testing import CliRunner
 
 from hpscale.cli import app
+from hpscale.core.compose import RuleChoices, Scale, estimated_params, transfer_to
 from hpscale.errors import InputError
 from hpscale.loader import config_from_data
-from hpscale.transfer import RuleChoices, Scale, estimated_params, transfer
 
 rel = pytest.approx
 NANOGPT = "configs/nanogpt-124m-proxy.yaml"
@@ -70,7 +70,7 @@ def cli_error(config: str, *args: str) -> str:
 
 class TestDepth:
     def test_completep_12_to_48(self):
-        r = transfer(proxy(), target(depth=48), RuleChoices(depth_rule="completep"))
+        r = transfer_to(proxy(), target(depth=48), RuleChoices(depth_rule="completep"))
         assert r.ratios.depth == 4
         assert r.residual_multiplier.target == rel(0.25)
         hidden = r.groups["hidden"]
@@ -78,7 +78,7 @@ class TestDepth:
         assert [f.rule for f in hidden.lr.factors] == ["mup-lr", "depth-lr", "sqrt-batch-lr"]
 
     def test_depth_mup_12_to_48(self):
-        r = transfer(proxy(), target(depth=48), RuleChoices(depth_rule="depth-mup"))
+        r = transfer_to(proxy(), target(depth=48), RuleChoices(depth_rule="depth-mup"))
         assert r.residual_multiplier.target == rel(0.5)
         hidden = r.groups["hidden"]
         assert hidden.lr.target == rel(3e-4)
@@ -90,17 +90,17 @@ class TestDepth:
 
     def test_depth_mup_with_width(self):
         # W 768 → 1536 (m = 2), L 12 → 24 (m_L = 2): η = 6e-4 · ½ · 2^−½, λ = 0.1 · 2 · 2^½
-        r = transfer(proxy(), target(width=1536, depth=24), RuleChoices(depth_rule="depth-mup"))
+        r = transfer_to(proxy(), target(width=1536, depth=24), RuleChoices(depth_rule="depth-mup"))
         assert r.groups["hidden"].lr.target == rel(2.12132034e-4)
         assert r.groups["hidden"].weight_decay.target == rel(0.282842712)
         assert r.residual_multiplier.target == rel(2**-0.5)
 
     def test_shallower_target(self):
-        r = transfer(proxy(), target(depth=6), RuleChoices(depth_rule="completep"))
+        r = transfer_to(proxy(), target(depth=6), RuleChoices(depth_rule="completep"))
         assert r.residual_multiplier.target == rel(2.0)  # m_L = ½ → × 2
 
     def test_same_depth_is_no_depth_transfer(self):
-        r = transfer(proxy(), target(depth=12))
+        r = transfer_to(proxy(), target(depth=12))
         assert r.ratios.depth is None and r.residual_multiplier is None
 
     def test_cli_json_names_rule_and_residual(self):
@@ -116,14 +116,14 @@ class TestDepth:
 
     def test_refused_without_model_depth(self, tmp_path):
         with pytest.raises(InputError, match=r"^model\.depth: missing"):
-            transfer(proxy(depth=None), target(depth=24))
+            transfer_to(proxy(depth=None), target(depth=24))
         config = tmp_path / "nodepth.yaml"
         config.write_text(open(NANOGPT).read().replace("  depth: 12           # transformer blocks\n", ""))
         assert cli_error(str(config), "--depth", "24").startswith("error: model.depth: missing")
 
     @pytest.mark.parametrize(("depth_rule", "eps"), [("completep", 2.5e-9), ("depth-mup", 5e-9)])
     def test_hidden_eps_follows_depth(self, depth_rule, eps):
-        r = transfer(proxy(), target(depth=48), RuleChoices(depth_rule=depth_rule))  # m_L = 4
+        r = transfer_to(proxy(), target(depth=48), RuleChoices(depth_rule=depth_rule))  # m_L = 4
         assert r.groups["hidden"].eps.target == rel(eps)  # 1e-8 · 4^−α
         assert r.groups["embedding"].eps.target == rel(1e-8)
 
@@ -134,7 +134,7 @@ class TestDepth:
 
 class TestPowerLines:
     def test_hand_computed_tpp_ratio(self):
-        r = transfer(proxy(), target(width=1536, dataset=10 * N), RuleChoices(tau_rule="power-lines"))
+        r = transfer_to(proxy(), target(width=1536, dataset=10 * N), RuleChoices(tau_rule="power-lines"))
         assert r.target.params == rel(340e6)  # 85M · m² = 85M · 4
         assert r.ratios.tokens_per_param == rel(2.5)
         hidden = r.groups["hidden"].weight_decay
@@ -147,14 +147,14 @@ class TestPowerLines:
         assert t_t / t_p == rel(2.5**-0.527)
 
     def test_more_data_lambda_falls_slower_than_one_over_nu(self):
-        constant = transfer(proxy(), target(dataset=10 * N))
-        horizon = transfer(proxy(), target(dataset=10 * N), RuleChoices(tau_rule="power-lines"))
+        constant = transfer_to(proxy(), target(dataset=10 * N))
+        horizon = transfer_to(proxy(), target(dataset=10 * N), RuleChoices(tau_rule="power-lines"))
         assert constant.groups["hidden"].weight_decay.target == rel(0.01)  # × 1/ν
         assert horizon.groups["hidden"].weight_decay.target == rel(0.1 * 0.336511569)  # × 10^−0.473
         assert horizon.groups["hidden"].weight_decay.target > constant.groups["hidden"].weight_decay.target
 
     def test_exponent_option(self):
-        r = transfer(proxy(), target(width=1536, dataset=10 * N), RuleChoices(tau_rule="power-lines", tau_exponent=0.3))
+        r = transfer_to(proxy(), target(width=1536, dataset=10 * N), RuleChoices(tau_rule="power-lines", tau_exponent=0.3))
         assert r.groups["hidden"].weight_decay.factors[-1].value == rel(1.31638220)  # 2.5^0.3
         data = cli_json("--width", "1536", "--dataset-size", str(10 * N), "--tau-rule", "power-lines",
                         "--tau-exponent", "0.3")
@@ -163,10 +163,10 @@ class TestPowerLines:
 
     def test_estimated_params_from_width_and_depth(self):
         assert estimated_params(768, 12) == 12 * 12 * 768**2  # 84,934,656 (Kaplan et al. 12·L·W²)
-        r = transfer(proxy(params=None), target(width=1536, dataset=10 * N), RuleChoices(tau_rule="power-lines"))
+        r = transfer_to(proxy(params=None), target(width=1536, dataset=10 * N), RuleChoices(tau_rule="power-lines"))
         assert r.ratios.tokens_per_param == rel(2.5)
         # W × 2 and L × 2 → params × 8; dataset × 8 → same TPP → no horizon change
-        r = transfer(proxy(params=None), target(width=1536, depth=24, dataset=8 * N),
+        r = transfer_to(proxy(params=None), target(width=1536, depth=24, dataset=8 * N),
                      RuleChoices(tau_rule="power-lines"))
         assert r.ratios.tokens_per_param == rel(1.0)
         assert r.groups["hidden"].weight_decay.factors[-1].value == rel(1.0)
@@ -179,7 +179,7 @@ class TestPowerLines:
 
     def test_refused_without_params_or_depth(self, tmp_path):
         with pytest.raises(InputError, match=r"^model\.params: missing"):
-            transfer(proxy(params=None, depth=None), target(width=1536), RuleChoices(tau_rule="power-lines"))
+            transfer_to(proxy(params=None, depth=None), target(width=1536), RuleChoices(tau_rule="power-lines"))
         text = open(NANOGPT).read()
         text = text.replace("  depth: 12           # transformer blocks\n", "")
         text = text.replace("  params: 85M         # non-embedding parameters (12 · 12 · 768² ≈ 84.9M)\n", "")
@@ -198,7 +198,7 @@ class TestPowerLines:
 
 class TestEpsWidth:
     def test_inverse_scales_hidden_only(self):
-        r = transfer(proxy(), target(width=3072), RuleChoices(eps_width_rule="inverse"))  # m = 4
+        r = transfer_to(proxy(), target(width=3072), RuleChoices(eps_width_rule="inverse"))  # m = 4
         assert r.groups["hidden"].eps.target == rel(2.5e-9)
         for group in ("embedding", "readout", "vector"):
             assert r.groups[group].eps.target == rel(1e-8)
@@ -206,12 +206,12 @@ class TestEpsWidth:
 
     def test_inverse_composes_with_batch_rule(self):
         # m = 4 and κ = 4: hidden ε × 1/4 · 1/√4 = 1/8; other groups × 1/2
-        r = transfer(proxy(), target(width=3072, batch=4 * B), RuleChoices(eps_width_rule="inverse"))
+        r = transfer_to(proxy(), target(width=3072, batch=4 * B), RuleChoices(eps_width_rule="inverse"))
         assert r.groups["hidden"].eps.target == rel(1.25e-9)
         assert r.groups["embedding"].eps.target == rel(5e-9)
 
     def test_constant_is_the_default(self):
-        r = transfer(proxy(), target(width=3072))
+        r = transfer_to(proxy(), target(width=3072))
         assert all(g.eps.target == rel(1e-8) for g in r.groups.values())
         data = cli_json("--width", "3072", "--eps-width-rule", "inverse")
         assert data["rules"]["eps_width_rule"] == "inverse"

@@ -9,11 +9,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from hpscale import rules as R
 from hpscale.cli import app
 from hpscale.commands.explain import rule_entry
+from hpscale.core import rules as R
+from hpscale.core.compose import RuleChoices, Scale, transfer_to
 from hpscale.loader import config_from_data
-from hpscale.transfer import RuleChoices, Scale, transfer
 
 EVERYTHING = {
     "name": "all-rules",
@@ -27,7 +27,7 @@ EVERYTHING = {
 
 
 def run(*args: str):
-    return CliRunner().invoke(app, ["explain", *args])
+    return CliRunner().invoke(app, ["explain", *args], env={"COLUMNS": "200"})  # titles on one line
 
 
 def emitted_rule_keys(result) -> set[str]:
@@ -52,7 +52,7 @@ def test_every_rule_transfer_emits_is_explained():
     config = config_from_data(copy.deepcopy(EVERYTHING), "test")
     keys: set[str] = set()
     for choices in ALL_CHOICES:
-        result = transfer(config, Scale(width=1024, batch_size=1_048_576, dataset_size=20e9, depth=32), choices)
+        result = transfer_to(config, Scale(width=1024, batch_size=1_048_576, dataset_size=20e9, depth=32), choices)
         emitted = emitted_rule_keys(result)
         assert {"depth-lr", "depth-residual", "power-lines", "eps-width", "coupled-to-independent",
                 "ema-decay"} <= emitted, choices  # every option is active
@@ -76,7 +76,7 @@ def test_entry_is_the_registry_and_the_docstring():
     entry = rule_entry("power-lines")
     info = R.RULES["power-lines"]
     assert entry["formula"] == inspect.getdoc(R.power_lines_tau_factor)
-    assert entry["function"] == "hpscale.rules.power_lines_tau_factor"
+    assert entry["function"] == "hpscale.core.rules.power_lines_tau_factor"
     assert (entry["invariant"], entry["convention"], entry["validity"], entry["reference"]) == (
         info.invariant, info.convention, info.validity, info.reference)
     assert entry["arxiv"] == ["2505.13738"]

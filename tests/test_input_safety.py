@@ -321,14 +321,14 @@ def test_failed_write_leaves_no_temp_file(files, monkeypatch):
 
 @pytest.mark.parametrize("command", ["transfer", "check"])
 def test_internal_error_exit_3(files, monkeypatch, command):
-    import hpscale.check
-    import hpscale.transfer
+    import hpscale.core.check
+    import hpscale.core.compose
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(hpscale.transfer, "transfer", boom)
-    monkeypatch.setattr(hpscale.check, "compare", boom)
+    monkeypatch.setattr(hpscale.core.compose, "transfer_from", boom)
+    monkeypatch.setattr(hpscale.core.check, "compare", boom)
     good = files / "good.yaml"
     args = ("transfer", good) if command == "transfer" else ("check", good, good)
     result = run(*args)
@@ -379,9 +379,9 @@ def test_subprocess_exit_codes_of_check(files):
 
 def test_subprocess_internal_error(files):
     code = (
-        "import sys, hpscale.transfer as t\n"
+        "import sys, hpscale.core.compose as t\n"
         "def boom(*a, **k): raise ZeroDivisionError('simulated')\n"
-        "t.transfer = boom\n"
+        "t.transfer_from = boom\n"
         "from hpscale.cli import main\n"
         "sys.exit(main(['transfer', 'good.yaml']))\n"
     )

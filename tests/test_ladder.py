@@ -9,12 +9,14 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from hpscale import ladder as LD
+from hpscale import contract as C
 from hpscale.cli import app
-from hpscale.config import load_config
+from hpscale.commands import options as O
 from hpscale.contract import to_json_dict
+from hpscale.core import ladder as LD
+from hpscale.core.compose import RuleChoices, Scale, scale_of, transfer_to
 from hpscale.errors import InputError
-from hpscale.transfer import RuleChoices, Scale, scale_of, transfer
+from hpscale.loader import load_config
 
 LLAMA = "configs/llama-mup-w256.yaml"
 VIT = "configs/vit-s16-ema.yaml"
@@ -45,13 +47,13 @@ class TestTargets:
             LD.ladder_scales(PROXY, widths=(512, 1024), dataset_sizes=(1e9, 2e9, 3e9))
 
     def test_parse_list(self):
-        assert LD.parse_list("--widths", "512, 1K,2_048", whole=True) == (512, 1000, 2048)
-        assert LD.parse_list("--batch-sizes", "0.5M,1M") == (5e5, 1e6)
-        assert LD.parse_list("--widths", None) is None
+        assert O.parse_list("--widths", "512, 1K,2_048", whole=True) == (512, 1000, 2048)
+        assert O.parse_list("--batch-sizes", "0.5M,1M") == (5e5, 1e6)
+        assert O.parse_list("--widths", None) is None
         for text, needle in (("512,,1024", "item 2 is empty"), ("512,abc", "'abc'"), ("0", "must be > 0"),
                              ("512.5", "whole number")):
             with pytest.raises(InputError, match=f"^--widths: .*{needle}"):
-                LD.parse_list("--widths", text, whole=True)
+                O.parse_list("--widths", text, whole=True)
 
 
 class TestRows:
@@ -63,7 +65,7 @@ class TestRows:
         assert len(rows) == 4
         config = load_config(LLAMA)
         for row, (width, dataset) in zip(rows, [(512, 4e9), (1024, 8e9), (2048, 16e9), (4096, 32e9)], strict=True):
-            expected = to_json_dict(transfer(config, Scale(width=width, batch_size=524_288, dataset_size=dataset)))
+            expected = to_json_dict(transfer_to(config, Scale(width=width, batch_size=524_288, dataset_size=dataset)))
             assert row == json.loads(json.dumps(expected))
         # and the very same object `transfer --format json` prints
         single = CliRunner().invoke(app, ["transfer", LLAMA, "--width", "1024", "--dataset-size", "8B",
@@ -96,7 +98,7 @@ class TestRows:
         result = run(LLAMA, "--widths", "512,1024", "--batch-sizes", "1M", "--format", "csv")
         assert result.exit_code == 0
         table = list(csv.DictReader(io.StringIO(result.stdout)))
-        assert list(table[0]) == LD.csv_header()
+        assert list(table[0]) == C.csv_header()
         rows = json.loads(run(LLAMA, "--widths", "512,1024", "--batch-sizes", "1M", "--format", "json").stdout)
         for line, row in zip(table, rows, strict=True):
             assert float(line["hidden.lr"]) == row["param_groups"]["hidden"]["lr"]
@@ -123,8 +125,8 @@ class TestRows:
         config = load_config(LLAMA)
         widths = [256 * 65 + i for i in range(30)]  # each row a different far-extrapolation m
         results = LD.run_ladder(config, LD.ladder_scales(scale_of(config), widths=widths))
-        lines = LD.stderr_warnings([r.warnings for r in results])
-        assert len(lines) == LD.MAX_STDERR_WARNINGS + 1 and lines[-1].startswith("… and 10 more")
+        lines = C.stderr_warnings([r.warnings for r in results])
+        assert len(lines) == C.MAX_STDERR_WARNINGS + 1 and lines[-1].startswith("… and 10 more")
 
     def test_output_file(self, tmp_path):
         target = tmp_path / "ladder.csv"
@@ -164,6 +166,6 @@ def test_run_ladder_matches_transfer_for_many_rows():
     targets = LD.ladder_scales(scale_of(config), widths=[256 * (i + 1) for i in range(50)],
                                batch_sizes=[524_288 * (1 + i % 3) for i in range(50)])
     results = LD.run_ladder(config, targets, choices)
-    assert [to_json_dict(r) for r in results] == [to_json_dict(transfer(config, t, choices)) for t in targets]
-    text = LD.dumps_json_list([to_json_dict(r) for r in results])
+    assert [to_json_dict(r) for r in results] == [to_json_dict(transfer_to(config, t, choices)) for t in targets]
+    text = C.dumps_json_list([to_json_dict(r) for r in results])
     assert len(text.splitlines()) == 52  # "[", one object per line, "]"

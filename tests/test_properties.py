@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from hpscale import rules as R
-from hpscale.check import compare, stated_fields
 from hpscale.contract import dumps_json, dumps_target_yaml, to_json_dict
+from hpscale.core import rules as R
+from hpscale.core.check import compare, stated_fields
+from hpscale.core.compose import RuleChoices, Scale, transfer_to
 from hpscale.errors import InputError
 from hpscale.loader import config_from_data, parse_yaml
-from hpscale.transfer import RuleChoices, Scale, transfer
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -130,7 +130,7 @@ def test_transfer_is_finite_or_refuses(data, m, kappa, nu, depth_ratio, rule_cho
     config = config_from_data(data, "random")
     scale = scale_for(config, m, kappa, nu, depth_ratio)
     try:
-        result = transfer(config, scale, rule_choices)
+        result = transfer_to(config, scale, rule_choices)
     except InputError:  # RuleDomainError is an InputError
         return
     bad = [x for x in floats_in(result) if not math.isfinite(x)]
@@ -163,7 +163,7 @@ def test_compare_two_random_configs_never_crashes(proxy, target, rule_choices, r
         # Findings name the rules that predict the value; matches name none (nothing to explain).
         assert bool(comparison.rules) == (comparison.status != "ok"), comparison
         assert comparison.rel_error is None or math.isfinite(comparison.rel_error)
-    from hpscale.check import report_json
+    from hpscale.contract import report_json
 
     dumps_json(report_json([("target", report)], rule_choices, rtol))
 
@@ -214,7 +214,7 @@ def test_name_with_line_break_round_trips():
     data = {"name": "evil\nmodel: {width: 1}", "model": {"width": 256},
             "data": {"dataset_size": 1e9, "batch_size": 1e6}, "optimizer": {"lr": 1e-3, "weight_decay": 0.1}}
     config = config_from_data(data, "proxy")
-    result = transfer(config, Scale(width=512, batch_size=1e6, dataset_size=1e9))
+    result = transfer_to(config, Scale(width=512, batch_size=1e6, dataset_size=1e9))
     target = config_from_data(parse_yaml(dumps_target_yaml(result), "target"), "target")
     assert target.model.width == 512
 
@@ -224,7 +224,7 @@ def test_ema_underflow_is_refused_or_round_trips():
             "optimizer": {"lr": 1e-3, "weight_decay": 0.1}, "ema_decay": 1e-6}
     config = config_from_data(data, "proxy")
     try:
-        result = transfer(config, Scale(width=256, batch_size=64e6, dataset_size=1e9),
+        result = transfer_to(config, Scale(width=256, batch_size=64e6, dataset_size=1e9),
                           RuleChoices(beta_rule="exponential"))
     except InputError:
         return
@@ -235,5 +235,5 @@ def test_ema_near_one_round_trips():
     data = {"model": {"width": 256}, "data": {"dataset_size": 1e9, "batch_size": 1e6},
             "optimizer": {"lr": 1e-3, "weight_decay": 0.1}, "ema_decay": 1 - 1e-9}
     config = config_from_data(data, "proxy")
-    result = transfer(config, Scale(width=256, batch_size=1, dataset_size=1e9))
+    result = transfer_to(config, Scale(width=256, batch_size=1, dataset_size=1e9))
     config_from_data(parse_yaml(dumps_target_yaml(result), "target"), "target")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hpscale import rules as R
+from hpscale.core import rules as R
 
 rel = pytest.approx
 

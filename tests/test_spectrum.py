@@ -18,8 +18,7 @@ from typer.testing import CliRunner
 
 from hpscale.checkpoints import bf16_to_float32, open_checkpoint, scan_checkpoint
 from hpscale.commands.spectrum import spectrum_command
-from hpscale.errors import InputError
-from hpscale.spectrum import (
+from hpscale.core.spectrum import (
     Grouper,
     as_matrix,
     compare,
@@ -29,6 +28,7 @@ from hpscale.spectrum import (
     top_singular_value,
     verdict,
 )
+from hpscale.errors import InputError
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -385,7 +385,7 @@ def test_compare_different_depth_pairs_by_layer_role(tmp_path: Path) -> None:
 
 
 def test_compare_none_fits() -> None:
-    from hpscale.spectrum import MatrixStats, TensorRecord
+    from hpscale.core.spectrum import MatrixStats, TensorRecord
 
     def rec(name: str, shape: tuple[int, int], s: float) -> TensorRecord:
         return TensorRecord(name, shape, "F32", "hidden", MatrixStats(s, s, 1.0, True, True))
@@ -405,7 +405,7 @@ def _config(path: Path, width: int, lr: float, wd: float) -> Path:
 
 
 def test_compare_with_configs_cli(tmp_path: Path) -> None:
-    pytest.importorskip("hpscale.transfer")
+    pytest.importorskip("hpscale.core.compose")
     proxy = write_safetensors(tmp_path / "p.safetensors", gpt2_like(64, 2, 2.0, seed=1))
     target = write_safetensors(tmp_path / "t.safetensors", gpt2_like(256, 2, 2.0, seed=2), "BF16")
     pc = _config(tmp_path / "p.yaml", 64, 0.01, 0.1)

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hpscale.cli import app
+from hpscale.core.timescale import compute_timescale
 from hpscale.errors import InputError
-from hpscale.timescale import compute_timescale
 
 rel = pytest.approx
 B, N = 491_520, 9_035_582_198

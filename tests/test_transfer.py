@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from hpscale import rules as R
 from hpscale.contract import to_target_config
+from hpscale.core import rules as R
+from hpscale.core.compose import RuleChoices, Scale, resolve_groups, transfer_to
 from hpscale.errors import InputError, RuleDomainError
 from hpscale.loader import config_from_data
-from hpscale.transfer import RuleChoices, Scale, resolve_groups, transfer
 
 rel = pytest.approx
 
@@ -67,7 +67,7 @@ class TestIdentity:
     @pytest.mark.parametrize("choices", [c for c in ALL_CHOICES if c.wd_width_rule != "sqrt"])
     def test_same_scale_changes_nothing(self, choices):
         config = make()
-        result = transfer(config, scale_of(config), choices)
+        result = transfer_to(config, scale_of(config), choices)
         for group, values in resolve_groups(config).items():
             g = result.groups[group]
             assert g.lr.target == rel(values.lr)
@@ -81,7 +81,7 @@ class TestIdentity:
     def test_sqrt_rule_identity_only_zeroes_vector_like_decay(self):
         # Fan et al. prescribe λ = 0 for vector-like groups at every width, the proxy's included.
         config = make()
-        result = transfer(config, scale_of(config), RuleChoices(wd_width_rule="sqrt"))
+        result = transfer_to(config, scale_of(config), RuleChoices(wd_width_rule="sqrt"))
         assert result.groups["hidden"].weight_decay.target == rel(0.1)
         assert result.groups["embedding"].weight_decay.target == 0.0
         assert any("param_groups.embedding.weight_decay" in w for w in result.warnings)
@@ -93,9 +93,9 @@ class TestComposition:
         config = make()
         t1 = scale_of(config, width=1024, batch_size=1_048_576, dataset_size=8e9)
         t2 = scale_of(config, width=4096, batch_size=2_097_152, dataset_size=3e10)
-        direct = transfer(config, t2, choices)
-        middle = config_from_data(to_target_config(transfer(config, t1, choices)), "t1")
-        chained = transfer(middle, t2, choices)
+        direct = transfer_to(config, t2, choices)
+        middle = config_from_data(to_target_config(transfer_to(config, t1, choices)), "t1")
+        chained = transfer_to(middle, t2, choices)
         a, b = targets(direct), targets(chained)
         for key in a:
             assert b[key] == rel(a[key], rel=1e-9, abs=1e-15), key
@@ -105,9 +105,9 @@ class TestComposition:
         choices = RuleChoices(tau_rule="power-lines", eps_width_rule="inverse", depth_rule="depth-mup")
         t1 = Scale(width=512, batch_size=1_048_576, dataset_size=6e9, depth=16)
         t2 = Scale(width=2048, batch_size=2_097_152, dataset_size=4e10, depth=32)
-        direct = transfer(config, t2, choices)
-        middle = config_from_data(to_target_config(transfer(config, t1, choices)), "t1")
-        chained = transfer(middle, t2, choices)
+        direct = transfer_to(config, t2, choices)
+        middle = config_from_data(to_target_config(transfer_to(config, t1, choices)), "t1")
+        chained = transfer_to(middle, t2, choices)
         a, b = targets(direct), targets(chained)
         for key in a:
             assert b[key] == rel(a[key], rel=1e-9, abs=1e-15), key
@@ -117,7 +117,7 @@ class TestComposition:
 class TestInvariants:
     def test_timescale_rule_keeps_tau_epoch_of_every_group(self):
         config = make()
-        result = transfer(config, scale_of(config, width=2048, batch_size=2_097_152, dataset_size=3e10))
+        result = transfer_to(config, scale_of(config, width=2048, batch_size=2_097_152, dataset_size=3e10))
         for group in ("hidden", "readout", "embedding"):
             g = result.groups[group]
             if g.timescales_proxy.tau_epoch is None:
@@ -126,7 +126,7 @@ class TestInvariants:
 
     def test_timescale_width_only_keeps_tau_iter(self):
         config = make()
-        result = transfer(config, scale_of(config, width=4096))
+        result = transfer_to(config, scale_of(config, width=4096))
         hidden = result.groups["hidden"]
         assert hidden.lr.target == rel(1e-2 / 16)
         assert hidden.weight_decay.target == rel(0.1 * 16)
@@ -135,7 +135,7 @@ class TestInvariants:
     def test_sqrt_rule_keeps_sigma_top(self):
         config = make()
         m = 8
-        result = transfer(config, scale_of(config, width=256 * m), RuleChoices(wd_width_rule="sqrt"))
+        result = transfer_to(config, scale_of(config, width=256 * m), RuleChoices(wd_width_rule="sqrt"))
         h = result.groups["hidden"]
         before = math.sqrt(h.lr.proxy / h.weight_decay.proxy)
         after = math.sqrt(h.lr.target / h.weight_decay.target) * m**0.75
@@ -145,7 +145,7 @@ class TestInvariants:
 
     def test_alternatives_match_rules_md_worked_numbers(self):
         config = make()
-        result = transfer(config, scale_of(config, width=256 * 8))
+        result = transfer_to(config, scale_of(config, width=256 * 8))
         sigma = {a.rule: a.sigma_top_ratio for a in result.alternatives}
         wd = {a.rule: a.weight_decay for a in result.alternatives}
         assert sigma == {"timescale": rel(0.5946, abs=1e-4), "sqrt": rel(1.0), "constant": rel(1.6818, abs=1e-4)}
@@ -153,7 +153,7 @@ class TestInvariants:
 
     def test_batch_rule_worked_numbers(self):
         config = make(optimizer={"lr": 1e-4, "betas": [0.9, 0.999]})
-        result = transfer(config, scale_of(config, batch_size=4 * 524_288))
+        result = transfer_to(config, scale_of(config, batch_size=4 * 524_288))
         assert result.groups["hidden"].lr.target == rel(2e-4)
         assert [b.target for b in result.betas] == [rel(0.6), rel(0.996)]
         assert result.eps.target == rel(5e-9)
@@ -162,7 +162,7 @@ class TestInvariants:
 
     def test_dataset_only_scales_weight_decay(self):
         config = make()
-        result = transfer(config, scale_of(config, dataset_size=2e10))
+        result = transfer_to(config, scale_of(config, dataset_size=2e10))
         assert result.groups["hidden"].weight_decay.target == rel(0.01)
         assert result.groups["hidden"].lr.target == rel(1e-2)
         assert result.steps_per_epoch[1] == rel(result.steps_per_epoch[0] * 10)
@@ -176,7 +176,7 @@ class TestConventions:
                            param_groups={"vector": {"weight_decay": 0.0},
                                          "readout": {"lr": 3e-3, "weight_decay": 3e-3 * wd}})
         target = scale_of(coupled, width=1024, batch_size=2_097_152, dataset_size=1e10)
-        a, b = transfer(coupled, target), transfer(independent, target)
+        a, b = transfer_to(coupled, target), transfer_to(independent, target)
         for group in R.GROUPS:
             ga, gb = a.groups[group], b.groups[group]
             assert gb.lr.target == rel(ga.lr.target)
@@ -187,7 +187,7 @@ class TestConventions:
 
     def test_independent_timescale_rule_is_kappa_over_nu(self):
         config = make(optimizer={"weight_decay": 1e-3, "weight_decay_convention": "independent"})
-        result = transfer(config, scale_of(config, width=4096, batch_size=4 * 524_288, dataset_size=2e10))
+        result = transfer_to(config, scale_of(config, width=4096, batch_size=4 * 524_288, dataset_size=2e10))
         assert result.groups["hidden"].weight_decay.target == rel(1e-3 * 4 / 10)
 
 
@@ -195,48 +195,48 @@ class TestValidity:
     def test_beta_limit_refused_with_fix(self):
         config = make()
         with pytest.raises(RuleDomainError) as info:
-            transfer(config, scale_of(config, batch_size=16 * 524_288))
+            transfer_to(config, scale_of(config, batch_size=16 * 524_288))
         message = str(info.value)
         assert "optimizer.betas[0]" in message and "κ < 1/(1 − β1) = 10" in message
         assert "proxy batch of at least" in message
 
     def test_exponential_beta_rule_allows_large_kappa(self):
         config = make()
-        result = transfer(config, scale_of(config, batch_size=16 * 524_288), RuleChoices(beta_rule="exponential"))
+        result = transfer_to(config, scale_of(config, batch_size=16 * 524_288), RuleChoices(beta_rule="exponential"))
         assert result.betas[0].target == rel(0.9**16)
 
     def test_depth_without_proxy_depth_is_refused(self):
         config = make(model={"width": 256, "depth": None})
         with pytest.raises(InputError, match="model.depth"):
-            transfer(config, Scale(width=256, batch_size=524_288, dataset_size=2e9, depth=16))
+            transfer_to(config, Scale(width=256, batch_size=524_288, dataset_size=2e9, depth=16))
 
     def test_warnings(self):
         config = make(optimizer={"weight_decay": 200.0})
-        result = transfer(config, scale_of(config, width=256 * 128, dataset_size=2e12))
+        result = transfer_to(config, scale_of(config, width=256 * 128, dataset_size=2e12))
         text = "\n".join(result.warnings)
         assert "far extrapolation: m = 128" in text
         assert "far extrapolation: ν = 1000" in text
-        same_scale = transfer(config, scale_of(config))
+        same_scale = transfer_to(config, scale_of(config))
         assert any("η·λ = 2 ≥ 1" in w for w in same_scale.warnings)
 
     def test_tau_beyond_run_warns(self):
         config = make(optimizer={"weight_decay": 1e-4})
-        result = transfer(config, scale_of(config))
+        result = transfer_to(config, scale_of(config))
         assert any("exceeds the run" in w for w in result.warnings)
 
     def test_tau_far_below_epoch_warns(self):
         config = make(data={"batch_size": 1024, "dataset_size": "2e9"})
-        result = transfer(config, scale_of(config))
+        result = transfer_to(config, scale_of(config))
         assert any("far below one epoch" in w for w in result.warnings)
 
     def test_standard_parametrization_warns_on_width_change(self):
         config = make(model={"width": 256, "parametrization": "standard"})
-        assert any("µP" in w for w in transfer(config, scale_of(config, width=512)).warnings)
-        assert transfer(config, scale_of(config)).warnings == ()
+        assert any("µP" in w for w in transfer_to(config, scale_of(config, width=512)).warnings)
+        assert transfer_to(config, scale_of(config)).warnings == ()
 
     def test_readout_multiplier_uses_base_width(self):
         config = make(model={"width": 512, "base_width": 256})
-        result = transfer(config, scale_of(config, width=2048))
+        result = transfer_to(config, scale_of(config, width=2048))
         readout = result.groups["readout"]
         assert readout.multiplier.proxy == rel(0.5)
         assert readout.multiplier.target == rel(256 / 2048)
@@ -245,22 +245,22 @@ class TestValidity:
 class TestWarmup:
     def test_warmup_keeps_its_samples(self):
         config = make(optimizer={"warmup_steps": 2000})
-        result = transfer(config, scale_of(config, width=4096, batch_size=4 * 524_288, dataset_size=2e10))
+        result = transfer_to(config, scale_of(config, width=4096, batch_size=4 * 524_288, dataset_size=2e10))
         assert result.warmup_steps.target == rel(500)  # 2000 steps × B = 500 steps × 4B
         assert result.warmup_steps.factors[0].rule == "warmup-samples"
 
     def test_no_warmup_no_quantity(self):
         config = make()
-        assert transfer(config, scale_of(config, batch_size=2 * 524_288)).warmup_steps is None
+        assert transfer_to(config, scale_of(config, batch_size=2 * 524_288)).warmup_steps is None
 
     def test_yaml_round_trip_and_composition_within_a_step(self):
         config = make(optimizer={"warmup_steps": 1000})
         t1 = scale_of(config, batch_size=3 * 524_288)
         t2 = scale_of(config, batch_size=7 * 524_288, width=1024)
-        middle = config_from_data(to_target_config(transfer(config, t1)), "t1")
+        middle = config_from_data(to_target_config(transfer_to(config, t1)), "t1")
         assert middle.optimizer.warmup_steps == 333  # nearest whole step of 1000/3
-        chained = transfer(middle, t2).warmup_steps.target
-        assert abs(chained - transfer(config, t2).warmup_steps.target) <= 0.5
+        chained = transfer_to(middle, t2).warmup_steps.target
+        assert abs(chained - transfer_to(config, t2).warmup_steps.target) <= 0.5
 
     @pytest.mark.parametrize("bad", [-1, 1.5, "abc", True])
     def test_bad_warmup_is_refused(self, bad):

@@ -16,8 +16,8 @@ import typer
 from . import options as O
 
 if TYPE_CHECKING:
-    from ..check import CheckReport
-    from ..transfer import RuleChoices
+    from ..core.check import CheckReport
+    from ..core.compose import RuleChoices
 
 CHECK_FORMATS = ("table", "json")
 
@@ -40,7 +40,7 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
 
     ``shared = (proxy config, read_proxy(proxy), choices, rtol)``.
     """
-    from ..check import compare, stated_fields
+    from ..core.check import compare, stated_fields
     from ..errors import InputError
     from ..loader import config_from_data, parse_yaml, read_text
     config, run, choices, tolerance = shared
@@ -80,13 +80,12 @@ def check_command(
     """
     fmt = O.choice("--format", format, CHECK_FORMATS)
     tolerance = _rtol(rtol)
-    from ..check import report_json
-    from ..contract import dumps_json
+    from ..contract import dumps_json, report_json
+    from ..core.compose import read_proxy
     from ..errors import InputError
     from ..loader import load_config
     from ..output import emit, warn
     from ..parallel import ordered_map, worker_count
-    from ..transfer import read_proxy
 
     config = load_config(proxy)
     shared = (config, read_proxy(config), choices, tolerance)

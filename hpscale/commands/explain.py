@@ -24,7 +24,7 @@ def rule_entry(key: str) -> dict[str, Any]:
     """The explain entry of one registered rule (raises ``KeyError`` for unknown keys)."""
     import inspect
 
-    from ..rules import RULES
+    from ..core.rules import RULES
 
     info = RULES[key]
     return {
@@ -44,8 +44,8 @@ def resolve_rule(name: str) -> str:
     """``name`` if it is a rule key, else an ``InputError`` with the closest keys."""
     import difflib
 
+    from ..core.rules import RULES
     from ..errors import InputError
-    from ..rules import RULES
 
     if name in RULES:
         return name
@@ -86,8 +86,8 @@ def explain_command(
 ) -> None:
     """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
     from ..contract import SCHEMA_VERSION, dumps_json
+    from ..core.rules import RULES
     from ..output import emit
-    from ..rules import RULES
 
     fmt = O.choice("--format", format, EXPLAIN_FORMATS)
     color = None if output is None else False

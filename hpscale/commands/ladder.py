@@ -15,7 +15,7 @@ import typer
 from . import options as O
 
 if TYPE_CHECKING:
-    from ..transfer import RuleChoices
+    from ..core.compose import RuleChoices
 
 LADDER_FORMATS = ("table", "json", "csv")
 
@@ -25,9 +25,9 @@ def _table(results: list[Any], color: bool | None) -> str:
     from rich import box
     from rich.table import Table
 
+    from ..core.rules import GROUPS
     from ..numbers import format_si
     from ..render import fmt_value, render_rich
-    from ..rules import GROUPS
 
     first = results[0]
     show_depth = any(r.target.depth is not None for r in results)
@@ -84,21 +84,22 @@ def ladder_command(
     from ..errors import InputError
 
     fmt = O.choice("--format", format, LADDER_FORMATS)
-    from .. import ladder as LD
+    from .. import contract as C
+    from ..core import ladder as LD
 
     lists = {
-        "widths": LD.parse_list("--widths", widths, whole=True),
-        "batch_sizes": LD.parse_list("--batch-sizes", batch_sizes),
-        "dataset_sizes": LD.parse_list("--dataset-sizes", dataset_sizes),
-        "depths": LD.parse_list("--depths", depths, whole=True),
+        "widths": O.parse_list("--widths", widths, whole=True),
+        "batch_sizes": O.parse_list("--batch-sizes", batch_sizes),
+        "dataset_sizes": O.parse_list("--dataset-sizes", dataset_sizes),
+        "depths": O.parse_list("--depths", depths, whole=True),
     }
     if all(values is None for values in lists.values()):
         raise InputError("--widths: missing; give at least one of --widths, --batch-sizes, --dataset-sizes, --depths")
 
+    from ..core.compose import read_proxy, scale_of
     from ..loader import load_config
     from ..output import emit, warn
     from ..parallel import ordered_map, worker_count
-    from ..transfer import read_proxy, scale_of
 
     config = load_config(proxy)
     targets = LD.ladder_scales(scale_of(config), product=product, **lists)
@@ -114,12 +115,12 @@ def ladder_command(
             row_warnings = [result.warnings for result in results]
         else:
             shared = (read_proxy(config), choices, fmt)
-            rows = ordered_map(LD.ladder_row, list(enumerate(targets, start=1)), worker_count(jobs, len(targets)), shared)
+            rows = ordered_map(C.ladder_row, list(enumerate(targets, start=1)), worker_count(jobs, len(targets)), shared)
             payloads = [payload for payload, _ in rows]
-            text = LD.join_json_lines(payloads) if fmt == "json" else LD.dumps_csv_rows(payloads)
+            text = C.join_json_lines(payloads) if fmt == "json" else C.dumps_csv_rows(payloads)
             row_warnings = [warnings for _, warnings in rows]
     finally:
         gc.enable()
-    warn(LD.stderr_warnings(row_warnings))
+    warn(C.stderr_warnings(row_warnings))
     emit(text, output, [proxy])
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import rules as R
+from ..core import rules as R
 from ..errors import InputError
 from ..numbers import parse_positive
 
@@ -74,7 +74,7 @@ def rule_choices(
     depth_rule: str,
 ) -> Any:
     """The validated ``RuleChoices`` of the rule options."""
-    from ..transfer import RuleChoices
+    from ..core.compose import RuleChoices
 
     if not (tau_exponent == tau_exponent and abs(tau_exponent) < 10):
         raise InputError(f"--tau-exponent: {tau_exponent!r}: must be a finite number in (-10, 10)")
@@ -120,3 +120,20 @@ def with_rule_options(command: Callable[..., Any]) -> Callable[..., Any]:
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {param.name: param.annotation for param in parameters}
     return wrapper
+
+
+def parse_list(option: str, text: str | None, *, whole: bool = False) -> tuple[float, ...] | None:
+    """``"512,1024,2K"`` → (512.0, 1024.0, 2000.0); SI suffixes allowed, ``_`` as thousands
+    separator (a comma separates items). ``None`` stays ``None`` (the proxy's value)."""
+    if text is None:
+        return None
+    values: list[float] = []
+    for index, item in enumerate(text.split(",")):
+        item = item.strip()
+        if not item:
+            raise InputError(f"{option}: {text!r}: item {index + 1} is empty; expected a comma list such as 512,1024")
+        try:
+            values.append(parse_positive(item, whole=whole))
+        except ValueError as exc:
+            raise InputError(f"{option}: {item!r}: {exc}") from None
+    return tuple(values)

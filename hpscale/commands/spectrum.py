@@ -14,7 +14,7 @@ import typer
 
 if TYPE_CHECKING:
     from hpscale.checkpoints import Scan
-    from hpscale.spectrum import Comparison, Grouper
+    from hpscale.core.spectrum import Comparison, Grouper
 
 SPECTRUM_FORMATS = ("table", "json")
 PROGRESS_MIN_TENSORS = 20
@@ -101,7 +101,7 @@ def spectrum_command(
         given = "--proxy-config" if proxy_config else "--target-config"
         raise InputError(f"{given}: given alone: pass both --proxy-config and --target-config")
 
-    from hpscale.spectrum import Grouper
+    from hpscale.core.spectrum import Grouper
 
     grouper = Grouper.from_specs(group or [])
     config_ratios = _config_ratios(proxy_config, target_config) if proxy_config else None
@@ -111,7 +111,7 @@ def spectrum_command(
         _emit_scan(proxy_scan, format)
         return
 
-    from hpscale.spectrum import compare as compare_scans
+    from hpscale.core.spectrum import compare as compare_scans
 
     target_scan = _scan(compare, grouper)
     kwargs: dict[str, float | None] = {}
@@ -125,8 +125,8 @@ def spectrum_command(
 
 def _config_ratios(proxy: Path, target: Path) -> tuple[float, float, float | None]:
     """(m, hidden η_t/η_p, hidden coupled λ_t/λ_p or None if either λ is 0) from two configs."""
+    from hpscale.core.compose import resolve_groups
     from hpscale.loader import load_config
-    from hpscale.transfer import resolve_groups
 
     p, t = load_config(proxy), load_config(target)
     hp, ht = resolve_groups(p)["hidden"], resolve_groups(t)["hidden"]
@@ -220,7 +220,7 @@ def _emit_scan(scan: Scan, fmt: str) -> None:
 def _group_table(scan: Scan) -> Any:
     from rich.table import Table
 
-    from hpscale.spectrum import group_summary
+    from hpscale.core.spectrum import group_summary
 
     table = Table(title="per group", title_justify="left")
     for col in ("group", "tensors", "with σ", "median σ_top"):

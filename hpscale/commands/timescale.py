@@ -15,13 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ..timescale import (
+from ..core.timescale import (
     CONVENTIONS,
     SOLVE_FOR,
     TIMESCALE_FORMATS,
     TimescaleReport,
     compute_timescale,
-    to_json_dict,
 )
 from . import options as O
 
@@ -142,9 +141,9 @@ def timescale_command(
     config_name: str | None = None
     chosen_convention = convention
     if config is not None:
-        from .. import rules as R
+        from ..core import rules as R
+        from ..core.compose import resolve_groups
         from ..loader import load_config
-        from ..transfer import resolve_groups
 
         run = load_config(config)
         group = O.choice("--group", group or "hidden", R.GROUPS)
@@ -175,9 +174,9 @@ def timescale_command(
     )
     warn(report.warnings)
     if fmt == "json":
-        from ..contract import dumps_json
+        from ..contract import dumps_json, timescale_json
 
-        text = dumps_json(to_json_dict(report, group=group, config=config_name, unit=unit))
+        text = dumps_json(timescale_json(report, group=group, config=config_name, unit=unit))
     else:
         text = render_table(report, group=group, config=config_name, unit=unit,
                             color=None if output is None else False)

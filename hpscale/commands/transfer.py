@@ -10,7 +10,7 @@ import typer
 from . import options as O
 
 if TYPE_CHECKING:
-    from ..transfer import RuleChoices
+    from ..core.compose import RuleChoices
 
 
 @O.with_rule_options
@@ -29,16 +29,16 @@ def transfer_command(
 ) -> None:
     """Print target-scale hyperparameters for every parameter group of PROXY."""
     fmt = O.choice("--format", format, O.FORMATS)
-    from ..loader import load_config
-    from ..render import emit_transfer
-    from ..transfer import Scale, transfer
+    from dataclasses import asdict
 
-    config = load_config(proxy)
-    target = Scale(
-        width=int(O.size_option("--width", width, whole=True) or config.model.width),
-        batch_size=O.size_option("--batch-size", batch_size) or config.data.batch_size,
-        dataset_size=O.size_option("--dataset-size", dataset_size) or config.data.dataset_size,
-        depth=int(O.size_option("--depth", depth, whole=True) or 0) or None,
-    )
-    result = transfer(config, target, choices)  # type: ignore[arg-type]
+    from ..api import load_config, transfer
+    from ..render import emit_transfer
+
+    sizes = {
+        "width": O.size_option("--width", width, whole=True),
+        "batch_size": O.size_option("--batch-size", batch_size),
+        "dataset_size": O.size_option("--dataset-size", dataset_size),
+        "depth": O.size_option("--depth", depth, whole=True),
+    }
+    result = transfer(load_config(proxy), **sizes, **asdict(choices))  # type: ignore[arg-type]
     emit_transfer(result, fmt, output, [proxy], derivation=derivation)

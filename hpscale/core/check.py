@@ -31,10 +31,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from ..errors import InputError
 from . import rules as R
-from .contract import clean
-from .errors import InputError
-from .transfer import (
+from .compose import (
     ProxyRun,
     Quantity,
     RuleChoices,
@@ -46,7 +45,7 @@ from .transfer import (
 )
 
 if TYPE_CHECKING:  # annotations only: building the pydantic models costs start-up time
-    from .config import RunConfig
+    from ..config import RunConfig
 
 #: Default relative tolerance of ``hpscale check`` (1 %): far above the 12 significant digits
 #: ``transfer --format yaml`` writes, far below any deliberate change of a hyperparameter.
@@ -299,52 +298,3 @@ def compare(
                               result.warmup_steps, rtol, whole=True))
 
     return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out))
-
-
-def comparison_json(comparison: Comparison) -> dict[str, Any]:
-    """One finding of the JSON report (schema_version 1)."""
-    return {
-        "field": comparison.field,
-        "source": comparison.source,
-        "expected": clean(comparison.expected),
-        "found": clean(comparison.found),
-        "rel_error": clean(comparison.rel_error),
-        "rules": list(comparison.rules),
-        "status": comparison.status,
-        "note": comparison.note,
-    }
-
-
-def report_json(
-    reports: list[tuple[str, CheckReport]], choices: RuleChoices, rtol: float
-) -> dict[str, Any]:
-    """The JSON report of ``hpscale check``: one entry per target, in the order given."""
-    from . import __version__
-    from .contract import SCHEMA_VERSION
-
-    targets = [
-        {
-            "path": path,
-            "ok": report.ok,
-            "checked": report.checked,
-            "findings": [comparison_json(c) for c in report.findings],
-            "warnings": list(report.warnings),
-        }
-        for path, report in reports
-    ]
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "hpscale_version": __version__,
-        "rtol": clean(rtol),
-        "rules": {
-            "wd_width_rule": choices.wd_width_rule,
-            "readout_rule": choices.readout_rule,
-            "beta_rule": choices.beta_rule,
-            "tau_rule": choices.tau_rule,
-            "tau_exponent": clean(choices.tau_exponent),
-            "eps_width_rule": choices.eps_width_rule,
-            "depth_rule": choices.depth_rule,
-        },
-        "ok": all(report.ok for _, report in reports),
-        "targets": targets,
-    }

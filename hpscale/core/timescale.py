@@ -10,7 +10,6 @@ only picks the inputs and checks that they are complete (Wang & Aitchison 2024, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 SOLVE_FOR = ("weight-decay", "lr")
 TIMESCALE_FORMATS = ("table", "json")
@@ -39,7 +38,7 @@ class TimescaleReport:
 
 
 def _missing(option: str, why: str) -> Exception:
-    from .errors import InputError
+    from ..errors import InputError
 
     return InputError(f"{option}: missing; {why}")
 
@@ -63,9 +62,9 @@ def compute_timescale(
     In inverse mode the solved quantity (``solve``: ``weight-decay`` or ``lr``) must be
     ``None``. Pure: raises ``InputError`` naming the option on incomplete or bad input.
     """
+    from ..errors import InputError
     from . import rules as R
-    from .errors import InputError
-    from .transfer import TAU_EPOCH_FLOOR
+    from .compose import TAU_EPOCH_FLOOR
 
     if tau_epoch is not None and tau_iter is not None:
         raise InputError("--tau-iter: given together with --tau-epoch; give one timescale to solve for")
@@ -148,32 +147,3 @@ def compute_timescale(
         tau_epoch=finite(t_epoch), epochs=epochs, total_steps=total_steps,
         tau_run_fraction=finite(fraction), warnings=tuple(warnings),
     )
-
-
-def to_json_dict(report: TimescaleReport, *, group: str | None, config: str | None, unit: str | None) -> dict[str, Any]:
-    """The ``hpscale timescale --format json`` object (schema_version 1; ∞ is ``null``)."""
-    from . import __version__
-    from .contract import SCHEMA_VERSION, clean
-
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "hpscale_version": __version__,
-        "solved_for": report.solved_for,
-        "target": None if report.target is None else {report.target[0]: clean(report.target[1])},
-        "config": config,
-        "group": group,
-        "unit": unit,
-        "weight_decay_convention": report.convention,
-        "lr": clean(report.lr),
-        "weight_decay": clean(report.weight_decay),
-        "weight_decay_coupled": clean(report.weight_decay_coupled),
-        "batch_size": clean(report.batch_size),
-        "dataset_size": clean(report.dataset_size),
-        "iterations_per_epoch": clean(report.iterations_per_epoch),
-        "tau_iter": clean(report.tau_iter),
-        "tau_epoch": clean(report.tau_epoch),
-        "epochs": clean(report.epochs),
-        "total_steps": clean(report.total_steps),
-        "tau_run_fraction": clean(report.tau_run_fraction),
-        "warnings": list(report.warnings),
-    }

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hpscale.errors import InputError
+from ..errors import InputError
 
 GROUPS: tuple[str, ...] = ("embedding", "hidden", "readout", "vector")
 """Groups a user may assign. ``unmatched`` is reported too but is never assignable."""
@@ -479,7 +479,7 @@ def infer_width_ratio(pairs: Sequence[Pair]) -> tuple[float | None, str | None]:
 
 def sigma_ratio(lr_ratio: float, wd_ratio: float, width_ratio: float) -> float:
     """Predicted σ_top ratio target/proxy = √(lr_ratio/wd_ratio) · width_ratio^0.75."""
-    from hpscale.rules import sigma_top_ratio  # the project's one copy of the formula
+    from .rules import sigma_top_ratio  # the project's one copy of the formula
 
     return float(sigma_top_ratio(lr_ratio, wd_ratio, width_ratio))
 

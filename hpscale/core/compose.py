@@ -7,20 +7,16 @@ each naming its rule (a key of ``hpscale.rules.RULES``), so renderers can explai
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..errors import InputError, RuleDomainError
 from . import rules as R
-from .errors import InputError, RuleDomainError
 from .rules import GROUPS, Group
 
-if TYPE_CHECKING:  # the CLI passes a ConfigView; both have the same read API
-    from .compiled import ConfigView
-    from .config import RunConfig
-
-    AnyConfig = RunConfig | ConfigView
-else:
-    AnyConfig = Any
+if TYPE_CHECKING:
+    from ..config import RunConfig
 
 #: Warn when a ratio (m, κ, ν, m_L) lies beyond this factor in either direction.
 FAR_EXTRAPOLATION = 64.0
@@ -41,7 +37,12 @@ class Scale:
 
 @dataclass(frozen=True)
 class RuleChoices:
-    """Which published rule to apply where the papers offer more than one."""
+    """Which published rule to apply where the papers offer more than one.
+
+    Each field's allowed values are the matching tuple of ``hpscale.core.rules``
+    (``WD_WIDTH_RULES``, ``READOUT_RULES``, …); a value outside it raises ``InputError``
+    (a ``ValueError``) naming the field.
+    """
 
     wd_width_rule: R.WdWidthRule = "timescale"
     readout_rule: R.ReadoutRule = "mureadout"
@@ -50,6 +51,26 @@ class RuleChoices:
     tau_exponent: float = R.POWER_LINES_EXPONENT
     eps_width_rule: R.EpsWidthRule = "constant"
     depth_rule: R.DepthRule = "completep"
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise InputError(f"{name}: {value!r}: allowed: {', '.join(allowed)}")
+        exponent = self.tau_exponent
+        if isinstance(exponent, bool) or not isinstance(exponent, int | float) or not abs(exponent) < 10:
+            raise InputError(f"tau_exponent: {exponent!r}: must be a finite number in (-10, 10)")
+
+
+#: The allowed values of each string field of ``RuleChoices`` (one definition, in ``rules``).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "wd_width_rule": R.WD_WIDTH_RULES,
+    "readout_rule": R.READOUT_RULES,
+    "beta_rule": R.BETA_RULES,
+    "tau_rule": R.TAU_RULES,
+    "eps_width_rule": R.EPS_WIDTH_RULES,
+    "depth_rule": R.DEPTH_RULES,
+}
 
 
 class Factor(NamedTuple):
@@ -74,8 +95,7 @@ class Quantity(NamedTuple):
     factors: tuple[Factor, ...] = ()
 
 
-@dataclass(frozen=True)
-class GroupValues:
+class GroupValues(NamedTuple):
     """One group's hyperparameters as a run used them (after falling back to globals)."""
 
     lr: float
@@ -94,8 +114,7 @@ class Timescales(NamedTuple):
     tau_run_fraction: float | None  # τ_epoch / epochs of the run
 
 
-@dataclass(frozen=True)
-class GroupResult:
+class GroupResult(NamedTuple):
     lr: Quantity
     weight_decay: Quantity
     init_std: Quantity
@@ -105,8 +124,7 @@ class GroupResult:
     timescales_target: Timescales
 
 
-@dataclass(frozen=True)
-class WidthRuleAlternative:
+class WidthRuleAlternative(NamedTuple):
     """The hidden group's weight decay under one width rule, and its predicted σ_top ratio."""
 
     rule: R.WdWidthRule
@@ -115,8 +133,7 @@ class WidthRuleAlternative:
     tau_epoch: float | None
 
 
-@dataclass(frozen=True)
-class Ratios:
+class Ratios(NamedTuple):
     width: float  # m
     batch: float  # κ
     dataset: float  # ν
@@ -124,8 +141,45 @@ class Ratios:
     tokens_per_param: float | None  # TPP_t / TPP_p (power-lines only)
 
 
+class GroupMap(Mapping[Group, "GroupResult"]):
+    """A read-only mapping of parameter group → ``GroupResult`` (picklable, unlike
+    ``types.MappingProxyType``)."""
+
+    __slots__ = ("_items",)
+    _items: dict[Group, GroupResult]
+
+    def __init__(self, items: Mapping[Group, GroupResult]) -> None:
+        object.__setattr__(self, "_items", dict(items))
+
+    def __getitem__(self, group: Group) -> GroupResult:
+        return self._items[group]
+
+    def __iter__(self) -> Iterator[Group]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a transfer result is read-only")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (GroupMap, (self._items,))
+
+    def __repr__(self) -> str:
+        return f"GroupMap({self._items!r})"
+
+
 @dataclass(frozen=True)
 class TransferResult:
+    """Every target hyperparameter of one transfer, with the factors that produced it.
+
+    Immutable. ``groups`` maps each parameter group (embedding, hidden, readout, vector) to its
+    ``GroupResult``; every ``Quantity`` holds ``proxy``, ``target`` and ``factors`` (rule,
+    axis, symbol, value) with target = proxy · Π factor values. ``to_json_dict`` gives the
+    versioned JSON contract that ``hpscale transfer --format json`` prints.
+    """
+
     name: str | None
     proxy: Scale
     target: Scale
@@ -135,7 +189,7 @@ class TransferResult:
     unit: str
     epochs: float
     base_width: int
-    groups: dict[Group, GroupResult]
+    groups: GroupMap
     betas: tuple[Quantity, Quantity]
     eps: Quantity
     ema_decay: Quantity | None
@@ -145,8 +199,20 @@ class TransferResult:
     alternatives: tuple[WidthRuleAlternative, ...]
     warnings: tuple[str, ...] = field(default=())
 
+    def to_json_dict(self, *, derivation: bool = False) -> dict[str, Any]:
+        """The JSON contract (``schema_version`` 1) as a dict; ``derivation`` adds ``factors``."""
+        from ..contract import to_json_dict
 
-def scale_of(config: AnyConfig) -> Scale:
+        return to_json_dict(self, derivation=derivation)
+
+    def to_target_config(self) -> dict[str, Any]:
+        """The target run as a config mapping in the input schema (what ``--format yaml`` writes)."""
+        from ..contract import to_target_config
+
+        return to_target_config(self)
+
+
+def scale_of(config: RunConfig) -> Scale:
     """The scale a config states: width, batch, dataset size, depth, parameter count."""
     return Scale(
         width=config.model.width,
@@ -157,7 +223,7 @@ def scale_of(config: AnyConfig) -> Scale:
     )
 
 
-def resolve_groups(config: AnyConfig) -> dict[Group, GroupValues]:
+def resolve_groups(config: RunConfig) -> dict[Group, GroupValues]:
     """Each group's values as the run used them: the override if given, else the global."""
     model, optimizer = config.model, config.optimizer
     base_width = model.base_width or model.width
@@ -180,8 +246,7 @@ def resolve_groups(config: AnyConfig) -> dict[Group, GroupValues]:
     return resolved
 
 
-@dataclass(frozen=True)
-class ProxyRun:
+class ProxyRun(NamedTuple):
     """What ``transfer`` reads from a proxy config, read once (a ladder reuses it per target)."""
 
     name: str | None
@@ -200,7 +265,7 @@ class ProxyRun:
     warmup_steps: int | None = None
 
 
-def read_proxy(config: AnyConfig) -> ProxyRun:
+def read_proxy(config: RunConfig) -> ProxyRun:
     """Collect the proxy's scale, per-group values and timescales from a config."""
     scale, groups = scale_of(config), resolve_groups(config)
     epochs = config.data.epochs
@@ -261,7 +326,7 @@ def _check_finite(result_values: list[float | None]) -> None:
             )
 
 
-def transfer(config: AnyConfig, target: Scale, choices: RuleChoices = RuleChoices()) -> TransferResult:
+def transfer_to(config: RunConfig, target: Scale, choices: RuleChoices = RuleChoices()) -> TransferResult:
     """Move every hyperparameter of ``config`` (the proxy) to the ``target`` scale.
 
     ``target.depth`` (if given and different from the proxy's) triggers depth transfer under
@@ -425,7 +490,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         )
         mult_factor = Factor("mup-multiplier", "width", "µP",
                              R.mup_multiplier_width_factor(group, m, choices.readout_rule))
-        eps_factors = (
+        eps_factors: tuple[Factor, ...] = (
             batch_eps,
             Factor("eps-width", "width", choices.eps_width_rule,
                    R.eps_width_factor(group, m, choices.eps_width_rule)),
@@ -489,7 +554,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         unit=run.unit,
         epochs=epochs,
         base_width=base_width,
-        groups=groups,
+        groups=GroupMap(groups),
         betas=(betas[0], betas[1]),
         eps=eps_global,
         ema_decay=ema,

@@ -1,0 +1,169 @@
+"""The documented Python API: what the CLI commands call, with keyword arguments.
+
+Everything here is re-exported by ``hpscale`` itself (``from hpscale import transfer``). The
+functions take a config as a ``RunConfig``, a path to a YAML file or a plain mapping, and sizes
+as numbers or as the strings the CLI takes (``"2M"``, ``"300B"``); every bad value raises
+``hpscale.InputError`` (a ``ValueError``) with one line per problem, naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .core.compose import RuleChoices, Scale, TransferResult, scale_of, transfer_to
+from .errors import InputError
+from .loader import load_config as _load_config
+from .numbers import parse_positive
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .core.check import CheckReport
+
+def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> RunConfig:
+    """A validated, immutable ``RunConfig`` from a YAML file path or a mapping.
+
+    The YAML is read with the safe schema and hpscale's limits (size, nesting, aliases,
+    duplicate keys); a mapping is validated as it is. Numbers may be strings such as ``"6e-4"``,
+    sizes may carry SI suffixes (``"300B"``).
+
+    Raises:
+        InputError: one ``source: field.path: …`` line per problem.
+
+    >>> config = load_config("configs/nanogpt-124m-proxy.yaml")
+    >>> config.model.width, config.optimizer.lr
+    (768, 0.0006)
+    """
+    return _load_config(source)
+
+
+def _config(config: Any) -> RunConfig:
+    from .config import RunConfig
+
+    return config if isinstance(config, RunConfig) else _load_config(config)
+
+
+def _size(name: str, value: float | str | None, *, whole: bool = False) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InputError(f"{name}: {value!r}: expected a number")
+    try:
+        return parse_positive(value, whole=whole)
+    except ValueError as exc:
+        raise InputError(f"{name}: {value!r}: {exc}") from None
+
+
+def target_scale(
+    config: RunConfig,
+    *,
+    width: float | str | None = None,
+    batch_size: float | str | None = None,
+    dataset_size: float | str | None = None,
+    depth: float | str | None = None,
+    params: float | str | None = None,
+) -> Scale:
+    """The target ``Scale``: each size given, else the proxy's (depth: ``None`` keeps it)."""
+    proxy = scale_of(config)
+    new_width = _size("width", width, whole=True)
+    new_depth = _size("depth", depth, whole=True)
+    return Scale(
+        width=int(new_width) if new_width is not None else proxy.width,
+        batch_size=_size("batch_size", batch_size) or proxy.batch_size,
+        dataset_size=_size("dataset_size", dataset_size) or proxy.dataset_size,
+        depth=int(new_depth) if new_depth is not None else None,
+        params=_size("params", params),
+    )
+
+
+def transfer(
+    config: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    width: float | str | None = None,
+    batch_size: float | str | None = None,
+    dataset_size: float | str | None = None,
+    depth: float | str | None = None,
+    params: float | str | None = None,
+    **rule_choices: Any,
+) -> TransferResult:
+    """Move every hyperparameter of a proxy run to a target scale, per parameter group.
+
+    Args:
+        config: the proxy run (``RunConfig``, YAML path or mapping).
+        width: target width W (a whole number); default the proxy's.
+        batch_size: target batch size per step B, in the config's unit; default the proxy's.
+        dataset_size: target dataset size per epoch N; default the proxy's.
+        depth: target depth L (residual blocks), for depth transfer; needs ``model.depth``.
+        params: target parameter count for ``tau_rule="power-lines"`` (default: the proxy's
+            count scaled by m²·m_L, or 12·L·W²).
+        **rule_choices: the fields of ``RuleChoices`` (``wd_width_rule="sqrt"``, …), the same
+            choices as the CLI's rule options.
+
+    Returns:
+        An immutable ``TransferResult``; ``result.groups["hidden"].lr.target`` is the hidden
+        group's target learning rate, ``result.to_json_dict()`` the JSON contract.
+
+    Raises:
+        InputError: a bad config, size or rule choice; ``RuleDomainError`` (a subclass) when a
+            rule is undefined at the target, e.g. κ(1 − β) ≥ 1 for the linear β rule.
+        TypeError: an unknown keyword.
+
+    >>> result = transfer("configs/nanogpt-124m-proxy.yaml", width=3072)
+    >>> result.ratios.width, result.groups["hidden"].lr.target
+    (4.0, 0.00015)
+    >>> result.to_json_dict()["param_groups"]["hidden"]["weight_decay"]
+    0.4
+    """
+    proxy = _config(config)
+    choices = RuleChoices(**rule_choices)
+    scale = target_scale(proxy, width=width, batch_size=batch_size, dataset_size=dataset_size,
+                         depth=depth, params=params)
+    return transfer_to(proxy, scale, choices)
+
+
+def check(
+    proxy: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
+    target: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    rtol: float = 0.01,
+    **rule_choices: Any,
+) -> CheckReport:
+    """Compare every hyperparameter ``target`` states with ``proxy`` transferred to its scale.
+
+    The target's scale comes from its own ``model`` and ``data`` sections. Values the target
+    leaves to a default are not compared (what a file states is read from the file itself; for
+    a ``RunConfig``, from the fields it was created with).
+
+    Args:
+        proxy: the tuned proxy run; target: the planned run (``RunConfig``, path or mapping).
+        rtol: relative tolerance, |found − expected| ≤ rtol·|expected|.
+        **rule_choices: the fields of ``RuleChoices``, as for ``transfer``.
+
+    Returns:
+        A ``CheckReport``: ``.ok``, ``.findings`` (each a ``Comparison`` naming the field, the
+        expected and found values and the rules), ``.warnings``.
+
+    >>> report = check("configs/nanogpt-124m-proxy.yaml", "configs/nanogpt-124m-proxy.yaml")
+    >>> report.ok, report.checked
+    (True, 20)
+    """
+    from .core.check import compare
+
+    stated: Collection[str] | None = None
+    target_config: RunConfig
+    if isinstance(target, Mapping):
+        from .core.check import stated_fields
+
+        stated, target_config = stated_fields(target), _load_config(target)
+    elif isinstance(target, str | os.PathLike):
+        from .core.check import stated_fields
+        from .loader import config_from_data, parse_yaml, read_text
+
+        path = Path(target)
+        data = parse_yaml(read_text(path), str(path))
+        stated, target_config = stated_fields(data), config_from_data(data, str(path))
+    else:
+        target_config = target
+    return compare(_config(proxy), target_config, RuleChoices(**rule_choices), rtol, stated)
