@@ -115,6 +115,7 @@ def to_json_dict(result: TransferResult, *, derivation: bool = False) -> dict[st
     """The schema-version-1 JSON object for one transfer; ``derivation=True`` adds ``factors``
     (what ``transfer --derivation`` prints; it is half the object, so it is opt-in)."""
     choices = result.choices
+    betas = [clean_fraction(result.betas[0].target), clean_fraction(result.betas[1].target)]
     obj = {
         "schema_version": SCHEMA_VERSION,
         "hpscale_version": __version__,
@@ -142,8 +143,23 @@ def to_json_dict(result: TransferResult, *, derivation: bool = False) -> dict[st
             }
             for group, g in result.groups.items()
         },
+        # What the optimizer takes, per param group (torch.optim.AdamW(..., lr, weight_decay,
+        # betas, eps)); and what the model must apply itself (AdamW ignores these keys).
+        "optimizer_groups": {
+            group: {
+                "lr": clean(g.lr.target),
+                "weight_decay": clean(g.weight_decay.target),
+                "betas": betas,
+                "eps": clean(g.eps.target),
+            }
+            for group, g in result.groups.items()
+        },
+        "model_groups": {
+            group: {"init_std": clean(g.init_std.target), "multiplier": clean(g.multiplier.target)}
+            for group, g in result.groups.items()
+        },
         "optimizer": {
-            "betas": [clean_fraction(result.betas[0].target), clean_fraction(result.betas[1].target)],
+            "betas": betas,
             "eps": clean(result.eps.target),
         },
         "ema_decay": clean_fraction(result.ema_decay.target) if result.ema_decay else None,
