@@ -1157,14 +1157,17 @@ def coord_check(
 
 
 def _layer_group(structure: Structure, module: nn.Module) -> str:
-    """The group of the layer's weight (a matrix if it has one), else ``activation``."""
+    """``readout`` for the output layer (tied or not), else the group of the layer's weight (a
+    matrix if it has one), else ``activation``."""
+    if any(o.module is module for o in structure.readouts):
+        return "readout"
     names = {id(p): n for n, p in structure.params.items()}
     owned = sorted(module.named_parameters(recurse=False), key=lambda item: -item[1].dim())
     for _, p in owned:
         group = structure.groups.get(names.get(id(p), ""))
         if group is not None:
             return group
-    return "readout" if any(o.module is module for o in structure.readouts) else "activation"
+    return "activation"
 
 
 def _run(model: nn.Module, structure: Structure, width: int, steps: int, optimizer: torch.optim.Optimizer,

@@ -640,3 +640,59 @@ def test_spectrum_of_a_live_model_matches_numpy():
     with torch.no_grad():
         model.head.weight[0, 0] = float("nan")
     assert hpt.spectrum(model)["head.weight"].stats.finite is False
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's code
+# ---------------------------------------------------------------------------------------------
+
+
+def readme_block(marker: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    after = text[text.index(f"<!-- {marker}:"):]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start:after.index("```\n", start)]
+
+
+def test_readme_recipe_runs_on_a_nanogpt_model(tmp_path, capsys):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan_at(128)))
+    model, (x, _) = GPT(128, tied=True), tokens()
+    namespace = {"model": model, "plan": str(path), "torch": torch}
+    with pytest.warns(UserWarning, match="tied"):
+        exec(readme_block("torch-recipe"), namespace)
+    assert "'transformer.wte.weight': 'embedding'" in capsys.readouterr().out
+    optimizer, handles = namespace["optimizer"], namespace["handles"]
+    lrs = {g["hpscale_group"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs == {"embedding": 1e-2, "hidden": 2.5e-3, "vector": 1e-2}
+    assert [h.name for h in handles] == ["lm_head"]
+    assert model.transformer.h[0].attn.c_attn.weight.std().item() == pytest.approx(0.01, rel=0.05)
+    hooked = model(x)[0]
+    handles[0].remove()
+    assert torch.equal(hooked, model(x)[0] * 0.25)  # W₀/W = 32/128, in the forward pass
+
+
+def test_readme_schedule_pitfall_and_fix():
+    import re
+
+    optimizer = torch.optim.AdamW(hpt.param_groups(Llama(64), plan_at(128)))
+    peaks = [g["lr"] for g in optimizer.param_groups]
+    learning_rate = 6e-4
+    namespace = {"optimizer": optimizer, "torch": torch, "learning_rate": learning_rate, "it": 5,
+                 "get_lr": lambda it: learning_rate * 0.5}
+    pitfall, loop, scheduler = [part for part in re.split(r"^# .*\n", readme_block("torch-schedules"),
+                                                          flags=re.M) if part.strip()]
+
+    def run(code: str) -> list[float]:
+        for group, peak in zip(optimizer.param_groups, peaks, strict=True):
+            group["lr"] = peak
+        exec(code, namespace)
+        return [g["lr"] for g in optimizer.param_groups]
+
+    assert set(run(pitfall)) == {3e-4}  # one value: the per-group ratios are gone
+    assert run(loop) == pytest.approx([p * 0.5 for p in peaks])
+    run(scheduler)
+    assert namespace["scheduler"].base_lrs == pytest.approx(peaks)
+    assert namespace["scheduler"].get_last_lr() == pytest.approx([p * 0.5 for p in peaks])
