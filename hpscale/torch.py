@@ -27,22 +27,21 @@ This is the only module of hpscale that imports PyTorch (the ``hpscale[torch]`` 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
 
-from .core.rules import GROUPS, to_coupled
+from .core.rules import GROUPS
 from .core.spectrum import Grouper, MatrixStats, as_matrix
 from .errors import InputError
+from .plan import Plan, override_groups, read_plan
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,144 +60,12 @@ __all__ = [
     "WeightSpectrum",
 ]
 
-#: The transfer JSON ``schema_version`` this module reads.
-PLAN_SCHEMA_VERSION = 1
-#: A plan file larger than this is refused before parsing (a real one is a few kB).
-MAX_PLAN_BYTES = 1_048_576
-
 #: Names (last component) of output layers in common code: nanoGPT/LLaMA ``lm_head``, GPT-NeoX
 #: ``embed_out``, Meta-LLaMA ``output``, timm/ViT ``head``, ``classifier``, torchvision ``fc``.
 READOUT_NAMES = frozenset({"lm_head", "embed_out", "output", "head", "classifier", "fc", "logits"})
 
 #: The attribute that marks a module carrying one of hpscale's multiplier hooks.
 _MARK = "_hpscale_multiplier"
-
-
-# ---------------------------------------------------------------------------------------------
-# The plan
-# ---------------------------------------------------------------------------------------------
-
-
-class OptimizerValues(NamedTuple):
-    """What the optimizer takes for one group; ``weight_decay`` in torch's coupled convention."""
-
-    lr: float
-    weight_decay: float
-    betas: tuple[float, float]
-    eps: float
-
-
-class Plan(NamedTuple):
-    """A transfer plan as this module uses it (read from the JSON contract by ``read_plan``)."""
-
-    optimizer: dict[str, OptimizerValues]
-    init_std: dict[str, float | None]
-    multiplier: dict[str, float]
-    residual_multiplier: float | None
-    readout_rule: str | None
-
-
-def _number(where: str, value: Any, *, low: float, low_inclusive: bool, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"plan: {where}: {value!r}: expected a number")
-    ok = (value >= low if low_inclusive else value > low) and value < high
-    if not ok or not math.isfinite(value):
-        bound = f"{'≥' if low_inclusive else '>'} {low:g}" + (f" and < {high:g}" if high < math.inf else "")
-        raise InputError(f"plan: {where}: {value!r}: must be a finite number {bound}")
-    return float(value)
-
-
-def _plan_dict(plan: Any) -> dict[str, Any]:
-    if hasattr(plan, "to_json_dict") and callable(plan.to_json_dict):  # hpscale.TransferResult
-        return dict(plan.to_json_dict())
-    if isinstance(plan, str | os.PathLike):
-        from .loader import read_text
-
-        path = Path(plan)
-        try:
-            data = json.loads(read_text(path, limit=MAX_PLAN_BYTES, what="plan"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not JSON ({exc.msg}, line {exc.lineno}); expected the output "
-                             "of `hpscale transfer -f json`") from None
-        if not isinstance(data, dict):
-            raise InputError(f"{path}: expected a JSON object (the output of `hpscale transfer -f json`)")
-        return data
-    if isinstance(plan, Mapping):
-        return dict(plan)
-    raise InputError(
-        f"plan: {type(plan).__name__}: expected a transfer result: the JSON contract as a dict, a "
-        "path to it, or hpscale.transfer(...)'s TransferResult"
-    )
-
-
-def read_plan(plan: Any) -> Plan:
-    """Read and check a transfer plan: a JSON-contract dict, a path to one, a ``TransferResult``
-    (or a ``Plan`` already read).
-
-    Takes ``optimizer_groups`` and ``model_groups`` (or, from an older schema-1 file,
-    ``param_groups`` and ``optimizer.betas``) and converts weight decay to torch's coupled
-    convention per group: λ = λ_ind/η (``hpscale.core.rules.to_coupled``).
-
-    Raises:
-        InputError: not a plan, an incompatible ``schema_version``, or a missing or bad value
-            (one line naming the field).
-    """
-    if isinstance(plan, Plan):
-        return plan
-    data = _plan_dict(plan)
-    version = data.get("schema_version")
-    if version != PLAN_SCHEMA_VERSION:
-        found = "missing" if version is None else repr(version)
-        raise InputError(
-            f"plan: schema_version {found}: hpscale.torch reads schema_version {PLAN_SCHEMA_VERSION} "
-            "(the JSON of `hpscale transfer -f json`); re-run the transfer with this hpscale"
-        )
-    convention = data.get("weight_decay_convention")
-    if convention not in ("coupled", "independent"):
-        raise InputError(f"plan: weight_decay_convention: {convention!r}: allowed: coupled, independent")
-    legacy = "optimizer_groups" not in data
-    source = data.get("param_groups") if legacy else data.get("optimizer_groups")
-    model_source = data.get("param_groups") if legacy else data.get("model_groups")
-    section = "param_groups" if legacy else "optimizer_groups"
-    if not isinstance(source, Mapping) or not isinstance(model_source, Mapping):
-        raise InputError("plan: optimizer_groups/model_groups: missing; expected the output of "
-                         "`hpscale transfer -f json`")
-    optimizer: dict[str, OptimizerValues] = {}
-    init_std: dict[str, float | None] = {}
-    multiplier: dict[str, float] = {}
-    for group in GROUPS:
-        values, model_values = source.get(group), model_source.get(group)
-        if not isinstance(values, Mapping) or not isinstance(model_values, Mapping):
-            raise InputError(f"plan: {section}.{group}: missing")
-        where = f"{section}.{group}"
-        lr = _number(f"{where}.lr", values.get("lr"), low=0, low_inclusive=False)
-        wd = _number(f"{where}.weight_decay", values.get("weight_decay"), low=0, low_inclusive=True)
-        betas = values.get("betas")
-        if legacy and isinstance(data.get("optimizer"), Mapping):
-            betas = data["optimizer"].get("betas")
-        if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
-            raise InputError(f"plan: {where}.betas: {betas!r}: expected [β1, β2]")
-        pair = (_number(f"{where}.betas[0]", betas[0], low=0, low_inclusive=True, high=1),
-                _number(f"{where}.betas[1]", betas[1], low=0, low_inclusive=True, high=1))
-        eps = _number(f"{where}.eps", values.get("eps"), low=0, low_inclusive=True)
-        coupled = wd if convention == "coupled" else to_coupled(lr, wd)
-        optimizer[group] = OptimizerValues(lr, coupled, pair, eps)
-        model_where = f"{'param_groups' if legacy else 'model_groups'}.{group}"
-        std = model_values.get("init_std")
-        init_std[group] = None if std is None else _number(f"{model_where}.init_std", std, low=0,
-                                                           low_inclusive=False)
-        multiplier[group] = _number(f"{model_where}.multiplier", model_values.get("multiplier"), low=0,
-                                    low_inclusive=False)
-    residual = data.get("residual_multiplier")
-    rules = data.get("rules")
-    return Plan(
-        optimizer=optimizer,
-        init_std=init_std,
-        multiplier=multiplier,
-        residual_multiplier=None if residual is None else _number(
-            "residual_multiplier", residual, low=0, low_inclusive=False),
-        readout_rule=rules.get("readout_rule") if isinstance(rules, Mapping) else None,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -659,19 +526,8 @@ def param_groups(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
     values = read_plan(plan)
     structure = analyse(model, base, patterns, warn=True)
     _check_tied_rule(structure, values)
-    groups = []
-    for group, names in _group_names(structure).items():
-        if names:
-            o = values.optimizer[group]
-            groups.append({
-                "params": [structure.params[name] for name in names],
-                "lr": o.lr,
-                "weight_decay": o.weight_decay,
-                "betas": o.betas,
-                "eps": o.eps,
-                "hpscale_group": group,
-            })
-    return groups
+    return [{"params": [structure.params[name] for name in names], **values.options(group)}
+            for group, names in _group_names(structure).items() if names]
 
 
 def overrides(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
@@ -680,12 +536,10 @@ def overrides(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
     parameter names instead of tensors (``betas`` a list), ready for JSON or a trainer that
     takes per-group overrides as name lists with options. ``hpscale transfer --format
     overrides --model-names FILE`` prints the same shape without PyTorch."""
-    groups = param_groups(model, plan, base, patterns=patterns)
-    names = {id(p): name for name, p in model.named_parameters()}
-    return [
-        {**group, "params": [names[id(p)] for p in group["params"]], "betas": list(group["betas"])}
-        for group in groups
-    ]
+    values = read_plan(plan)
+    structure = analyse(model, base, patterns, warn=True)
+    _check_tied_rule(structure, values)
+    return override_groups(structure.groups, values)
 
 
 def _is_norm_gain(owner: Owner) -> bool:

@@ -386,7 +386,7 @@ def test_independent_weight_decay_becomes_coupled_per_group():
 
 
 @pytest.mark.parametrize("change, needle", [
-    ({"schema_version": 2}, "plan: schema_version 2: hpscale.torch reads schema_version 1"),
+    ({"schema_version": 2}, "plan: schema_version 2: this hpscale reads schema_version 1"),
     ({"schema_version": None}, "plan: schema_version missing"),
     ({"weight_decay_convention": "decoupled"}, "weight_decay_convention: 'decoupled'"),
     ({"optimizer_groups": {"hidden": {}}}, r"plan: optimizer_groups\.embedding: missing"),

@@ -1,0 +1,88 @@
+"""Per-group overrides as name lists, without PyTorch: hpscale.plan and ``transfer --format overrides``.
+
+Only the last test needs PyTorch (it checks the CLI's output against ``hpscale.torch.overrides``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import hpscale
+from hpscale.errors import InputError
+from hpscale.plan import name_groups, overrides_json, parse_names, read_plan
+
+NANOGPT_NAMES = """\
+# model.named_parameters() of a 1-block nanoGPT (lm_head is tied to wte)
+transformer.wte.weight (50304, 768)
+transformer.wpe.weight (1024, 768)
+transformer.h.0.ln_1.weight (768,)
+transformer.h.0.attn.c_attn.weight (2304, 768)
+transformer.h.0.attn.c_attn.bias (2304,)
+transformer.h.0.mlp.c_proj.weight (768, 3072)
+transformer.ln_f.weight (768,)
+"""
+
+
+def test_parse_names_with_and_without_shapes():
+    entries = parse_names(NANOGPT_NAMES + "blocks.0.gain\ttorch.Size([768])\nhead.weight 10x768\n", "names.txt")
+    assert entries[0] == ("transformer.wte.weight", (50304, 768))
+    assert entries[-2:] == [("blocks.0.gain", (768,)), ("head.weight", (10, 768))]
+    assert parse_names("a.weight\n\nb.bias\n", "n")[1] == ("b.bias", None)
+    with pytest.raises(InputError, match=r"names.txt: line 3: 'a' is listed twice \(first on line 1\)"):
+        parse_names("a\nb\na\n", "names.txt")
+    with pytest.raises(InputError, match="no parameter names"):
+        parse_names("# nothing\n\n", "names.txt")
+
+
+def test_name_groups_follow_the_spectrum_patterns_and_warn():
+    groups, warnings = name_groups(parse_names(NANOGPT_NAMES, "n"))
+    assert groups == {
+        "transformer.wte.weight": "embedding", "transformer.wpe.weight": "embedding",
+        "transformer.h.0.ln_1.weight": "vector", "transformer.h.0.attn.c_attn.weight": "hidden",
+        "transformer.h.0.attn.c_attn.bias": "vector", "transformer.h.0.mlp.c_proj.weight": "hidden",
+        "transformer.ln_f.weight": "vector",
+    }
+    assert warnings == ["no output layer among the names (lm_head, output, head, classifier, …): if it is "
+                        "tied to the input embedding it trains with the embedding group, and the readout "
+                        "multiplier must go into the model's forward pass"]
+    groups, warnings = name_groups([("lm_head.weight", None), ("blocks.0.mixer.weight", (64, 64))])
+    assert groups == {"lm_head.weight": "readout", "blocks.0.mixer.weight": "hidden"}
+    assert warnings == ["1 name(s) match no known pattern and are taken as hidden matrices: blocks.0.mixer.weight"]
+
+
+def test_overrides_json_carries_the_plan_in_the_coupled_convention():
+    proxy = {"model": {"width": 256}, "data": {"dataset_size": 1e9, "batch_size": 5e5},
+             "optimizer": {"lr": 1e-2, "weight_decay": 1e-3, "weight_decay_convention": "independent"},
+             "init_std": 0.02}
+    result = hpscale.transfer(proxy, width=1024)
+    obj = overrides_json(result, parse_names(NANOGPT_NAMES + "lm_head.weight\n", "n"))
+    json.dumps(obj, allow_nan=False)
+    assert [g["hpscale_group"] for g in obj["overrides"]] == ["embedding", "hidden", "readout", "vector"]
+    hidden = obj["overrides"][1]
+    assert hidden["params"] == ["transformer.h.0.attn.c_attn.weight", "transformer.h.0.mlp.c_proj.weight"]
+    # The plan is in the independent convention; overrides are for torch: λ = λ_ind/η per group.
+    plan = result.to_json_dict()["optimizer_groups"]["hidden"]
+    assert hidden["lr"] == plan["lr"] == 0.0025
+    assert hidden["weight_decay"] == pytest.approx(plan["weight_decay"] / plan["lr"])
+    assert obj["weight_decay_convention"] == "coupled" and obj["model_groups"]["readout"]["multiplier"] == 0.25
+    assert read_plan(result).optimizer["hidden"].weight_decay == pytest.approx(hidden["weight_decay"])
+
+
+def test_overrides_json_matches_hpscale_torch(monkeypatch):
+    torch = pytest.importorskip("torch", reason="compares with hpscale.torch (pip install 'hpscale[torch]')")
+    from torch import nn
+
+    import hpscale.torch as hpt
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    model = nn.ModuleDict({"wte": nn.Embedding(50, 32), "blocks": nn.ModuleList(
+        nn.ModuleDict({"ln": nn.LayerNorm(32), "qkv": nn.Linear(32, 96)}) for _ in range(2)),
+        "lm_head": nn.Linear(32, 50, bias=False)})
+    result = hpscale.transfer("configs/llama-mup-w256.yaml", width=1024)
+    names = "\n".join(f"{n} {tuple(p.shape)}" for n, p in model.named_parameters())
+    obj = overrides_json(result, parse_names(names, "names"))
+    assert obj["overrides"] == hpt.overrides(model, result)
+    assert torch.is_tensor(hpt.param_groups(model, result)[0]["params"][0])
