@@ -168,7 +168,8 @@ def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width:
     console = Console(file=buffer, width=width or table_width(), force_terminal=terminal,
                       no_color=None if terminal else True, highlight=False, markup=False, emoji=False)
     for renderable in renderables:
-        console.print(renderable)
+        # A Text marked no_wrap (a heading to grep for) stays on one line at any width.
+        console.print(renderable, soft_wrap=getattr(renderable, "no_wrap", None) is True)
     return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 

@@ -80,11 +80,12 @@ def render_list(entries: list[dict[str, Any]], color: bool | None) -> str:
 
 
 def explain_command(
-    rule: Annotated[str | None, typer.Argument(help="Rule key (as in transfer's factors); omit to list all.", show_default=False)] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    rule: Annotated[str | None, typer.Argument(metavar="[RULE]", help="Rule key (as in transfer's factors); omit to list all.", show_default=False)] = None,
+    format: O.format_option(EXPLAIN_FORMATS) = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
 ) -> None:
     """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
+    output = O.output_option(output)  # type: ignore[assignment]
     from ..contract import SCHEMA_VERSION, dumps_json
     from ..core.rules import RULES
     from ..output import emit

@@ -6,9 +6,14 @@ The JSON is a list of ``transfer --format json`` objects; CSV flattens the same 
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import gc
+import itertools
+import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -64,26 +69,31 @@ def _table(results: list[Any], color: bool | None) -> str:
 
 @O.with_rule_options
 def ladder_command(
-    proxy: Annotated[Path, typer.Argument(help="Proxy-run config (YAML).", show_default=False)],
-    widths: Annotated[str | None, typer.Option("--widths", help="Target widths, comma list (512,1024,2K).", show_default=False)] = None,
-    batch_sizes: Annotated[str | None, typer.Option("--batch-sizes", help="Target batch sizes per step, comma list; SI suffixes (0.5M,1M).", show_default=False)] = None,
-    dataset_sizes: Annotated[str | None, typer.Option("--dataset-sizes", help="Target dataset sizes per epoch, comma list (10B,20B).", show_default=False)] = None,
-    depths: Annotated[str | None, typer.Option("--depths", help="Target depths, comma list; needs model.depth in the proxy.", show_default=False)] = None,
-    product: Annotated[bool, typer.Option("--product", help="Every combination of the lists instead of zipping them.")] = False,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json (list of transfer objects) | csv")] = "table",
+    proxy: O.ProxyArg,
+    widths: Annotated[str | None, typer.Option("--widths", metavar="W,...", help="Target widths, comma list (512,1024,2Ki).", show_default=False)] = None,
+    batch_sizes: Annotated[str | None, typer.Option("--batch-sizes", metavar="B,...", help="Target batch sizes per step, comma list (0.5M,1M,2Mi).", show_default=False)] = None,
+    dataset_sizes: Annotated[str | None, typer.Option("--dataset-sizes", metavar="N,...", help="Target dataset sizes per epoch, comma list (10B,20B).", show_default=False)] = None,
+    depths: Annotated[str | None, typer.Option("--depths", metavar="L,...", help="Target depths, comma list; needs model.depth in the proxy.", show_default=False)] = None,
+    product: Annotated[bool, typer.Option("--product", metavar="", help="Every combination of the lists instead of zipping them.")] = False,
+    format: O.format_option(LADDER_FORMATS, "table, json (a list of transfer objects) or csv.") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Worker processes for JSON/CSV; 0 = one per CPU for 200+ targets, else 1.")
-    ] = 0,
+    jobs: O.JobsOpt = "0",
+    max_rows: Annotated[str, typer.Option(
+        "--max-rows", metavar="N", help="Refuse a ladder of more rows than this (it is checked before "
+        "anything is computed); raise it for long --product sweeps.")] = "10000",
     choices: RuleChoices | None = None,
 ) -> None:
     """Plan a ladder of targets from PROXY: one row per target (zipped lists, or --product).
 
-    A list left out keeps the proxy's value; a list of one value applies to every row.
+    A list left out keeps the proxy's value; a list of one value applies to every row. JSON and
+    CSV rows are streamed (memory does not grow with the ladder); the table is for ladders a
+    person reads.
     """
+    output = O.output_option(output)  # type: ignore[assignment]
     from ..errors import InputError
 
     fmt = O.choice("--format", format, LADDER_FORMATS)
+    jobs_wanted = O.jobs_option(jobs)
     from .. import contract as C
     from ..core import ladder as LD
 
@@ -102,25 +112,85 @@ def ladder_command(
     from ..parallel import ordered_map, worker_count
 
     config = load_config(proxy)
-    targets = LD.ladder_scales(scale_of(config), product=product, **lists)
-    color = None if output is None else False
+    proxy_scale = scale_of(config)
+    ladder = LD.Ladder(**lists, product=product)
+    size = ladder.size(proxy_scale)
+    limit = _max_rows(max_rows)
+    if size > limit:
+        shape = " × ".join(str(len(v)) for v in lists.values() if v) if product else str(size)
+        raise InputError(
+            f"--max-rows: the ladder has {size:,} rows ({shape}), more than the limit of {limit:,}; "
+            "raise it with --max-rows, or use fewer values"
+        )
+    targets = ladder.scales(proxy_scale)
     # The rows are acyclic (freed by reference counting), yet allocating ~10⁵ small objects
     # per 1,000 targets triggers repeated cyclic-GC passes: pausing the collector for this
     # short-lived process cut the 1,000-target ladder by ≈ 25 % (measured in development).
     gc.disable()
     try:
         if fmt == "table":
-            results = LD.run_ladder(config, targets, choices)  # type: ignore[arg-type]
-            text = _table(results, color)
-            row_warnings = [result.warnings for result in results]
-        else:
-            shared = (read_proxy(config), choices, fmt)
-            rows = ordered_map(C.ladder_row, list(enumerate(targets, start=1)), worker_count(jobs, len(targets)), shared)
-            payloads = [payload for payload, _ in rows]
-            text = C.join_json_lines(payloads) if fmt == "json" else C.dumps_csv_rows(payloads)
-            row_warnings = [warnings for _, warnings in rows]
+            results = LD.run_ladder(config, list(targets), choices)  # type: ignore[arg-type]
+            warn(C.stderr_warnings([result.warnings for result in results]))
+            emit(_table(results, None if output is None else False), output, [proxy])
+            return
+        shared = (read_proxy(config), choices, fmt)
+        workers = worker_count(jobs_wanted, size)
+        tally = C.WarningTally()
+        # Rows are computed in blocks and written as they come; a spool file (or the --output
+        # temporary file) holds them until every row has succeeded, so an error in row 50,000
+        # still leaves stdout empty.
+        with _sink(output, [proxy]) as stream:
+            writer = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+            stream.write("[\n" if fmt == "json" else "")
+            if writer is not None:
+                writer.writerow(C.csv_header())
+            first = True
+            for block in _blocks(enumerate(targets, start=1), BLOCK_ROWS):
+                for payload, warnings in ordered_map(C.ladder_row, block, workers, shared):
+                    tally.add(warnings)
+                    if writer is not None:
+                        writer.writerow(payload)
+                    else:
+                        stream.write(("" if first else ",\n") + payload)
+                    first = False
+            stream.write("\n]\n" if fmt == "json" else "")
     finally:
         gc.enable()
-    warn(C.stderr_warnings(row_warnings))
-    emit(text, output, [proxy])
+    warn(tally.lines())
 
+
+#: Rows handed to the worker processes at a time (bounds the memory of a streamed ladder).
+BLOCK_ROWS = 2_000
+
+
+def _blocks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while block := list(itertools.islice(items, size)):
+        yield block
+
+
+def _max_rows(value: str) -> int:
+    from ..errors import InputError
+
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 10**12):
+        raise InputError(f"--max-rows: expected a whole number ≥ 1, found {value!r}")
+    return int(text)
+
+
+@contextlib.contextmanager
+def _sink(output: Path | None, inputs: list[Path]) -> Iterator[TextIO]:
+    """The --output file (written atomically), or a temporary spool copied to stdout at the end."""
+    import tempfile
+
+    from ..output import atomic_file, write_stdout
+
+    if output is not None:
+        with atomic_file(output, inputs) as stream:
+            yield stream
+        print(f"wrote {output}", file=sys.stderr)
+        return
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        yield spool
+        spool.seek(0)
+        while chunk := spool.read(1 << 20):
+            write_stdout(chunk)
