@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import platform
 import sys
@@ -290,6 +291,32 @@ def coordinate_check(args: argparse.Namespace, batch: torch.Tensor) -> None:
     coord_figure([standard, mup], metric="change").savefig(args.out / "coord_check.png", dpi=100)
 
 
+def data_batches(args: argparse.Namespace) -> tuple[list[torch.Tensor], list[torch.Tensor], int]:
+    """The training batches (one per step, the same for every run) and the held-out batches."""
+    text = corpus(args.corpus_bytes)
+    data = torch.frombuffer(bytearray(text), dtype=torch.uint8).long()
+    split = int(0.9 * len(data))
+    return (batches(data[:split], args.steps, args.batch, args.seq, args.seed),
+            batches(data[split:], args.val_batches, args.batch, args.seq, args.seed + 1), len(text))
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    train_batches, val_batches, _ = data_batches(args)
+    _WORKER.update(args=args, train=train_batches, val=val_batches)
+
+
+def _run_task(task: tuple[int, str, float]) -> dict:
+    width, parametrization, lr = task
+    t0 = time.perf_counter()
+    run = train(width, lr, parametrization, _WORKER["args"], _WORKER["train"], _WORKER["val"])
+    run["seconds"] = round(time.perf_counter() - t0, 2)
+    return run
+
+
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +333,9 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--corpus-bytes", type=int, default=4_000_000)
     parser.add_argument("--val-batches", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="runs in parallel, one thread each (OpenMP threads that share busy cores "
+                        "with other programs spin and slow down 20×; processes degrade gracefully)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--coord-lr", type=float, default=2.0**-6,
@@ -316,36 +345,33 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.widths, args.lrs, args.steps, args.corpus_bytes = [32, 64], [2.0**-9, 2.0**-7, 2.0**-5], 20, 300_000
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)
 
-    text = corpus(args.corpus_bytes)
-    data = torch.frombuffer(bytearray(text), dtype=torch.uint8).long()
-    split = int(0.9 * len(data))
-    train_batches = batches(data[:split], args.steps, args.batch, args.seq, args.seed)
-    val_batches = batches(data[split:], args.val_batches, args.batch, args.seq, args.seed + 1)
+    train_batches, val_batches, size = data_batches(args)
     load = os.getloadavg()[0]
-    machine = f"{platform.machine()}, {args.threads} threads, load {load:.1f} at start"
-    print(f"corpus: {len(text):,} bytes of {sysconfig.get_paths()['stdlib']}; {machine}", flush=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {args.jobs} runs in parallel, load {load:.1f} at start"
+    print(f"corpus: {size:,} bytes of {sysconfig.get_paths()['stdlib']}; {machine}", flush=True)
 
     coordinate_check(args, train_batches[0])
     if args.coord_check_only:
         return
 
+    # Largest widths first, so the parallel runs finish together. At the proxy's width µP is the
+    # same run as standard (base_width = width): it is run once and recorded for both.
+    tasks = [(width, parametrization, lr) for width in sorted(args.widths, reverse=True)
+             for parametrization in ("standard", "µP") for lr in args.lrs
+             if not (width == args.widths[0] and parametrization == "µP")]
     runs, start = [], time.perf_counter()
-    for width in args.widths:
-        for parametrization in ("standard", "µP"):
-            if width == args.widths[0] and parametrization == "µP":
-                # At the proxy's width µP is the same run as standard (base_width = width).
-                runs += [dict(r, parametrization="µP") for r in runs if r["width"] == width]
-                continue
-            for lr in args.lrs:
-                t0 = time.perf_counter()
-                run = train(width, lr, parametrization, args, train_batches, val_batches)
-                run["seconds"] = round(time.perf_counter() - t0, 2)
-                runs.append(run)
-                loss = "diverged" if run["val_loss"] is None else f"{run['val_loss']:.4f}"
-                print(f"W={width:<4} {parametrization:<8} lr={lr:<10.3g} held-out {loss:>8}  "
-                      f"({run['seconds']:.1f} s)", flush=True)
+    context = multiprocessing.get_context("spawn")  # no fork after torch's thread pool started
+    with context.Pool(args.jobs, initializer=_init_worker, initargs=(args,)) as pool:
+        for run in pool.imap_unordered(_run_task, tasks):
+            runs.append(run)
+            if run["width"] == args.widths[0]:
+                runs.append(dict(run, parametrization="µP"))
+            loss = "diverged" if run["val_loss"] is None else f"{run['val_loss']:.4f}"
+            print(f"W={run['width']:<4} {run['parametrization']:<8} lr={run['lr']:<10.3g} held-out "
+                  f"{loss:>8}  ({run['seconds']:.1f} s)", flush=True)
+    runs.sort(key=lambda r: (r["width"], r["parametrization"], r["lr"]))
     elapsed = time.perf_counter() - start
     load_end = os.getloadavg()[0]
 

@@ -199,6 +199,24 @@ def parse_names(text: str, source: str) -> list[tuple[str, tuple[int, ...] | Non
     return entries
 
 
+#: Suffixes read as checkpoints (their tensor names and shapes) rather than as a names file.
+CHECKPOINT_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".bin")
+
+
+def read_model_names(path: Path) -> list[tuple[str, tuple[int, ...] | None]]:
+    """``--model-names FILE``: a text file for ``parse_names``, or a checkpoint (by suffix) whose
+    tensor names and shapes are read without loading the data. A checkpoint lists every stored
+    tensor: buffers too, and a tied tensor under each name it was saved with."""
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        from .checkpoints import open_checkpoint
+
+        with open_checkpoint(path) as checkpoint:
+            return [(info.name, tuple(info.shape)) for info in checkpoint.tensors]
+    from .loader import read_text
+
+    return parse_names(read_text(path, limit=MAX_NAMES_BYTES, what="names"), str(path))
+
+
 def name_groups(entries: Sequence[tuple[str, tuple[int, ...] | None]]) -> tuple[dict[str, str], list[str]]:
     """Each name's group from its name and shape alone (no model): ``hpscale spectrum``'s
     grouping (``Grouper``: a tensor with one axis of size > 1 is a vector, then the GPT-2/LLaMA/

@@ -436,9 +436,9 @@ def test_overrides_are_the_groups_as_plain_data():
     groups = hpt.param_groups(model, plan)
     names = {id(p): n for n, p in model.named_parameters()}
     assert [d["params"] for d in data] == [[names[id(p)] for p in g["params"]] for g in groups]
-    assert data[1] == {"params": data[1]["params"], "lr": plan["optimizer_groups"]["hidden"]["lr"],
-                       "weight_decay": plan["optimizer_groups"]["hidden"]["weight_decay"],
-                       "betas": [0.9, 0.95], "eps": 1e-8, "hpscale_group": "hidden"}
+    hidden = plan["optimizer_groups"]["hidden"]
+    assert data[1] == {"params": data[1]["params"], "lr": hidden["lr"], "weight_decay": hidden["weight_decay"],
+                       "betas": [0.9, 0.95], "eps": hidden["eps"], "hpscale_group": "hidden"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 import hpscale
+from hpscale.cli import app
 from hpscale.errors import InputError
 from hpscale.plan import name_groups, overrides_json, parse_names, read_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+LLAMA = str(ROOT / "configs" / "llama-mup-w256.yaml")
 
 NANOGPT_NAMES = """\
 # model.named_parameters() of a 1-block nanoGPT (lm_head is tied to wte)
@@ -69,6 +73,41 @@ def test_overrides_json_carries_the_plan_in_the_coupled_convention():
     assert hidden["weight_decay"] == pytest.approx(plan["weight_decay"] / plan["lr"])
     assert obj["weight_decay_convention"] == "coupled" and obj["model_groups"]["readout"]["multiplier"] == 0.25
     assert read_plan(result).optimizer["hidden"].weight_decay == pytest.approx(hidden["weight_decay"])
+
+
+def test_cli_format_overrides(tmp_path):
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    names = tmp_path / "names.txt"
+    names.write_text(NANOGPT_NAMES)
+    result = runner.invoke(app, ["transfer", LLAMA, "--width", "1024", "-f", "overrides", "--model-names", str(names)])
+    assert result.exit_code == 0, result.stderr
+    obj = json.loads(result.stdout)
+    assert obj == overrides_json(hpscale.transfer(LLAMA, width=1024), parse_names(NANOGPT_NAMES, "n"))
+    assert result.stderr.startswith("warning: no output layer among the names")
+    out = tmp_path / "overrides.json"
+    result = runner.invoke(app, ["transfer", LLAMA, "-f", "overrides", "--model-names", str(names), "-o", str(out)])
+    assert result.exit_code == 0 and result.stdout == "" and json.loads(out.read_text())["schema_version"] == 1
+    for args, message in [
+        (["-f", "overrides"], "error: --model-names: --format overrides needs the model's parameter names"),
+        (["--model-names", str(names)], "error: --model-names: only used with --format overrides"),
+        (["-f", "overrides", "--model-names", str(tmp_path / "missing.txt")], "missing.txt: no such file"),
+    ]:
+        result = runner.invoke(app, ["transfer", LLAMA, *args])
+        assert result.exit_code == 2 and result.stdout == "" and message in result.stderr, result.stderr
+
+
+def test_model_names_from_a_checkpoint(tmp_path):
+    np = pytest.importorskip("numpy")
+    from hpscale.plan import read_model_names
+
+    path = tmp_path / "model.npz"
+    np.savez(path, **{"embed_tokens.weight": np.zeros((50, 8), np.float32),
+                      "layers.0.self_attn.q_proj.weight": np.zeros((8, 8), np.float32),
+                      "norm.weight": np.ones(8, np.float32)})
+    assert read_model_names(path) == [("embed_tokens.weight", (50, 8)),
+                                      ("layers.0.self_attn.q_proj.weight", (8, 8)), ("norm.weight", (8,))]
 
 
 def test_overrides_json_matches_hpscale_torch(monkeypatch):

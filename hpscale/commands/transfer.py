@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from . import options as O
+
+#: ``overrides``: the groups as parameter-name lists (``hpscale.plan.overrides_json``).
+FORMATS = (*O.FORMATS, "overrides")
 
 if TYPE_CHECKING:
     from ..core.compose import RuleChoices
@@ -19,8 +23,12 @@ def transfer_command(
     batch_size: O.BatchOpt = None,
     dataset_size: O.DatasetOpt = None,
     depth: O.DepthOpt = None,
-    format: O.format_option(O.FORMATS, "table (report), json (the contract) or yaml (a target config).") = "table",  # type: ignore[valid-type]
+    format: O.format_option(FORMATS, "table (report), json (the contract), yaml (a target config) or overrides (per-group parameter-name lists; needs --model-names).") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
+    model_names: Annotated[Path | None, typer.Option(
+        "--model-names", metavar="FILE", show_default=False,
+        help="With --format overrides: the model's parameter names, one per line (a shape may follow "
+        "each), or a checkpoint (.safetensors, .npz, .pt) to read them from.")] = None,
     derivation: Annotated[bool, typer.Option(
         "--derivation", metavar="", help="JSON: add `factors`, every factor of every value with its rule."
     )] = False,
@@ -28,7 +36,12 @@ def transfer_command(
 ) -> None:
     """Print target-scale hyperparameters for every parameter group of PROXY."""
     output = O.output_option(output)  # type: ignore[assignment]
-    fmt = O.choice("--format", format, O.FORMATS)
+    fmt = O.choice("--format", format, FORMATS)
+    if (fmt == "overrides") != (model_names is not None):
+        from ..errors import InputError
+
+        raise InputError("--model-names: --format overrides needs the model's parameter names"
+                         if model_names is None else "--model-names: only used with --format overrides")
     from dataclasses import asdict
 
     from ..api import load_config, transfer
@@ -41,4 +54,13 @@ def transfer_command(
         "depth": O.size_option("--depth", depth, whole=True),
     }
     result = transfer(load_config(proxy), **sizes, **asdict(choices))  # type: ignore[arg-type]
+    if model_names is not None:
+        from ..contract import dumps_json
+        from ..output import emit, warn
+        from ..plan import overrides_json, read_model_names
+
+        obj = overrides_json(result, read_model_names(model_names))
+        warn(obj["warnings"])
+        emit(dumps_json(obj), output, [proxy, model_names])  # type: ignore[arg-type]
+        return
     emit_transfer(result, fmt, output, [proxy], derivation=derivation)
