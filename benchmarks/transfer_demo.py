@@ -1,7 +1,8 @@
 """Learning-rate transfer across width with hpscale.torch: standard parametrization vs µP.
 
-Run: ``python benchmarks/transfer_demo.py`` (about 25 minutes on 2 CPU cores; ``--quick`` for a
-one-minute smoke run). Not run by CI. Needs the torch and plot extras.
+Run: ``python benchmarks/transfer_demo.py`` (31 minutes measured on 2 CPU cores shared with other
+jobs, load average 3.4–4.3; ``--quick`` for a smoke run of seconds). Not run by CI. Needs the
+torch and plot extras.
 
 What it does. A nanoGPT-style transformer (tied embeddings, pre-LayerNorm blocks, head size 16,
 no dropout) learns next-byte prediction on the Python standard library's own sources (found
@@ -23,8 +24,10 @@ Optimal lr per width: the grid point with the lowest held-out loss, refined by t
 parabola through it and its two neighbours in log₂ lr (kept inside that bracket; a minimum on
 the edge of the grid is reported as the edge and flagged). One seed per run.
 
-Writes ``benchmarks/results/transfer_demo.json`` (every run) and ``transfer_demo.png`` (held-out
-loss vs lr per width for both parametrizations, and the optimal lr vs width).
+First it runs ``hpscale.torch.coord_check`` on the same model (standard vs µP, lr ``--coord-lr``)
+and prints both tables. Writes ``benchmarks/results/coord_check.png``, ``transfer_demo.json``
+(every run) and ``transfer_demo.png`` (held-out loss vs lr per width for both parametrizations,
+and the optimal lr vs width).
 """
 
 from __future__ import annotations

@@ -582,7 +582,7 @@ def apply_init(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
     with torch.no_grad():
         for name, group in structure.groups.items():
             tensor, owner = structure.params[name], structure.owners[name][0]
-            if group == "vector":
+            if group == "vector" or _vector_like(tensor.shape):  # also a bias a pattern put elsewhere
                 if any(o.attr == "bias" for o in structure.owners[name]):
                     tensor.zero_()
                 elif _is_norm_gain(owner):
@@ -690,6 +690,12 @@ def apply_multipliers(model: nn.Module, plan: Any, base: nn.Module | None = None
     readout = values.multiplier["readout"]
     if readout != 1:
         for owner in structure.readouts:
+            if owner.layout.kind not in ("linear", "conv"):
+                raise InputError(
+                    f"{owner.name}: the readout is not a layer's weight (the model's own code uses it, "
+                    "e.g. F.linear(x, wte.weight)), so no hook can scale its output: multiply the "
+                    f"logits by model_groups.readout.multiplier ({readout:g}) in the model's forward"
+                )
             if _has_own_readout_multiplier(owner.module):
                 raise InputError(
                     f"{owner.module_name}: {type(owner.module).__name__} already divides its output "

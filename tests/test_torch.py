@@ -470,6 +470,8 @@ def test_apply_init_biases_gains_padding_and_missing_std():
     assert torch.equal(model.transformer.h[0].mlp.c_fc.bias, torch.zeros(4 * 32))
     assert torch.equal(model.transformer.ln_f.weight, torch.ones(32))
     assert torch.equal(model.transformer.wte.weight[0], torch.zeros(32))
+    hpt.apply_init(model, plan_at(32), patterns={r"^lm_head\.": "readout", r"c_fc\.bias": "hidden"})
+    assert torch.equal(model.transformer.h[1].mlp.c_fc.bias, torch.zeros(4 * 32))  # a bias stays 0
     proxy = copy.deepcopy(PROXY)
     del proxy["init_std"]
     before = copy.deepcopy(model.state_dict())
@@ -499,6 +501,24 @@ def test_readout_multiplier_scales_logits_exactly(tied):
         handle.remove()
     assert torch.equal(model(x)[0], plain)
     assert quiet(hpt.apply_multipliers, model, plan_at(32)) == []  # multiplier 1: no hook
+
+
+def test_a_readout_used_by_the_models_own_code_gets_no_hook():
+    class FunctionalHead(nn.Module):  # logits = F.linear(x, wte.weight): no output module to hook
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte, self.block = nn.Embedding(VOCAB, 32), Block(32)
+
+        def forward(self, idx: torch.Tensor) -> torch.Tensor:
+            return F.linear(self.block(self.wte(idx)), self.wte.weight)
+
+    model = FunctionalHead()
+    with pytest.raises(InputError, match="no output layer found"):
+        hpt.classify(model)
+    patterns = {r"^wte\.weight$": "readout"}
+    assert hpt.classify(model, patterns=patterns)["wte.weight"] == "readout"
+    with pytest.raises(InputError, match=r"wte\.weight: the readout is not a layer's weight.*in the model's forward"):
+        hpt.apply_multipliers(model, plan_at(128), patterns=patterns)
 
 
 def test_a_readout_with_its_own_mup_multiplier_is_refused():
