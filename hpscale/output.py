@@ -31,6 +31,12 @@ from typing import TextIO
 from .errors import InputFileError
 
 
+class StdoutClosed(BaseException):
+    """The reader of stdout went away (``| head``). A ``BaseException``, so that no ``except
+    Exception`` on the way — Typer's own handler turns a broken pipe into exit 1 — mistakes it
+    for an error; ``hpscale.cli`` ends the program quietly with 141."""
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP arrived while a file was being written (``code`` = 128 + signal)."""
 
@@ -142,7 +148,7 @@ def write_stdout(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        raise
+        raise StdoutClosed from None
     except OSError as exc:
         raise InputFileError(f"stdout: cannot write the result: {exc.strerror or exc}") from None
 

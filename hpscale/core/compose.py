@@ -614,11 +614,12 @@ def _group(
     mult_factor = Factor("mup-multiplier", "width", "µP", R.mup_multiplier_width_factor(group, m, choices.readout_rule))
     eps_factors: tuple[Factor, ...] = (
         shared.batch_eps,
-        Factor("eps-width", "width", choices.eps_width_rule, R.eps_width_factor(group, m, choices.eps_width_rule)),
+        Factor("eps-width", "width", "1/m" if choices.eps_width_rule == "inverse" else "kept",
+               R.eps_width_factor(group, m, choices.eps_width_rule)),
     )
     if in_blocks:
         assert m_depth is not None
-        eps_factors += (Factor("depth-eps", "depth", choices.eps_depth_rule,
+        eps_factors += (Factor("depth-eps", "depth", "m_L^−α" if choices.eps_depth_rule == "inverse" else "kept",
                                R.depth_eps_factor(m_depth, choices.depth_rule, choices.eps_depth_rule)),)
     return GroupResult(
         lr=Quantity(values.lr, lr_t, tuple(lr_factors)),
@@ -722,8 +723,8 @@ def _check_finite(result: TransferResult) -> None:
     for name, value in named:
         if value is not None and not math.isfinite(value):
             raise InputError(
-                f"{name}: the requested scale change takes it out of the floating-point range "
-                f"({value}); choose a target closer to the proxy"
+                f"{name}: the requested scale change takes it out of the floating-point range; "
+                "choose a target closer to the proxy"
             )
         if name.endswith((".lr", ".eps")) and value == 0:
             raise InputError(
