@@ -36,8 +36,8 @@ def write_sweep(path: Path, cells: int, runs: int, dims: int, seed: int = 0) -> 
 
     rng = np.random.default_rng(seed)
     per_cell = runs // cells
-    side = round(per_cell ** (1 / dims)) if dims == 2 else per_cell
-    lr_steps = per_cell // side if dims == 2 else per_cell
+    side = 10 if dims == 2 else 1  # weight decays per cell; the rest of the cell is lr values
+    lr_steps = per_cell // side
     axes_values = {"width": [256, 512, 1024, 2048, 4096], "depth": [4, 8, 12, 16, 24],
                    "batch_size": [131072, 262144, 524288, 1048576, 2097152],
                    "dataset_size": [1e9, 2e9, 4e9, 8e9, 16e9]}

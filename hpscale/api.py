@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .config import RunConfig
     from .core.check import CheckReport
     from .core.fit import FitResult
+    from .core.law import Law
 
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> RunConfig:
     """A validated, immutable ``RunConfig`` from a YAML file path or a mapping.
@@ -89,6 +90,7 @@ def transfer(
     dataset_size: float | str | None = None,
     depth: float | str | None = None,
     params: float | str | None = None,
+    law: str | os.PathLike[str] | Law | None = None,
     **rule_choices: Any,
 ) -> TransferResult:
     """Move every hyperparameter of a proxy run to a target scale, per parameter group.
@@ -101,6 +103,8 @@ def transfer(
         depth: target depth L (residual blocks), for depth transfer; needs ``model.depth``.
         params: target parameter count for ``tau_rule="power-lines"`` (default: the proxy's
             count scaled by m²·m_L, or 12·L·W²).
+        law: a law file written by ``hpscale fit --output`` (or a loaded ``Law``): its fitted
+            exponents replace the rules for the hyperparameters and axes it covers.
         **rule_choices: the fields of ``RuleChoices`` (``wd_width_rule="sqrt"``, …), the same
             choices as the CLI's rule options.
 
@@ -123,7 +127,7 @@ def transfer(
     choices = RuleChoices(**rule_choices)
     scale = target_scale(proxy, width=width, batch_size=batch_size, dataset_size=dataset_size,
                          depth=depth, params=params)
-    return transfer_to(proxy, scale, choices)
+    return transfer_to(proxy, scale, choices, _law(law))
 
 
 def check(
@@ -131,6 +135,7 @@ def check(
     target: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
     *,
     rtol: float = 0.01,
+    law: str | os.PathLike[str] | Law | None = None,
     **rule_choices: Any,
 ) -> CheckReport:
     """Compare every hyperparameter ``target`` states with ``proxy`` transferred to its scale.
@@ -142,6 +147,7 @@ def check(
     Args:
         proxy: the tuned proxy run; target: the planned run (``RunConfig``, path or mapping).
         rtol: relative tolerance, |found − expected| ≤ rtol·|expected|.
+        law: a law file (or ``Law``) to compare under, as for ``transfer``.
         **rule_choices: the fields of ``RuleChoices``, as for ``transfer``.
 
     Returns:
@@ -169,7 +175,28 @@ def check(
         stated, target_config = stated_fields(data), config_from_data(data, str(path))
     else:
         target_config = target
-    return compare(_config(proxy), target_config, RuleChoices(**rule_choices), rtol, stated)
+    return compare(_config(proxy), target_config, RuleChoices(**rule_choices), rtol, stated, law=_law(law))
+
+
+def load_law(path: str | os.PathLike[str]) -> Law:
+    """A law file written by ``hpscale fit --output``, validated (what ``transfer --law`` reads).
+
+    Raises:
+        InputError: a missing file, another kind of file, an unknown key or schema version.
+    """
+    from .lawfile import read_law
+
+    return read_law(path)
+
+
+def _law(law: str | os.PathLike[str] | Law | None) -> Law | None:
+    from .core.law import Law as LawType
+
+    if law is None or isinstance(law, LawType):
+        return law
+    if isinstance(law, str | os.PathLike):
+        return load_law(law)
+    raise InputError(f"law: expected a law file path or a Law, got {type(law).__name__}")
 
 
 def fit(

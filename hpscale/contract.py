@@ -19,6 +19,7 @@ from .core.rules import GROUPS
 
 if TYPE_CHECKING:
     from .core.check import CheckReport, Comparison
+    from .core.law import Law
     from .core.compose import Quantity, RuleChoices, Scale, Timescales, TransferResult
     from .core.timescale import TimescaleReport
 
@@ -132,6 +133,7 @@ def to_json_dict(result: TransferResult, *, derivation: bool = False) -> dict[st
             "tokens_per_param": clean(result.ratios.tokens_per_param),
         },
         "rules": rules_json(choices, depth=result.ratios.depth is not None),
+        "law": law_json(result.law),
         "weight_decay_convention": result.convention,
         "param_groups": {
             group: {
@@ -256,6 +258,27 @@ def to_target_config(result: TransferResult) -> dict[str, Any]:
     return config
 
 
+def law_json(law: Law | None) -> dict[str, Any] | None:
+    """The fitted law a transfer used (``--law``): where it came from and each applied exponent
+    with its interval; ``null`` without one. Its factors carry ``rule: "law:<name>"``."""
+    if law is None:
+        return None
+    from .core.law import GROUP_AXES
+
+    return {
+        "name": law.name,
+        "path": law.path,
+        "sha256": law.sha256,
+        "group": law.group,
+        "applied": [
+            {"hp": term.hp, "axis": axis, "exponent": clean(exponent),
+             "ci": [clean(term.exponent_ci[axis][0]), clean(term.exponent_ci[axis][1])],
+             "groups": [law.group] if axis in GROUP_AXES else list(GROUPS)}
+            for term in law.applied() for axis, exponent in term.exponents.items()
+        ],
+    }
+
+
 def dumps_target_yaml(result: TransferResult) -> str:
     """The target config as YAML, with a header naming the rules that produced it."""
     import yaml
@@ -268,6 +291,8 @@ def dumps_target_yaml(result: TransferResult) -> str:
         f"# rules: wd-width={choices.wd_width_rule} readout={choices.readout_rule} "
         f"beta={choices.beta_rule} tau={choices.tau_rule} eps-width={choices.eps_width_rule}"
         + (f" depth={choices.depth_rule}" if result.ratios.depth is not None else ""),
+        *([f"# law: {json.dumps(result.law.name, ensure_ascii=False)} from {json.dumps(result.law.path, ensure_ascii=False)} "
+           f"(sha256 {result.law.sha256[:16]}…) replaces the rules on the axes it covers"] if result.law else []),
         "# every group is explicit in param_groups; optimizer.lr/weight_decay/eps and init_std",
         "# repeat the embedding group's values",
     ]
@@ -298,9 +323,10 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
 
 
 def report_json(
-    reports: list[tuple[str, CheckReport]], choices: RuleChoices, rtol: float
+    reports: list[tuple[str, CheckReport]], choices: RuleChoices, rtol: float, law: Law | None = None
 ) -> dict[str, Any]:
-    """The JSON report of ``hpscale check``: one entry per target, in the order given."""
+    """The JSON report of ``hpscale check``: one entry per target, in the order given; ``law`` is
+    the fitted law compared under (``check --law``), as in the transfer contract."""
     targets = [
         {
             "path": path,
@@ -317,6 +343,7 @@ def report_json(
         "hpscale_version": __version__,
         "rtol": clean(rtol),
         "rules": rules_json(choices),
+        "law": law_json(law),
         "ok": all(report.ok for _, report in reports),
         "targets": targets,
     }

@@ -43,14 +43,16 @@ needed to apply a law; the rest documents it. Unknown keys are refused.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import __version__
 from .core.fit import DECAY_RATES, FitResult, LawFit, law_method, optimum_method
+from .core.law import Law, LawTerm
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -260,29 +262,7 @@ def dumps_law(result: FitResult, name: str | None = None) -> str:
     return header + body
 
 
-class LawEntry(NamedTuple):
-    """One law read from a law file: hp* ∝ Π axis^exponent, with its interval."""
-
-    hp: str
-    exponents: dict[str, float]
-    exponent_ci: dict[str, tuple[float, float]]
-    coefficient: float | None
-    axes_range: dict[str, tuple[float, float]]
-    formula: str
-
-
-class LawFile(NamedTuple):
-    """A law file as ``transfer --law`` uses it."""
-
-    path: str
-    sha256: str
-    name: str
-    group: str
-    confidence: float | None
-    laws: dict[str, LawEntry]
-
-
-def read_law(path: str | Path) -> LawFile:
+def read_law(path: str | os.PathLike[str]) -> Law:
     """Read and validate a law file (safe YAML, ``MAX_LAW_BYTES``, strict schema).
 
     Raises ``InputError`` naming the file and the key for every problem.
@@ -306,7 +286,7 @@ def read_law(path: str | Path) -> LawFile:
     class _Model(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=False)
 
-    class Law(_Model):
+    class LawModel(_Model):
         of: Literal["value", "1 - value"]
         formula: str = ""
         coefficient: float | None = None
@@ -324,21 +304,23 @@ def read_law(path: str | Path) -> LawFile:
         name: str
         group: Literal["embedding", "hidden", "readout", "vector"]
         confidence: float | None = None
-        laws: dict[str, Law]
+        laws: dict[str, LawModel]
         provenance: dict[str, Any] = {}
 
     try:
         document = Document.model_validate(data)
     except ValidationError as exc:
         raise InputError("\n".join(f"{source}: {line}" for line in validation_messages(exc))) from None
-    laws: dict[str, LawEntry] = {}
+    terms: dict[str, LawTerm] = {}
     for hp, law in document.laws.items():
         if set(law.exponents) != set(law.exponent_ci):
             raise InputError(f"{source}: laws.{hp}: exponents and exponent_ci must name the same axes")
         for axis, value in law.exponents.items():
             if not math.isfinite(value) or abs(value) > 10:
                 raise InputError(f"{source}: laws.{hp}.exponents.{axis}: {value!r}: must be a finite number in [-10, 10]")
-        laws[hp] = LawEntry(hp, dict(law.exponents), {a: (lo, hi) for a, (lo, hi) in law.exponent_ci.items()},
-                            law.coefficient, {a: (lo, hi) for a, (lo, hi) in law.axes_range.items()}, law.formula)
+        terms[hp] = LawTerm(hp, dict(law.exponents), {a: (lo, hi) for a, (lo, hi) in law.exponent_ci.items()},
+                            {a: (lo, hi) for a, (lo, hi) in law.axes_range.items()}, law.formula)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return LawFile(source, digest, document.name, document.group, document.confidence, laws)
+    optimized = document.provenance.get("optimize", [])
+    return Law(document.name, source, digest, document.group, document.confidence, terms,
+               "lr" in optimized if isinstance(optimized, list) else False)

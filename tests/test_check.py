@@ -121,7 +121,7 @@ def test_multiple_targets_in_order_json_schema(proxy, tmp_path):
     result = run("check", proxy, good, bad, "--format", "json")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert list(report) == ["schema_version", "hpscale_version", "rtol", "rules", "ok", "targets"]
+    assert list(report) == ["schema_version", "hpscale_version", "rtol", "rules", "law", "ok", "targets"]
     assert report["schema_version"] == 1 and report["ok"] is False
     assert report["rtol"] == DEFAULT_RTOL
     assert report["rules"]["wd_width_rule"] == "timescale"

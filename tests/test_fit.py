@@ -58,7 +58,7 @@ def test_predicted_exponents_are_the_rule_functions_own():
 def test_predictions_follow_the_swept_group_and_whether_lr_was_swept():
     base = {(line.hp, line.axis, line.label): line.exponent for line in rule_lines("embedding", lr_optimized=False)}
     assert base[("lr", "width", "µP")] == 0.0  # the µP base LR does not move with width
-    assert ("weight_decay", "width", "√d") not in base  # √d sets vector-like λ to 0: no exponent
+    assert base[("weight_decay", "width", "√d")] == 0.0  # √d keeps the vector-like groups' λ
     assert base[("weight_decay", "dataset_size", "constant τ")] == -1.0  # at fixed η, B
     assert base[("weight_decay", "dataset_size", "Power Lines")] == pytest.approx(R.POWER_LINES_EXPONENT - 1)
     assert base[("weight_decay", "batch_size", "constant τ")] == 1.0

@@ -75,10 +75,10 @@ def test_law_file_round_trip(tmp_path):
     assert f"wrote {law_path}" in result.stderr
     data = json.loads(result.stdout)
     law = read_law(law_path)
-    assert law.group == "hidden" and set(law.laws) == set(data["laws"])
-    assert law.laws["weight_decay"].exponents["width"] == data["laws"]["weight_decay"]["exponents"]["width"]
-    assert law.laws["lr"].exponent_ci["width"] == tuple(data["laws"]["lr"]["exponent_ci"]["width"])
-    assert law.laws["lr"].axes_range["width"] == (128, 1024)
+    assert law.group == "hidden" and set(law.terms) == set(data["laws"]) and law.lr_optimized
+    assert law.terms["weight_decay"].exponents["width"] == data["laws"]["weight_decay"]["exponents"]["width"]
+    assert law.terms["lr"].exponent_ci["width"] == tuple(data["laws"]["lr"]["exponent_ci"]["width"])
+    assert law.terms["lr"].axes_range["width"] == (128, 1024)
     text = law_path.read_text(encoding="utf-8")
     assert "sha256:" in text and "hpscale_version" in text and "method:" in text
 
@@ -231,7 +231,7 @@ def test_bad_tables(case, tmp_path):
     (["--by", "width,batch_size", "--optimize", "batch_size"], "--by/--optimize: batch_size is in both"),
     (["--format", "xml"], "--format: 'xml': allowed: table, json"),
     (["--predict", "width"], "--predict: 'width': expected NAME=VALUE, e.g. params=7e9"),
-    (["--predict", "width=big"], "--predict width: 'big'"),
+    (["--predict", "width=big"], "--predict width: expected a number"),
     (["--column", "lr"], "--column: 'lr': expected NAME=VALUE, e.g. lr=optimizer.lr"),
     (["--law", "lr ~ width + width"], "an axis is named twice"),
     (["--bootstrap", "-5"], "--bootstrap: -5"),

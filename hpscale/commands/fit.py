@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from . import options as O
+
 if TYPE_CHECKING:
     from ..core.fit import CellFit, FitResult
 
@@ -22,50 +24,54 @@ FLAG_NAMES = {"not_bracketed": "edge", "too_few_points": "few", "non_convex": "n
 
 def fit_command(
     runs: Annotated[list[Path], typer.Argument(
-        help="Run tables: .csv, .tsv (W&B 'Export CSV' works as is) or .jsonl, one row per run.",
-        show_default=False)],
+        metavar="RUNS...", show_default=False,
+        help="Run tables, one row per run: .csv, .tsv (a W&B 'Export CSV' as it is) or .jsonl.")],
     by: Annotated[str, typer.Option(
-        "--by", help="Scale axes that define a cell (runs with equal axes form one): width, depth, params, "
-        "batch_size, dataset_size, steps.", show_default=False)],
+        "--by", metavar="AXES", show_default=False,
+        help="Scale axes that define a cell (runs with equal axes form one), comma-separated: width, depth, "
+        "params, batch_size, dataset_size, steps.")],
     optimize: Annotated[str, typer.Option(
-        "--optimize", help="The one or two swept hyperparameters: lr, weight_decay, batch_size, beta1, beta2, "
-        "eps, ema_decay.", show_default=False)],
+        "--optimize", metavar="HPS", show_default=False,
+        help="The one or two hyperparameters swept inside each cell: lr, weight_decay, batch_size, beta1, "
+        "beta2, eps, ema_decay.")],
     law: Annotated[list[str] | None, typer.Option(
-        "--law", help="A law to fit, 'HP ~ AXIS + AXIS' (log hp* = c + Σ aᵢ·log axisᵢ); repeatable. Default: "
-        "each optimized hp (and tau_epoch, tau_iter when derivable) against every --by axis that varies.",
-        show_default=False)] = None,
+        "--law", metavar="'HP ~ AXIS + AXIS'", show_default=False,
+        help="A law to fit, log hp* = c + Σ aᵢ·log axisᵢ; repeatable. Default: each optimized hp (and "
+        "tau_epoch, tau_iter when derivable) against every --by axis that varies.")] = None,
     column: Annotated[list[str] | None, typer.Option(
-        "--column", help="NAME=COLUMN: the table's column for a quantity (lr=optimizer.lr); repeatable.",
-        show_default=False)] = None,
+        "--column", metavar="NAME=COLUMN", show_default=False,
+        help="The table's column for a quantity, e.g. lr=optimizer.lr; repeatable.")] = None,
     metric: Annotated[str, typer.Option(
-        "--metric", help="The metric's column; lower is better unless --maximize.")] = "loss",
-    maximize: Annotated[bool, typer.Option("--maximize", help="Higher metric is better (accuracy).")] = False,
+        "--metric", metavar="COLUMN", help="The metric's column; lower is better unless --maximize.")] = "loss",
+    maximize: Annotated[bool, typer.Option("--maximize", metavar="", help="Higher is better (accuracy).")] = False,
     group: Annotated[str, typer.Option(
-        "--group", help="Parameter group whose LR/weight decay the table holds: hidden (absolute LR of the "
-        "matrix-like weights) | embedding (= the base LR of a µP model) | readout | vector.")] = "hidden",
-    window: Annotated[int | None, typer.Option(
-        "--window", help="Settings in each cell's quadratic fit (default 5 in 1-D, 13 in 2-D).",
-        show_default=False)] = None,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples.")] = 1000,
-    confidence: Annotated[float, typer.Option("--confidence", help="Interval level.")] = 0.95,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 0,
+        "--group", metavar="hidden|embedding|readout|vector",
+        help="The parameter group whose absolute LR and weight decay the table holds; the µP base LR is "
+        "the embedding group's.")] = "hidden",
+    window: Annotated[str | None, typer.Option(
+        "--window", metavar="N", show_default=False,
+        help="Settings in each cell's quadratic fit (default 5 in 1-D, 13 in 2-D).")] = None,
+    bootstrap: Annotated[str, typer.Option("--bootstrap", metavar="B", help="Bootstrap resamples.")] = "1000",
+    confidence: Annotated[str, typer.Option("--confidence", metavar="C", help="Interval level.")] = "0.95",
+    seed: Annotated[str, typer.Option("--seed", metavar="S", help="Random seed of the bootstrap.")] = "0",
     resample: Annotated[str, typer.Option(
-        "--resample", help="noise: perturb each run's metric by the pooled run noise (fixed design) | "
-        "runs: resample runs with replacement.")] = "noise",
+        "--resample", metavar="noise|runs",
+        help="noise: perturb each run's metric by the pooled run noise (fixed design); runs: resample runs "
+        "with replacement.")] = "noise",
     keep_edge: Annotated[bool, typer.Option(
-        "--keep-edge", help="Use unbracketed optima in the laws (default: leave them out).")] = False,
+        "--keep-edge", metavar="", help="Use unbracketed optima in the laws too.")] = False,
     predict: Annotated[list[str] | None, typer.Option(
-        "--predict", help="AXIS=VALUE,…: evaluate the laws there, e.g. params=7e9,dataset_size=1.4T; repeatable.",
-        show_default=False)] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the fitted laws to this YAML law file (for transfer --law).",
-        dir_okay=False, show_default=False)] = None,
-    plot: Annotated[Path | None, typer.Option(
-        "--plot", help="Write figures (PNG and SVG) into this folder; needs matplotlib (hpscale[plot]).",
-        file_okay=False, show_default=False)] = None,
+        "--predict", metavar="AXIS=V,…", show_default=False,
+        help="Evaluate the laws there, e.g. params=7e9,dataset_size=1.4T; repeatable.")] = None,
+    format: O.format_option(FIT_FORMATS, "table (report) or json (the contract).") = "table",  # type: ignore[valid-type]
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False,
+        help="Also write the fitted laws to this law file (YAML), for transfer --law and check --law.")] = None,
+    plot: Annotated[str | None, typer.Option(
+        "--plot", metavar="DIR", show_default=False,
+        help="Write the figures (PNG and SVG) into this folder; needs matplotlib (hpscale[plot]).")] = None,
 ) -> None:
-    """Find the optimum of each cell of a sweep, fit how it moves with scale, and judge the rules.
+    """Find each cell's optimum in a sweep, fit how it moves with scale, and judge the rules.
 
     Runs with equal --by axes form a cell; in each cell the metric is fitted as a quadratic in
     log(hp) near the best run. The optima are fitted as a power law of the axes with bootstrap
@@ -75,60 +81,72 @@ def fit_command(
 
     from ..errors import InputError
 
-    if format not in FIT_FORMATS:
-        raise InputError(f"--format: {format!r}: allowed: {', '.join(FIT_FORMATS)}")
+    fmt = O.choice("--format", format, FIT_FORMATS)
+    law_path = O.output_option(output)
     from ..api import fit
     from ..lawfile import dumps_fit_json
-    from ..output import emit, warn, write_atomic
+    from ..output import emit, printable, warn, write_atomic
     from ..runs import parse_mapping
 
+    numbers = {name: _whole(option, value) for name, option, value in
+               (("window", "--window", window), ("bootstrap", "--bootstrap", bootstrap), ("seed", "--seed", seed))}
     points = [_parse_point(text) for text in predict or []]
-    if output is not None:
-        _check_destination(output, runs)
+    plot_dir = None
     if plot is not None:
         from ..extras import require
 
         require("matplotlib", "--plot")
-        if plot.exists() and not plot.is_dir():
+        plot_dir = Path(plot)
+        if plot_dir.exists() and not plot_dir.is_dir():
             raise InputError(f"--plot: {plot}: is a file, expected a folder")
-        if not plot.exists() and not plot.parent.is_dir():
-            raise InputError(f"--plot: {plot}: folder {plot.parent} does not exist")
+        if not plot_dir.exists() and not plot_dir.parent.is_dir():
+            raise InputError(f"--plot: {plot}: folder {plot_dir.parent} does not exist")
     result = fit([str(path) for path in runs], by=by, optimize=optimize, laws=law or [],
                  columns=parse_mapping("--column", column or []), metric=metric, maximize=maximize,
-                 group=group, window=window, bootstrap=bootstrap, confidence=confidence, seed=seed,
-                 resample=resample, keep_edge=keep_edge, predict=points)
-    if output is not None and not result.laws:
+                 group=group, confidence=_number("--confidence", confidence), resample=resample,
+                 keep_edge=keep_edge, predict=points, **numbers)  # type: ignore[arg-type]
+    if law_path is not None and not result.laws:
         raise InputError(f"--output: {output}: no law could be fitted, so there is nothing to write")
-    text = dumps_fit_json(result) if format == "json" else render_table(result)
-    written: list[Path] = []
-    if output is not None:
-        write_atomic(output, result.to_law_yaml(), runs)
-        written.append(output)
-    if plot is not None:
-        from ..plots.fit import write_figures
+    text = dumps_fit_json(result) if fmt == "json" else render_table(result)
+    figures = {}
+    if plot_dir is not None:
+        from ..plots.fit import render_figures
 
-        written += write_figures(result, plot)
+        figures = render_figures(result)  # drawn before anything is written
+    written: list[str] = []
+    if law_path is not None:
+        write_atomic(law_path, result.to_law_yaml(), runs)
+        written.append(str(law_path))
+    if plot_dir is not None:
+        plot_dir.mkdir(exist_ok=True)
+        for name, data in figures.items():
+            (plot_dir / name).write_bytes(data)
+            written.append(str(plot_dir / name))
     warn(result.warnings)
     emit(text, None)
     for path in written:
-        print(f"wrote {path}", file=sys.stderr)
+        print(f"wrote {printable(path)}", file=sys.stderr)
 
 
-def _check_destination(output: Path, inputs: list[Path]) -> None:
-    """Refuse an --output that cannot be written before any work is done (nothing is printed)."""
-    import os
+def _whole(option: str, value: str | None) -> int | None:
+    from ..errors import InputError
 
-    from ..errors import InputFileError
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.lstrip("-").isdigit() and len(text) < 10):
+        raise InputError(f"{option}: expected a whole number, found {value!r}")
+    return int(text)
 
-    if output.is_dir():
-        raise InputFileError(f"--output: {output}: is a directory, expected a file path")
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputFileError(f"--output: {output}: folder {folder} does not exist")
-    for source in inputs:
-        if output.resolve() == source.resolve() or (output.exists() and source.exists()
-                                                      and os.path.samefile(output, source)):
-            raise InputFileError(f"--output: {output}: is an input file; refusing to overwrite it")
+
+def _number(option: str, value: str) -> float:
+    from ..errors import InputError
+    from ..numbers import parse_number
+
+    try:
+        return parse_number(value)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 def _parse_point(text: str) -> dict[str, str]:
@@ -166,12 +184,6 @@ def exponent_text(value: float, digits: int = 2) -> str:
     return text.replace("-", "−")
 
 
-def predicted_text(value: float) -> str:
-    """A rule's exponent as exact as it is: −1, +0.5, −0.527."""
-    text = f"{value:+.3f}".rstrip("0").rstrip(".")
-    return "0" if float(text) == 0 else text.replace("-", "−")
-
-
 def _range(pair: tuple[float, float], fmt: Any = g3) -> str:
     return f"{fmt(pair[0])}–{fmt(pair[1])}"
 
@@ -195,7 +207,7 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
     from ..core.fit import SOURCES
     from ..numbers import format_si
     from ..output import printable
-    from ..render import render_rich
+    from ..render import fmt_exponent, render_rich
 
     def table(title: str) -> Table:
         return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left")
@@ -283,7 +295,7 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
             if first and previous is not None:
                 verdicts.add_section()
             previous = (v.hp, v.axis)
-            verdicts.add_row(v.hp if first else "", v.axis if first else "", v.label, predicted_text(v.predicted),
+            verdicts.add_row(v.hp if first else "", v.axis if first else "", v.label, fmt_exponent(v.predicted),
                              exponent_text(v.fitted) if first else "", _bracket(v.interval) if first else "",
                              Text("yes", style="green") if v.consistent else Text("no", style="red"))
         labels = list(dict.fromkeys(v.label for v in result.verdicts))

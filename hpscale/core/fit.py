@@ -1158,7 +1158,7 @@ def rule_lines(group: R.Group, *, lr_optimized: bool) -> list[RuleLine]:
         label = {"mureadout": "MuReadout", "table3": "Table 3"}[readout] if group == "readout" else "µP"
         lines.append(RuleLine("lr", "width", "mup-lr", readout if group == "readout" else "mup", label, a,
                               f"absolute η of the {group} group"))
-    if group == "hidden":
+    if group in R.RESIDUAL_BLOCK_GROUPS:
         for depth_rule in R.DEPTH_RULES:
             lines.append(RuleLine("lr", "depth", "depth-lr", depth_rule,
                                   {"completep": "CompleteP", "depth-mup": "depth-µP"}[depth_rule],
@@ -1168,7 +1168,7 @@ def rule_lines(group: R.Group, *, lr_optimized: bool) -> list[RuleLine]:
                           rule_exponent(R.sqrt_batch_lr_factor), "Adam, below the critical batch"))
     for wd_rule in R.WD_WIDTH_RULES:
         if R.weight_decay_width_factor(group, 4.0, wd_rule, "mureadout") == 0:
-            continue  # the √d rule sets vector-like λ to 0: no exponent to compare
+            continue  # a rule that sets λ to 0 has no exponent to compare
         lines.append(RuleLine("weight_decay", "width", "wd-width", wd_rule, _WD_LABELS[wd_rule],
                               rule_exponent(functools.partial(R.weight_decay_width_factor, group, rule_name=wd_rule,
                                                               readout_rule="mureadout")),

@@ -40,22 +40,33 @@ def _pyplot() -> Any:
     return plt
 
 
-def write_figures(result: FitResult, folder: Path) -> list[Path]:
-    """Write both figures as PNG (150 dpi) and SVG into ``folder`` (created if missing)."""
+def render_figures(result: FitResult) -> dict[str, bytes]:
+    """Both figures as PNG (150 dpi) and SVG bytes, by file name (``fit-cells.png``, …)."""
+    import io
+
     plt = _pyplot()
-    folder.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    out: dict[str, bytes] = {}
     figures = [("fit-cells", cells_figure(result))]
     if result.laws:
         figures.append(("fit-laws", laws_figure(result)))
     for name, figure in figures:
         for suffix in ("png", "svg"):
-            path = folder / f"{name}.{suffix}"
-            # SVG: no creation date, so the same fit gives the same file.
+            buffer = io.BytesIO()
+            # No creation date in the SVG, so the same fit gives the same file.
             metadata = {"Date": None} if suffix == "svg" else {}
-            figure.savefig(path, dpi=150, bbox_inches="tight", metadata=metadata)
-            written.append(path)
+            figure.savefig(buffer, format=suffix, dpi=150, bbox_inches="tight", metadata=metadata)
+            out[f"{name}.{suffix}"] = buffer.getvalue()
         plt.close(figure)
+    return out
+
+
+def write_figures(result: FitResult, folder: Path) -> list[Path]:
+    """Write both figures (PNG and SVG) into ``folder`` (created if missing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in render_figures(result).items():
+        (folder / name).write_bytes(data)
+        written.append(folder / name)
     return written
 
 
