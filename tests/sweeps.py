@@ -123,7 +123,7 @@ def tau_world(seed: int = 0, *, noise: float = 0.003, tau: float = 0.5,
         return 3.0 + 0.04 * math.log(hps["lr"] / 3e-3) ** 2 + 0.03 * math.log(t / tau) ** 2
 
     return sweep_rows([{"dataset_size": n} for n in datasets],
-                      {"lr": grid(3e-3, 7, 2.0), "weight_decay": grid(0.1, 11, 2 ** 0.5)}, loss,
+                      {"lr": grid(3e-3, 7, 2.0), "weight_decay": grid(0.1, 15, 2 ** 0.5)}, loss,
                       noise=noise, seed=seed, constant={"batch_size": batch})
 
 

@@ -168,3 +168,10 @@ def test_bad_law_files(tmp_path, content, needle):
 def test_missing_law_file():
     result = run("check", LLAMA, LLAMA, "--law", "no-such-law.yaml")
     assert result.exit_code == 2 and result.stdout == "" and "no-such-law.yaml: no such file" in result.stderr
+
+
+def test_far_extrapolation_of_a_law_is_a_warning(law_path):
+    near = hpscale.transfer(LLAMA, width=4096, law=law_path)  # ×4 beyond the swept 128–1024
+    assert not any("extrapolated" in w for w in near.warnings)
+    far = hpscale.transfer(LLAMA, width=131_072, law=law_path)  # ×128 beyond
+    assert any("target width 131072 is ×128 beyond the swept range 128–1024" in w for w in far.warnings)

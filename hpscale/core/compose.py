@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError, RuleDomainError
-from .law import Law, law_factors
+from .law import Law, law_factors, law_warnings
 from . import rules as R
 from .rules import GROUPS, Group
 
@@ -418,6 +418,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
     params_ratio = target.params / params_p if target.params is not None and params_p else None
     if law is not None:
         law.check_axes()
+        warnings += law_warnings(law, target, FAR_EXTRAPOLATION)
     groups = {group: _group(group, run, ratios, choices, shared, target, law, params_ratio) for group in GROUPS}
     for group, values in groups.items():
         _warn_timescales(group, values, run.convention, warnings)

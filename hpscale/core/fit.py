@@ -394,8 +394,9 @@ def optimum_method(options: FitOptions, dims: int) -> str:
 def law_method(options: FitOptions) -> str:
     return (
         "log hp* = c + Σ aᵢ·log axisᵢ by weighted least squares, weights 1/(bootstrap variance + τ²) "
-        "with τ² the excess scatter (DerSimonian–Laird); intervals by refitting on every resample "
-        f"of the cell optima plus N(0, τ²) per cell; {'all cells' if options.keep_edge else 'unbracketed cells left out'}"
+        "with τ² the excess scatter (DerSimonian–Laird); the law refitted on every resample of the "
+        "cell optima plus N(0, τ²) per cell, interval = estimate ± z·IQR/1.349 of the refits; "
+        f"{'all cells' if options.keep_edge else 'unbracketed cells left out'}"
     )
 
 
@@ -904,8 +905,12 @@ def cell_optima(sweep: Sweep, options: FitOptions) -> _CellEstimates:
     - ``runs``: resample the cell's runs with replacement, as Poisson(1) weights per run (the
       Poisson bootstrap, Hanley & MacGibbon 2006, Comput. Methods Programs Biomed. 83:57).
       On sweeps with one run per setting a third of the settings drop out of each resample,
-      which moves the fit window: in the suite's coverage tests its 95 % intervals covered
-      ~99 % of cells and were 2–3× wider than the true spread when runs diverged.
+      which moves the fit window.
+
+    Measured on the synthetic worlds of ``tests/sweeps.py`` (100 sweeps each, 95 % intervals of
+    the law's exponent): ``noise`` covered 96–98 % with intervals 1.15–1.4× the real spread,
+    ``runs`` 91–96 % with 0.9–1.13×; per-cell intervals covered 96 % (1-D) and 97 % (2-D) under
+    ``noise``. So ``noise`` is the default: it errs on the wide side.
     """
     import numpy as np
 
@@ -1006,6 +1011,30 @@ def excess_scatter(X: np.ndarray, z: np.ndarray, variance: np.ndarray) -> float:
     return max(0.0, (Q - (k - p)) / denominator)
 
 
+def robust_spread(samples: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The spread of bootstrap samples as a standard deviation that ignores their tails:
+    IQR/1.349 (the SD of a normal with that interquartile range). A parabola's vertex is a ratio
+    of fitted coefficients, so its resamples have heavy tails that inflate the plain SD."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        q25, q75 = np.nanquantile(samples, [0.25, 0.75], axis=axis)
+    return (q75 - q25) / 1.349
+
+
+def robust_interval(point: Any, samples: np.ndarray, confidence: float, axis: int = -1) -> tuple[Any, Any]:
+    """point ± z·``robust_spread``: a normal interval whose width comes from the bootstrap.
+
+    Used for laws and predictions, where the percentile interval of a linear combination of
+    heavy-tailed vertex resamples was too wide (95 % intervals 1.6× the real spread in the
+    suite's 2-D worlds; 1.1× with this form, coverage 97–99 %).
+    """
+    from statistics import NormalDist
+
+    half = NormalDist().inv_cdf(1 - (1 - confidence) / 2) * robust_spread(samples, axis)
+    return point - half, point + half
+
+
 def _quantiles(samples: np.ndarray, confidence: float, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
@@ -1020,11 +1049,12 @@ def fit_law(spec: LawSpec, data: _LawData, options: FitOptions, rng: np.random.G
             metric_excess: Callable[[int, float], float | None] | None = None) -> tuple[LawFit, np.ndarray, np.ndarray]:
     """Weighted least squares of z = log hp* on the log axes, with bootstrap intervals.
 
-    Weights 1/(vᵢ + τ²): vᵢ is cell i's bootstrap variance of z (at least step²/12 for a cell
-    whose optimum fell back to a grid point, at least ``_MIN_VARIANCE``), τ² the excess scatter
-    (``excess_scatter``). The intervals refit the law on each resample b: z_b = (resampled cell
-    optima) + N(0, τ²) per cell, β_b = M z_b, percentile interval. Axes are centred on their
-    log-mean, so the intercept is the law at the centre of the data (``centre``).
+    Weights 1/(vᵢ + τ²): vᵢ is cell i's bootstrap variance of z, as ``robust_spread``² (at least
+    step²/12 for a cell whose optimum fell back to a grid point, at least ``_MIN_VARIANCE``),
+    τ² the excess scatter (``excess_scatter``). The intervals refit the law on each resample b:
+    z_b = (resampled cell optima) + N(0, τ²) per cell, β_b = M z_b; interval β̂ ± z·spread(β_b)
+    (``robust_interval``). Axes are centred on their log-mean, so the intercept is the law at
+    the centre of the data (``centre``).
 
     Returns the ``LawFit``, the coefficient resamples (P, B) and the design centre (k,).
     """
@@ -1034,8 +1064,7 @@ def fit_law(spec: LawSpec, data: _LawData, options: FitOptions, rng: np.random.G
     centre = data.logs.mean(axis=0)
     X = np.column_stack([np.ones(C), data.logs - centre])
     P = k + 1
-    with np.errstate(all="ignore"):
-        variance = np.nanvar(data.boot, axis=1)
+    variance = robust_spread(data.boot, axis=1) ** 2
     variance = np.where(np.isfinite(variance), variance, 0.0)
     variance = np.maximum(variance, np.where(data.fallback, data.step**2 / 12, 0.0))
     variance = np.maximum(variance, _MIN_VARIANCE)
@@ -1072,8 +1101,8 @@ def fit_law(spec: LawSpec, data: _LawData, options: FitOptions, rng: np.random.G
                                max(excess) if excess else None, tuple(errors))
     log_coefficient = beta[0] - beta[1:] @ centre
     log_coefficient_boot = beta_boot[0] - centre @ beta_boot[1:]
-    lo, hi = _quantiles(beta_boot, options.confidence, axis=1)
-    c_lo, c_hi = _quantiles(log_coefficient_boot, options.confidence)
+    lo, hi = robust_interval(beta, beta_boot, options.confidence, axis=1)
+    c_lo, c_hi = robust_interval(log_coefficient, log_coefficient_boot, options.confidence)
     law = LawFit(
         hp=spec.hp,
         axes=spec.axes,
@@ -1619,7 +1648,7 @@ def _predict(
         samples = beta_boot[0] + logs @ beta_boot[1:]
         if law.excess_scatter > 0:
             samples = samples + rng.normal(0.0, math.sqrt(law.excess_scatter), size=samples.shape)
-        lo, hi = _quantiles(samples, options.confidence)
+        lo, hi = robust_interval(log_value, samples, options.confidence)
         ends = sorted((float(from_log(hp, lo)), float(from_log(hp, hi))))
         values[hp] = float(from_log(hp, log_value))
         intervals[hp] = (ends[0], ends[1])

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..errors import InputError
 
 if TYPE_CHECKING:
-    from .compose import Factor, Ratios
+    from .compose import Factor, Ratios, Scale
     from .rules import Group
 
 #: Law axis → (the transfer axis its factor is recorded under, the rule axes it replaces).
@@ -130,3 +130,23 @@ def law_factors(
         elif (law_factor := replacing[factor.axis]) is not None and law_factor not in out:
             out.append(law_factor)
     return out + extra
+
+
+def law_warnings(law: Law, target: Scale, far: float) -> list[str]:
+    """One warning per applied law axis whose target value lies more than ×``far`` beyond the
+    range the law was fitted on (``axes_range``): the law is extrapolated that far."""
+    values = {"width": target.width, "depth": target.depth, "batch_size": target.batch_size,
+              "dataset_size": target.dataset_size, "params": target.params}
+    warnings = []
+    for term in law.applied():
+        for axis in term.exponents:
+            value, span = values.get(axis), term.axes_range.get(axis)
+            if value is None or span is None or not (span[0] > 0 and span[1] > 0):
+                continue
+            beyond = max(value / span[1], span[0] / value)
+            if beyond > far:
+                warnings.append(
+                    f"--law {law.path}: laws.{term.hp}: target {axis} {value:g} is ×{beyond:.3g} beyond the "
+                    f"swept range {span[0]:g}–{span[1]:g} (more than ×{far:g}); the law is extrapolated that far"
+                )
+    return warnings
