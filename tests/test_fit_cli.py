@@ -274,3 +274,18 @@ def test_weak_evidence_warns_on_stderr_and_in_json(tmp_path):
     data = json.loads(result.stdout)
     assert any(w.startswith(warning) for w in data["warnings"])
     assert data["cells"][0]["flags"] == ["not_bracketed"] and data["cells"][0]["used_in_laws"] is False
+
+
+def test_terminal_acting_characters_in_names_are_escaped(tmp_path):
+    rows = sweeps.mup_world(seed=27)
+    for row in rows:
+        row["val/loss\x1b[2J\u202e"] = row.pop("val/loss")
+        row["Name"] = f"{row['Name']}\x9b"
+    path = sweeps.write_csv(rows, tmp_path / "sweep\x1b]0;pwned\x07.csv")
+    metric = "val/loss\x1b[2J\u202e"
+    table = run(str(path), "--by", "width", "--optimize", "lr", "--metric", metric, "--bootstrap", "20")
+    assert table.exit_code == 0, table.stderr
+    data = run(str(path), "--by", "width", "--optimize", "lr", "--metric", metric, "--bootstrap", "20", "-f", "json")
+    for text in (table.stdout, table.stderr, data.stdout):
+        assert not any(char in text for char in "\x1b\x07\x9b\u202e")
+    assert json.loads(data.stdout)["metric"]["column"] == metric  # the same value, escaped in the text

@@ -35,6 +35,27 @@ def _rtol(value: str) -> float:
     return rtol
 
 
+def expand_targets(targets: list[Path]) -> list[Path]:
+    """Targets as given; a target that is not a file but a glob pattern (``'configs/target-*.yaml'``,
+    quoted so that no shell expands it — as pre-commit passes it) is expanded here, sorted. A
+    pattern that matches nothing is an error, not an empty check."""
+    import glob
+
+    from ..errors import InputFileError
+
+    expanded: list[Path] = []
+    for target in targets:
+        text = str(target)
+        if not target.exists() and any(char in text for char in "*?["):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise InputFileError(f"{text}: no target config matches this pattern")
+            expanded += [Path(match) for match in matches]
+        else:
+            expanded.append(target)
+    return expanded
+
+
 def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None, list[str]]:
     """Load one target and compare it: (report, []) or (None, the input problems).
 
@@ -97,6 +118,7 @@ def check_command(
 
     patterns = tuple(ignore or ())
     ignore_matcher(patterns)  # refuse a pattern that matches no checked field before any work
+    targets = expand_targets(targets)
     law_file = O.law_option(law)
     config = load_config(proxy)
     shared = (config, read_proxy(config), choices, tolerance, patterns, law_file)
