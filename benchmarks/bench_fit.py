@@ -10,7 +10,8 @@ as fresh processes (wall time, median of ``--runs``, interleaved):
    laws, verdicts, JSON), and
 2. one plain ``hpscale transfer configs/llama-mup-w256.yaml --width 4096``.
 
-Prints both times and their ratio, and the machine's load average (the figure depends on it).
+Prints wall and CPU time (user + system of the process) of both and their ratios, and the machine's
+load average: the wall time depends on other load, the CPU time much less.
 """
 
 from __future__ import annotations
@@ -27,7 +28,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cli import hpscale_cmd, timed  # noqa: E402
+from bench_cli import hpscale_cmd  # noqa: E402
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one fresh process. CPU time is what the
+    process itself used, so it depends less on other load than wall time does."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n"
+                         f"{proc.stderr.decode()[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def write_sweep(path: Path, cells: int, runs: int, dims: int, seed: int = 0) -> int:
@@ -86,12 +104,14 @@ def main() -> int:
         for _ in range(args.runs):
             fits.append(timed(fit_cmd))
             transfers.append(timed(transfer_cmd))
-    fit_time, transfer_time = statistics.median(fits), statistics.median(transfers)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
     print(f"sweep: {written:,} runs in {args.cells} cells ({args.dims}-D), {args.bootstrap:,} resamples")
-    print(f"hpscale fit:      {fit_time:8.2f} s (median of {args.runs}: {', '.join(f'{t:.2f}' for t in fits)})")
-    print(f"hpscale transfer: {transfer_time:8.3f} s")
-    print(f"ratio fit / transfer: {fit_time / transfer_time:.1f}×")
+    for label, index in (("wall", 0), ("CPU", 1)):
+        fit_time = statistics.median(t[index] for t in fits)
+        transfer_time = statistics.median(t[index] for t in transfers)
+        print(f"{label:4s} hpscale fit {fit_time:6.2f} s (median of {args.runs}: "
+              f"{', '.join(f'{t[index]:.2f}' for t in fits)}); one transfer {transfer_time:.3f} s; "
+              f"ratio {fit_time / transfer_time:.1f}×")
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
     return 0
 

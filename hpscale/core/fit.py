@@ -1017,9 +1017,19 @@ def robust_spread(samples: np.ndarray, axis: int = -1) -> np.ndarray:
     of fitted coefficients, so its resamples have heavy tails that inflate the plain SD."""
     import numpy as np
 
-    with np.errstate(all="ignore"):
-        q25, q75 = np.nanquantile(samples, [0.25, 0.75], axis=axis)
+    q25, q75 = _quantile(samples, [0.25, 0.75], axis)
     return (q75 - q25) / 1.349
+
+
+def _quantile(samples: np.ndarray, q: list[float], axis: int) -> np.ndarray:
+    """Quantiles ignoring NaN (failed resamples); ``np.quantile`` when there are none, since
+    ``np.nanquantile`` works row by row."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        if not np.isnan(samples).any():
+            return np.quantile(samples, q, axis=axis)
+        return np.nanquantile(samples, q, axis=axis)
 
 
 def robust_interval(point: Any, samples: np.ndarray, confidence: float, axis: int = -1) -> tuple[Any, Any]:
@@ -1039,9 +1049,7 @@ def _quantiles(samples: np.ndarray, confidence: float, axis: int = -1) -> tuple[
     import numpy as np
 
     tail = (1 - confidence) / 2
-    with np.errstate(all="ignore"):
-        lo = np.nanquantile(samples, tail, axis=axis)
-        hi = np.nanquantile(samples, 1 - tail, axis=axis)
+    lo, hi = _quantile(samples, [tail, 1 - tail], axis)
     return lo, hi
 
 
