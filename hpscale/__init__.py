@@ -27,8 +27,8 @@ __version__ = "0.2.0"
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
     from .api import check as check
     from .api import fit as fit
-    from .api import load_law as load_law
     from .api import load_config as load_config
+    from .api import load_law as load_law
     from .api import transfer as transfer
     from .config import RunConfig as RunConfig
     from .core.check import CheckReport as CheckReport
