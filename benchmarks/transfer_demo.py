@@ -25,7 +25,7 @@ parabola through it and its two neighbours in log₂ lr (kept inside that bracke
 the edge of the grid is reported as the edge and flagged). One seed per run.
 
 First it runs ``hpscale.torch.coord_check`` on the same model (standard vs µP, lr ``--coord-lr``)
-and prints both tables. Writes ``benchmarks/results/coord_check.png``, ``transfer_demo.json``
+and prints both tables. Writes ``benchmarks/figures/coord_check.png``, ``transfer_demo.json``
 (every run) and ``transfer_demo.png`` (held-out loss vs lr per width for both parametrizations,
 and the optimal lr vs width).
 """
@@ -340,7 +340,7 @@ def main() -> None:
                         help="runs in parallel, one thread each (OpenMP threads that share busy cores "
                         "with other programs spin and slow down 20×; processes degrade gracefully)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "figures")
     parser.add_argument("--coord-lr", type=float, default=2.0**-6,
                         help="lr of the coordinate check (standard: every group; µP: the proxy's)")
     parser.add_argument("--coord-check-only", action="store_true", help="only the coordinate check")

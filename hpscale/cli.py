@@ -26,7 +26,7 @@ import typer
 
 from . import __version__
 from .errors import HpscaleError
-from .output import Terminated
+from .output import StdoutClosed, Terminated
 
 EXIT_FINDINGS = 1
 EXIT_INPUT = 2
@@ -62,7 +62,7 @@ def guarded(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit, BrokenPipeError):
+        except (typer.Exit, typer.Abort, SystemExit, BrokenPipeError, StdoutClosed):
             raise
         except HpscaleError as exc:
             raise _error(str(exc)) from None
@@ -99,6 +99,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("ladder", "hpscale.commands.ladder", "ladder_command"),
     ("explain", "hpscale.commands.explain", "explain_command"),
     ("spectrum", "hpscale.commands.spectrum", "spectrum_command"),
+    ("fit", "hpscale.commands.fit", "fit_command"),
 ]
 
 
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     try:
         return _run(args or ["--help"])  # a bare `hpscale` shows the help
-    except BrokenPipeError:
+    except (StdoutClosed, BrokenPipeError):
         _silence_stdout()
         return EXIT_BROKEN_PIPE
 
@@ -192,7 +193,7 @@ def _run(args: list[str]) -> int:
         return EXIT_INTERRUPTED
     except Terminated as exc:  # SIGTERM/SIGHUP during an --output write, cleaned up
         return exc.code
-    except BrokenPipeError:
+    except (StdoutClosed, BrokenPipeError):
         raise
     except Exception as exc:  # noqa: BLE001 — a Click usage error is recognised by its interface
         if callable(getattr(exc, "format_message", None)) and getattr(exc, "exit_code", None) == EXIT_INPUT:

@@ -23,12 +23,17 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 from .errors import InputFileError
+
+
+class StdoutClosed(BaseException):
+    """The reader of stdout went away (``| head``). A ``BaseException``, so that no ``except
+    Exception`` on the way — Typer's own handler turns a broken pipe into exit 1 — mistakes it
+    for an error; ``hpscale.cli`` ends the program quietly with 141."""
 
 
 class Terminated(BaseException):
@@ -109,6 +114,8 @@ def _signals_as_exceptions() -> Iterator[None]:
 @contextlib.contextmanager
 def atomic_file(path: Path, inputs: Iterable[Path] = ()) -> Iterator[TextIO]:
     """A text file to write that replaces ``path`` only when the block completes."""
+    import tempfile
+
     real, mode = _destination(path, inputs)
     with _signals_as_exceptions():
         try:
@@ -142,7 +149,7 @@ def write_stdout(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        raise
+        raise StdoutClosed from None
     except OSError as exc:
         raise InputFileError(f"stdout: cannot write the result: {exc.strerror or exc}") from None
 
@@ -180,3 +187,20 @@ def _escape(char: str) -> str:
     if char == "\t" or not (code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI or 0xD800 <= code <= 0xDFFF):
         return char
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+_UNSAFE_IN_JSON = None
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the characters ``printable`` escapes (C1 controls, DEL, bidirectional
+    overrides, lone surrogates) written as ``\\uXXXX`` escapes: the same JSON value, harmless on a
+    terminal. (``json.dumps`` already escapes C0 controls; it leaves these as they are.)"""
+    global _UNSAFE_IN_JSON
+    if text.isascii() or text.isprintable():
+        return text
+    if _UNSAFE_IN_JSON is None:
+        import re
+
+        _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -88,3 +88,15 @@ def test_ladder_error_in_a_later_chunk_names_the_row():
     result = runner.invoke(app, ["ladder", str(LLAMA), "--batch-sizes", sizes, "-f", "json", "-j", "2"])
     assert result.exit_code == 2 and result.stdout == ""
     assert "target 31" in result.stderr and "optimizer.betas[0]" in result.stderr
+
+
+def _die_on_seven(shared, item):
+    if item == 7:
+        os.kill(os.getpid(), 9)
+    return item
+
+
+@needs_fork
+def test_a_worker_that_dies_is_named_not_an_eof_error():
+    with pytest.raises(RuntimeError, match=r"worker process \d+ died \(killed by signal 9\)"):
+        ordered_map(_die_on_seven, list(range(10)), 2, None)

@@ -26,45 +26,64 @@ LADDER_FORMATS = ("table", "json", "csv")
 
 
 def _table(results: list[Any], color: bool | None) -> str:
-    """One row per target: scale, then per group η · λ, hidden τ_epoch, Adam β, ε, EMA, residual."""
+    """One row per target: scale, then per group η · λ, hidden τ_epoch, Adam β, ε, EMA, residual.
+
+    Columns are ranked; at the terminal's width the lowest-ranked ones that do not fit are left
+    out and named in the caption (``--format csv`` has them all).
+    """
     from rich import box
     from rich.table import Table
 
-    from ..core.rules import GROUPS
     from ..numbers import format_si
-    from ..render import fmt_value, render_rich
+    from ..output import printable
+    from ..render import columns_that_fit, fmt_value, render_rich, table_width
 
     first = results[0]
-    show_depth = any(r.target.depth is not None for r in results)
-    show_ema = first.ema_decay is not None
-    show_residual = any(r.residual_multiplier is not None for r in results)
-    show_tpp = any(r.ratios.tokens_per_param is not None for r in results)
-    title = (f"hpscale ladder — {first.name or 'proxy'}: W={first.proxy.width}, "
-             f"B={format_si(first.proxy.batch_size)}, N={format_si(first.proxy.dataset_size)} {first.unit}"
-             f" (weight decay: {first.convention} convention)")
+
+    def pair(r: Any, group: str) -> str:
+        g = r.groups[group]
+        return f"{fmt_value(g.lr.target, 4)} · {fmt_value(g.weight_decay.target, 4)}"
+
+    def tau(r: Any) -> str:
+        value = r.groups["hidden"].timescales_target.tau_epoch
+        return fmt_value(value if value is not None else float("inf"), 4)
+
+    # (header, rank, cell of a result, shown at all?)
+    candidates: list[tuple[str, int, Any, bool]] = [
+        ("W", 1, lambda r: f"{r.target.width:,}", True),
+        ("L", 6, lambda r: str(r.target.depth or ""), any(r.target.depth is not None for r in results)),
+        ("B", 2, lambda r: format_si(r.target.batch_size), True),
+        ("N", 3, lambda r: format_si(r.target.dataset_size), True),
+        ("TPP ratio", 10, lambda r: fmt_value(r.ratios.tokens_per_param, 4),
+         any(r.ratios.tokens_per_param is not None for r in results)),
+        ("embedding η · λ", 12, lambda r: pair(r, "embedding"), True),
+        ("hidden η · λ", 4, lambda r: pair(r, "hidden"), True),
+        ("readout η · λ", 7, lambda r: pair(r, "readout"), True),
+        ("vector η · λ", 13, lambda r: pair(r, "vector"), True),
+        ("hidden τ_epoch", 5, tau, True),
+        ("β1", 8, lambda r: fmt_value(r.betas[0].target, 6), True),
+        ("β2", 9, lambda r: fmt_value(r.betas[1].target, 6), True),
+        ("ε", 14, lambda r: fmt_value(r.eps.target, 4), True),
+        ("EMA ρ", 5, lambda r: fmt_value(r.ema_decay.target if r.ema_decay else None, 6), first.ema_decay is not None),
+        ("residual ×", 11, lambda r: fmt_value(r.residual_multiplier.target if r.residual_multiplier else None, 4),
+         any(r.residual_multiplier is not None for r in results)),
+    ]
+    columns = [(header, rank, [cell(r) for r in results]) for header, rank, cell, shown in candidates if shown]
+    width = table_width()
+    kept = columns_that_fit(columns, width)
+    title = (f"hpscale ladder — {printable(first.name or 'proxy')}: W={first.proxy.width}, "
+             f"B={format_si(first.proxy.batch_size)}, N={format_si(first.proxy.dataset_size)} {first.unit}, "
+             f"{first.convention} weight decay")
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    columns = ["W"] + (["L"] if show_depth else []) + ["B", "N"] + (["TPP ratio"] if show_tpp else [])
-    columns += [f"{group} η · λ" for group in GROUPS] + ["hidden τ_epoch", "β1", "β2", "ε"]
-    columns += (["EMA ρ"] if show_ema else []) + (["residual ×"] if show_residual else [])
-    for column in columns:
-        table.add_column(column, justify="right", no_wrap=True)
-    for r in results:
-        row = [f"{r.target.width:,}"] + ([str(r.target.depth or "")] if show_depth else [])
-        row += [format_si(r.target.batch_size), format_si(r.target.dataset_size)]
-        if show_tpp:
-            row.append(fmt_value(r.ratios.tokens_per_param, 4))
-        for group in GROUPS:
-            g = r.groups[group]
-            row.append(f"{fmt_value(g.lr.target, 4)} · {fmt_value(g.weight_decay.target, 4)}")
-        tau = r.groups["hidden"].timescales_target.tau_epoch
-        row += [fmt_value(tau if tau is not None else float("inf"), 4),
-                fmt_value(r.betas[0].target, 6), fmt_value(r.betas[1].target, 6), fmt_value(r.eps.target, 4)]
-        if show_ema:
-            row.append(fmt_value(r.ema_decay.target if r.ema_decay else None, 6))
-        if show_residual:
-            row.append(fmt_value(r.residual_multiplier.target if r.residual_multiplier else None, 4))
-        table.add_row(*row)
-    return render_rich([table], color=color, width=max(120, 16 * len(columns)))
+    for index in kept:
+        table.add_column(columns[index][0], justify="right", no_wrap=True)
+    for row in range(len(results)):
+        table.add_row(*(columns[index][2][row] for index in kept))
+    left_out = [header for index, (header, _, _) in enumerate(columns) if index not in kept]
+    if left_out:
+        table.caption = f"not shown at {width} columns: {', '.join(left_out)} (all of them: --format csv)"
+        table.caption_justify = "left"
+    return render_rich([table], color=color, width=width)
 
 
 @O.with_rule_options

@@ -25,6 +25,7 @@ def transfer_command(
     depth: O.DepthOpt = None,
     format: O.format_option(FORMATS, "table (report), json (the contract), yaml (a target config) or overrides (per-group parameter-name lists; needs --model-names).") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
+    law: O.LawOpt = None,
     model_names: Annotated[Path | None, typer.Option(
         "--model-names", metavar="FILE", show_default=False,
         help="With --format overrides: the model's parameter names, one per line (a shape may follow "
@@ -53,7 +54,9 @@ def transfer_command(
         "dataset_size": O.size_option("--dataset-size", dataset_size),
         "depth": O.size_option("--depth", depth, whole=True),
     }
-    result = transfer(load_config(proxy), **sizes, **asdict(choices))  # type: ignore[arg-type]
+    law_file = O.law_option(law)
+    result = transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices))  # type: ignore[arg-type]
+    inputs = [proxy] + ([Path(law)] if law else [])
     if model_names is not None:
         from ..contract import dumps_json
         from ..output import emit, warn
@@ -61,6 +64,6 @@ def transfer_command(
 
         obj = overrides_json(result, read_model_names(model_names))
         warn(obj["warnings"])
-        emit(dumps_json(obj), output, [proxy, model_names])  # type: ignore[arg-type]
+        emit(dumps_json(obj), output, [*inputs, model_names])  # type: ignore[arg-type]
         return
-    emit_transfer(result, fmt, output, [proxy], derivation=derivation)
+    emit_transfer(result, fmt, output, inputs, derivation=derivation)  # type: ignore[arg-type]

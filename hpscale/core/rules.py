@@ -2,7 +2,10 @@
 
 Every rule states its formula, its symbols, the weight-decay convention it assumes and the
 paper it comes from. Rules are written for the *coupled* convention of ``torch.optim.AdamW``
-(each step ``w ← w − η·λ·w − η·update``); ``to_independent`` / ``to_coupled`` convert.
+(each step ``w ← w − η·λ·w − η·update``: the decay is coupled to the learning rate; PyTorch's
+documentation calls the same thing "decoupled weight decay", meaning decoupled from the
+gradient); ``to_independent`` / ``to_coupled`` convert to and from Loshchilov & Hutter's
+*independent* form ``w ← w − λ_ind·w − η·update``.
 
 Notation used throughout:
 
@@ -284,7 +287,9 @@ def timescale_weight_decay_factor(lr_ratio: float, batch_ratio: float, dataset_r
     "coupled-to-independent",
     title="Weight-decay convention conversion",
     invariant="the same per-step decay w ← (1 − η·λ)·w",
-    convention="coupled (torch.optim.AdamW, optax.adamw) ↔ independent (Loshchilov & Hutter)",
+    convention="coupled (torch.optim.AdamW, optax.adamw: the decay is multiplied by the LR — "
+    "PyTorch calls it 'decoupled' because it is decoupled from the gradient) ↔ independent "
+    "(Loshchilov & Hutter's fully decoupled decay, not multiplied by the LR)",
     validity="η > 0",
     reference="Loshchilov & Hutter 2019, Decoupled Weight Decay Regularization, arXiv 1711.05101; "
     "PyTorch torch.optim.AdamW documentation",
