@@ -10,7 +10,8 @@ The Python API is what the CLI commands call::
     result.to_json_dict()                  # the JSON contract of `hpscale transfer -f json`
 
 Public names (each documented in its docstring and in the README's "Python API" section):
-``load_config``, ``transfer``, ``check``, ``RunConfig``, ``Scale``, ``RuleChoices``,
+``load_config``, ``transfer``, ``check``, ``scan_checkpoint``, ``compare_checkpoints``,
+``Scan``, ``CheckpointComparison``, ``RunConfig``, ``Scale``, ``RuleChoices``,
 ``TransferResult``, ``CheckReport``, ``RULES``, ``HpscaleError``, ``InputError``,
 ``RuleDomainError``. No public name is also the name of a submodule, so
 ``from hpscale import transfer`` is always the function.
@@ -26,6 +27,10 @@ __version__ = "0.2.0"
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
     from .api import check as check
+    from .api import compare_checkpoints as compare_checkpoints
+    from .api import scan_checkpoint as scan_checkpoint
+    from .checkpoints import CheckpointComparison as CheckpointComparison
+    from .checkpoints import Scan as Scan
     from .api import load_config as load_config
     from .api import transfer as transfer
     from .config import RunConfig as RunConfig
@@ -43,6 +48,10 @@ _LAZY = {
     "load_config": "hpscale.api",
     "transfer": "hpscale.api",
     "check": "hpscale.api",
+    "scan_checkpoint": "hpscale.api",
+    "compare_checkpoints": "hpscale.api",
+    "Scan": "hpscale.checkpoints",
+    "CheckpointComparison": "hpscale.checkpoints",
     "RunConfig": "hpscale.config",
     "CheckReport": "hpscale.core.check",
     "RuleChoices": "hpscale.core.compose",
