@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .core import rules as R
 from .core.compose import RuleChoices, Scale, TransferResult, scale_of, transfer_to
 from .errors import InputError
 from .loader import load_config as _load_config
@@ -177,6 +178,7 @@ def scan_checkpoint(
     *,
     group: Collection[str] = (),
     device: str | None = None,
+    rtol: float = R.SIGMA_TOP_RTOL,
 ) -> Scan:
     """σ_top, ‖W‖_F and stable rank of every weight matrix of a checkpoint, grouped.
 
@@ -185,6 +187,7 @@ def scan_checkpoint(
             directory (``config.json`` with ``model.safetensors`` or shards and their index).
         group: ``"GROUP=REGEX"`` strings checked before the built-in names (as ``--group``).
         device: ``None`` (numpy), or a torch device ("cpu", "cuda") for the linear algebra.
+        rtol: target relative error of each σ_top (the CLI's ``--sigma-rtol``).
 
     Returns:
         A ``Scan``: ``.records`` (one ``TensorRecord`` per matrix: ``name``, ``group``,
@@ -194,7 +197,9 @@ def scan_checkpoint(
     from .checkpoints import scan_checkpoint as scan
     from .core.spectrum import Grouper
 
-    return scan(path, Grouper.from_specs(group), device=device)
+    if isinstance(rtol, bool) or not isinstance(rtol, int | float) or not 1e-6 <= rtol <= 0.1:
+        raise InputError(f"rtol: {rtol!r}: must be in [1e-6, 0.1]")
+    return scan(path, Grouper.from_specs(group), device=device, rtol=rtol)
 
 
 def compare_checkpoints(
@@ -206,6 +211,7 @@ def compare_checkpoints(
     group: Collection[str] = (),
     tolerance: float = 0.10,
     device: str | None = None,
+    rtol: float = R.SIGMA_TOP_RTOL,
     **rule_choices: Any,
 ) -> CheckpointComparison:
     """Which weight-decay width rule a trained proxy/target pair followed, from σ_top.
@@ -220,7 +226,7 @@ def compare_checkpoints(
     Args:
         proxy, target: checkpoint files or model directories (see ``scan_checkpoint``).
         proxy_config, target_config: the two run configs (both or neither).
-        group, device: as for ``scan_checkpoint``.
+        group, device, rtol: as for ``scan_checkpoint``.
         tolerance: a rule fits when |log(measured/predicted)| ≤ log(1 + tolerance).
         **rule_choices: the fields of ``RuleChoices`` (``depth_rule``, ``tau_rule``, …).
 
@@ -228,12 +234,9 @@ def compare_checkpoints(
         A ``CheckpointComparison``: ``.proxy``, ``.target`` (scans), ``.comparison``
         (``.rows`` per group and sublayer, ``.predicted``, ``.verdict``), ``.warnings``.
     """
-    from .checkpoints import scan_checkpoint as scan
-    from .core.spectrum import Grouper
-
     _check_compare_args(proxy_config, target_config, tolerance)
-    grouper = Grouper.from_specs(group)
-    return compare_scans(scan(proxy, grouper, device=device), scan(target, grouper, device=device),
+    return compare_scans(scan_checkpoint(proxy, group=group, device=device, rtol=rtol),
+                         scan_checkpoint(target, group=group, device=device, rtol=rtol),
                          proxy_config=proxy_config, target_config=target_config, tolerance=tolerance,
                          **rule_choices)
 
@@ -283,7 +286,6 @@ def _spectrum_predictions(
     warnings: list[str],
 ) -> tuple[Any, Any, float | None, str]:
     """(predict(m), configured(m) or None, m or None, where m comes from) for ``compare``."""
-    from .core import rules as R
     from .core.compose import resolve_groups
     from .core.spectrum import Prediction
     from .errors import RuleDomainError

@@ -93,7 +93,7 @@ def test_lanczos_gaussian_flat_top_within_half_percent(shape: tuple[int, int]) -
     res = top_singular_value(w, method="lanczos")
     assert res.converged
     assert 0 <= (ref - res.sigma) / ref < 5e-3  # a lower bound, within 0.5 %
-    assert res.error_bound <= 2.5e-3
+    assert res.error_estimate <= 2.5e-3
 
 
 def test_direct_path_and_degenerate_matrices() -> None:
