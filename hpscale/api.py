@@ -57,7 +57,7 @@ def _size(name: str, value: float | str | None, *, whole: bool = False) -> float
     try:
         return parse_positive(value, whole=whole)
     except ValueError as exc:
-        raise InputError(f"{name}: {value!r}: {exc}") from None
+        raise InputError(f"{name}: {exc}") from None
 
 
 def target_scale(

@@ -6,15 +6,17 @@ Exit codes are mapped here and only here:
 |------|---------|
 | 0    | success (``check``: every target matches) |
 | 1    | ``check`` found differences |
-| 2    | usage or input error (one line per problem on stderr, nothing on stdout) |
+| 2    | usage or input error, or the output cannot be written: one ``error:`` line per problem on stderr, nothing on stdout |
 | 3    | internal error in hpscale (a bug: please report it) |
 | 130  | interrupted |
+| 141  | stdout was closed early (``hpscale … | head -1``): the result is cut short, silently, as for any Unix tool killed by SIGPIPE (128 + 13) |
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -24,12 +26,33 @@ import typer
 
 from . import __version__
 from .errors import HpscaleError
+from .output import StdoutClosed, Terminated
 
 EXIT_FINDINGS = 1
 EXIT_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _error(lines: str, code: int = EXIT_INPUT) -> typer.Exit:
+    from .output import printable
+
+    for line in lines.splitlines() or ["invalid input"]:
+        print(f"error: {printable(line)}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def _internal_error(exc: BaseException) -> typer.Exit:
+    print(
+        f"internal error: {type(exc).__name__}: {exc}\n"
+        f"This is a bug in hpscale {__version__}; please report it to the hpscale "
+        "maintainers with the command and the config that caused it.",
+        file=sys.stderr,
+    )
+    return typer.Exit(EXIT_INTERNAL)
 
 
 def guarded(func: F) -> F:
@@ -39,29 +62,15 @@ def guarded(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
+        except (typer.Exit, typer.Abort, SystemExit, BrokenPipeError, StdoutClosed):
             raise
         except HpscaleError as exc:
-            from .output import printable
-
-            for line in str(exc).splitlines() or ["invalid input"]:
-                print(f"error: {printable(line)}", file=sys.stderr)
-            raise typer.Exit(EXIT_INPUT) from None
+            raise _error(str(exc)) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            # The reader went away (e.g. `| head`); nothing more can be written.
-            sys.stdout = None  # type: ignore[assignment]
-            raise typer.Exit(0) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # noqa: BLE001 — last line of defence, by design
-            print(
-                f"internal error: {type(exc).__name__}: {exc}\n"
-                f"This is a bug in hpscale {__version__}; please report it to the hpscale "
-                "maintainers with the command and the config that caused it.",
-                file=sys.stderr,
-            )
-            raise typer.Exit(EXIT_INTERNAL) from None
+            raise _internal_error(exc) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -93,6 +102,13 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
+def help_text(func: Callable[..., Any]) -> str:
+    """A command's docstring as help: paragraphs reflowed to one line each (Typer keeps a
+    docstring's line breaks, which cut sentences where the source wrapped them)."""
+    doc = inspect.getdoc(func) or ""
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in doc.split("\n\n"))
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The Typer app with every command, or with just ``only``.
 
@@ -111,7 +127,8 @@ def build_app(only: str | None = None) -> typer.Typer:
     app.callback()(_root)
     for name, module, function in COMMANDS:
         if only is None or name == only:
-            app.command(name)(guarded(getattr(importlib.import_module(module), function)))
+            command = getattr(importlib.import_module(module), function)
+            app.command(name, help=help_text(command))(guarded(command))
     return app
 
 
@@ -129,19 +146,66 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'hpscale.cli' has no attribute {name!r}")
 
 
+def _usage_message(exc: Exception, argv: list[str]) -> str:
+    """A Click usage error (unknown option, bad value, missing argument) as one line. Click's
+    exceptions document ``format_message()``; Typer vendors Click, so the class is not imported,
+    only that interface is used."""
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    command = _invoked(argv)
+    where = f"hpscale {command} --help" if command else "hpscale --help"
+    return f"{message[:1].lower()}{message[1:].rstrip('.')}; see '{where}'"
+
+
+def _completion_misuse(argv: list[str]) -> str | None:
+    for index, arg in enumerate(argv[:-1]):
+        if arg in ("--show-completion", "--install-completion") and not argv[index + 1].startswith("-"):
+            return (f"{arg} takes no shell name ({argv[index + 1]!r}): it works with the shell it "
+                    f"is run from; start that shell and run 'hpscale {arg}' there")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    misuse = _completion_misuse(args)
+    if misuse:
+        _error(misuse)
+        return EXIT_INPUT
     try:
-        guarded(_run)(args)
-    except typer.Exit as exc:  # raised by ``guarded`` itself, outside Typer's handling
+        return _run(args or ["--help"])  # a bare `hpscale` shows the help
+    except (StdoutClosed, BrokenPipeError):
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _run(args: list[str]) -> int:
+    """Run the app outside Typer's standalone mode, so that every way out — a usage error, an
+    exit, an interruption, a bug while the command line is built — maps to one exit code here."""
+    try:
+        code = build_app(_invoked(args))(args=args, prog_name="hpscale", standalone_mode=False)
+    except typer.Exit as exc:
         return exc.exit_code
     except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else EXIT_INPUT)
-    return 0
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_INPUT)
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated as exc:  # SIGTERM/SIGHUP during an --output write, cleaned up
+        return exc.code
+    except (StdoutClosed, BrokenPipeError):
+        raise
+    except Exception as exc:  # noqa: BLE001 — a Click usage error is recognised by its interface
+        if callable(getattr(exc, "format_message", None)) and getattr(exc, "exit_code", None) == EXIT_INPUT:
+            return _error(_usage_message(exc, args)).exit_code
+        return _internal_error(exc).exit_code
+    return code if isinstance(code, int) else 0
 
 
-def _run(args: list[str]) -> None:
-    # Inside ``guarded`` too: a failure while Typer builds the command line is still exit 3.
-    build_app(_invoked(args))(args=args, prog_name="hpscale")
+def _silence_stdout() -> None:
+    """After stdout failed, point it at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

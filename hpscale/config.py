@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 
 # No ``from __future__ import annotations`` here: pydantic would ``eval`` every string annotation
 # while building the models (~3 ms of start-up on every CLI call).
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 
 from .core.rules import GROUPS, Group
-from .numbers import parse_number
+from .numbers import json_pattern, parse_number
 
 # Field validators: each returns the value or raises ``ValueError`` saying what is allowed
 # (pydantic turns a ``ValueError`` into a located error; other exceptions would escape).
@@ -29,8 +29,13 @@ def _number(value: object) -> float:
     return parse_number(value)
 
 def _size(value: object) -> float:
-    """A finite number that may carry an SI suffix (``300B``, ``2M``)."""
+    """A finite number that may carry a decimal or binary suffix (``300B``, ``2M``, ``2Mi``)."""
     return parse_number(value, si=True)
+
+
+def _dimension(value: object) -> float:
+    """A model dimension: a number, binary suffixes only (``4Ki`` = 4096; ``4k`` is refused)."""
+    return parse_number(value, dimension=True)
 
 def _positive(value: float) -> float:
     if value <= 0:
@@ -41,6 +46,12 @@ def _non_negative(value: float) -> float:
     if value < 0:
         raise ValueError("must be ≥ 0")
     return value
+
+def _at_least_one(value: float) -> float:
+    if value < 1:
+        raise ValueError("must be at least 1 (one sample or token)")
+    return value
+
 
 def _whole(value: float) -> int:
     if value != math.floor(value):
@@ -67,8 +78,9 @@ def _ema_decay(value: float) -> float:
 
 # JSON Schema only (``hpscale schema``, for editors): the before-validators also accept numeric
 # strings, which pydantic's generated schema would hide; runtime validation is unchanged.
-_NUMBER_TEXT = r"^\s*[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][+-]?\d+)?\s*$"
-_SIZE_TEXT = r"^\s*\+?(\d[\d_,]*\.?\d*|\.\d+)([eE][+-]?\d+)?\s*[kKmMbBgGtT]?\s*$"
+_NUMBER_TEXT = json_pattern("number")
+_SIZE_TEXT = json_pattern("size")
+_DIMENSION_TEXT = json_pattern("dimension")
 
 
 def _field(
@@ -90,7 +102,9 @@ PositiveFloat = Annotated[float, *_field(_number, _positive, {"type": "number", 
 NonNegativeFloat = Annotated[float, *_field(_number, _non_negative, {"type": "number", "minimum": 0})]
 PositiveSize = Annotated[
     float, *_field(_size, _positive, {"type": "number", "exclusiveMinimum": 0}, _SIZE_TEXT)]
-PositiveInt = Annotated[int, *_field(_size, _whole, {"type": "integer", "exclusiveMinimum": 0}, _SIZE_TEXT)]
+Count = Annotated[float, *_field(_size, _at_least_one, {"type": "number", "minimum": 1}, _SIZE_TEXT)]
+PositiveInt = Annotated[
+    int, *_field(_dimension, _whole, {"type": "integer", "exclusiveMinimum": 0}, _DIMENSION_TEXT)]
 Steps = Annotated[int, *_field(_size, _steps, {"type": "integer", "minimum": 0}, _SIZE_TEXT)]
 Beta = Annotated[float, *_field(_number, _beta, {"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
 EmaDecay = Annotated[
@@ -122,24 +136,31 @@ class ModelSection(_Strict):
     residual_multiplier: PositiveFloat = Field(
         1.0, description="Forward multiplier of every residual branch (depth-µP / CompleteP)."
     )
-    parametrization: Literal["mup", "standard"] = Field(
-        "mup",
-        description="How the proxy was parametrized; width transfer assumes µP and warns "
-        "for 'standard'.",
+    parametrization: Literal["mup", "standard"] | None = Field(
+        None,
+        description="How the proxy was parametrized: mup or standard. Width transfer assumes µP; "
+        "it warns for 'standard', and says that µP is assumed when this is not stated.",
     )
 
 
 class DataSection(_Strict):
     """Data per epoch and per step, in one unit (samples or tokens)."""
 
-    dataset_size: PositiveSize = Field(description="Dataset size N per epoch (samples or tokens).")
-    batch_size: PositiveSize = Field(description="Batch size B per optimizer step, same unit as N.")
+    dataset_size: Count = Field(description="Dataset size N per epoch (samples or tokens), at least one batch.")
+    batch_size: Count = Field(description="Batch size B per optimizer step, same unit as N; at least 1.")
     unit: Literal["tokens", "samples"] = Field(
         "tokens", description="Unit of dataset_size and batch_size."
     )
     epochs: PositiveFloat = Field(
         1.0, description="Passes over dataset_size in the run; sets the run length for τ checks."
     )
+
+    @model_validator(mode="after")
+    def _an_epoch_holds_a_batch(self) -> "DataSection":
+        if self.dataset_size < self.batch_size:
+            raise ValueError(f"dataset_size {self.dataset_size:g} is smaller than one batch "
+                             f"(batch_size {self.batch_size:g}); an epoch holds at least one step")
+        return self
 
 
 class OptimizerSection(_Strict):

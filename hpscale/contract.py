@@ -50,12 +50,12 @@ def clean(value: float | None) -> float | int | None:
 
 
 def clean_fraction(value: float | None) -> float | int | None:
-    """``clean`` for β and ρ, which must stay inside (0, 1): rounding 1 − 1e-15 to 12 digits
-    would give 1, so such values are written unrounded."""
-    rounded = clean(value)
-    if rounded is not None and value is not None and not 0 < rounded < 1 and 0 < value < 1:
-        return value
-    return rounded
+    """``clean`` for decay rates in [0, 1) (β, ρ), which rules scale through 1 − value: keep
+    ``SIGNIFICANT_DIGITS`` digits of 1 − value, so ρ = 0.99999999999666… is written as such, not
+    rounded to 0.999999999997 (a 10 % error in its averaging window) or to 1."""
+    if value is None or not 0 < value < 1:
+        return clean(value)
+    return 1.0 - float(f"{1.0 - value:.{SIGNIFICANT_DIGITS}g}")
 
 
 def whole_steps(quantity: Quantity | None) -> int | None:
@@ -307,6 +307,7 @@ def report_json(
             "ok": report.ok,
             "checked": report.checked,
             "findings": [comparison_json(c) for c in report.findings],
+            "ignored": list(report.ignored),
             "warnings": list(report.warnings),
         }
         for path, report in reports
@@ -376,26 +377,42 @@ def ladder_row(
     return (json_line(obj) if fmt == "json" else csv_row(obj)), result.warnings
 
 
-def stderr_warnings(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Each distinct row warning once, with how many targets it concerns; capped.
+class WarningTally:
+    """Each distinct row warning once, with how many targets it concerns; at most
+    ``MAX_STDERR_WARNINGS`` distinct lines are kept, the rest only counted (memory stays bounded
+    however long the ladder)."""
 
-    ``rows``: the warnings of each target (``[r.warnings for r in results]``).
-    """
-    counts: dict[str, int] = {}
-    for warnings in rows:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.rows = 0
+        self.other: set[int] = set()  # hashes of the distinct warnings beyond the cap
+
+    def add(self, warnings: Sequence[str]) -> None:
+        self.rows += 1
         for line in warnings:
-            counts[line] = counts.get(line, 0) + 1
-    total = len(rows)
-    lines = [
-        line if total == 1 else f"{line} ({'every target' if n == total else f'{n} of {total} targets'})"
-        for line, n in counts.items()
-    ]
-    if len(lines) > MAX_STDERR_WARNINGS:
-        rest = len(lines) - MAX_STDERR_WARNINGS
-        lines = lines[:MAX_STDERR_WARNINGS] + [
-            f"… and {rest} more distinct warnings; each target's are in its JSON \"warnings\" / CSV column"
-        ]
-    return lines
+            if line in self.counts:
+                self.counts[line] += 1
+            elif len(self.counts) < MAX_STDERR_WARNINGS:
+                self.counts[line] = 1
+            elif len(self.other) < 1_000_000:
+                self.other.add(hash(line))
+
+    def lines(self) -> list[str]:
+        total = self.rows
+        out = [line if total == 1 else f"{line} ({'every target' if n == total else f'{n} of {total} targets'})"
+               for line, n in self.counts.items()]
+        if self.other:
+            out.append(f"… and {len(self.other)} more distinct warnings; each target's are in its JSON "
+                       "\"warnings\" / CSV column")
+        return out
+
+
+def stderr_warnings(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``WarningTally`` over ``rows``, the warnings of each target."""
+    tally = WarningTally()
+    for warnings in rows:
+        tally.add(warnings)
+    return tally.lines()
 
 
 def json_line(obj: dict[str, Any]) -> str:

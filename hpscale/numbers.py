@@ -1,9 +1,26 @@
-"""Numbers written the way people write them: ``6e-4``, ``2e9``, ``300B``, ``1.5T``.
+"""Numbers written the way people write them, read exactly or refused — never guessed.
 
-PyYAML follows YAML 1.1, where ``6e-4`` and ``2e9`` (no dot) are strings; hpscale reads them
-as numbers. Sizes (width, batch size, dataset size, parameter count) also take SI suffixes:
-K = 1e3, M = 1e6, B or G = 1e9, T = 1e12 (decimal, case-insensitive; ``_`` and ``,``
-thousands separators allowed). A bool is never a number.
+Grammar (ASCII only; leading and trailing spaces ignored)::
+
+    number  = [+|-] mantissa [e|E [+|-] digits]
+    mantissa = digits [. [digits]] | . digits
+    digits  = d{1,3} (, ddd)+        thousands separated by commas (1,048,576)
+            | d [_ d | d]*            underscores between digits (9_035_582_198)
+
+So ``6e-4``, ``2e9``, ``524_288`` and ``1,048,576`` are numbers, while ``'1,,0'``, ``'_1'``,
+``'1_'``, ``'１２'`` (full-width digits) and ``'10%'`` are refused with a message saying what is
+allowed. (PyYAML follows YAML 1.1, where ``6e-4`` without a dot is a string; hpscale reads it as
+the number it is. The YAML 1.1 integer forms that change a number's value — ``0100`` octal,
+``0x10`` hex, ``1:30`` base 60 — are refused by ``hpscale.loader`` before they get here.)
+
+Sizes take a unit suffix, case-insensitive:
+
+- decimal: ``K`` = 10³, ``M`` = 10⁶, ``B`` or ``G`` = 10⁹, ``T`` = 10¹² (``300B`` tokens, ``2M``);
+- binary: ``Ki`` = 2¹⁰, ``Mi`` = 2²⁰, ``Gi`` = 2³⁰, ``Ti`` = 2⁴⁰ (``2Mi`` = 2,097,152).
+
+Model dimensions (width, depth) take only binary suffixes: ``4k`` would be 4,000, not the 4,096
+people usually mean, so it is refused with both readings; ``4Ki`` is 4,096. A bool is never a
+number; NaN and ±inf are refused, and so are integers of more than ``MAX_DIGITS`` digits.
 """
 
 from __future__ import annotations
@@ -11,50 +28,99 @@ from __future__ import annotations
 import math
 import re
 
-SI_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
-_SIZE = re.compile(r"^\s*([+-]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*([kmbgt]?)\s*$", re.I)
+DECIMAL_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+BINARY_SUFFIXES = {"ki": 2.0**10, "mi": 2.0**20, "gi": 2.0**30, "ti": 2.0**40}
+#: Longer digit strings are refused before conversion (Python refuses ints above 4,300 digits
+#: with an error of its own, and no hyperparameter needs more than a few dozen).
+MAX_DIGITS = 400
+
+_DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d(?:_?\d)*)"
+_NUMBER_TEXT = rf"[+-]?(?:{_DIGITS}(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d+)?"
+_SUFFIX_TEXT = {"number": "", "size": r"(?:[kKmMbBgGtT][iI]?)?", "dimension": r"(?:[kKmMgGtT][iI])?"}
+_NUMBER = re.compile(rf"\s*(?P<number>{_NUMBER_TEXT})\s*(?P<suffix>[kKmMbBgGtT][iI]?)?\s*", re.ASCII)
 
 
-def parse_number(value: object, *, si: bool = False) -> float:
-    """Return ``value`` as a float; raise ``ValueError`` with the allowed forms otherwise.
+def json_pattern(kind: str) -> str:
+    """The JSON Schema ``pattern`` of a number written as text: ``kind`` is ``number``, ``size``
+    (decimal or binary suffix) or ``dimension`` (binary suffix) — the grammar ``parse_number``
+    reads, for editors (``hpscale schema``)."""
+    return rf"^\s*{_NUMBER_TEXT}\s*{_SUFFIX_TEXT[kind]}\s*$"
 
-    Accepts ints, floats and numeric strings (``"6e-4"``); with ``si=True`` also a trailing
-    SI suffix. Rejects bools, NaN and ±inf (including overflow such as ``1e400``).
+
+FORMS = "a number such as 6e-4 or 0.1"
+SIZE_FORMS = "a number such as 4096, 2e9, 300B (decimal) or 2Mi (binary)"
+DIM_FORMS = "a whole number such as 4096 or 4Ki"
+
+
+def parse_number(value: object, *, si: bool = False, dimension: bool = False) -> float:
+    """``value`` as a finite float, or ``ValueError`` saying what was found and what is allowed.
+
+    Accepts ints, floats and strings in the grammar above; ``si=True`` also takes decimal and
+    binary suffixes, ``dimension=True`` only binary ones (and implies ``si``).
     """
+    forms = DIM_FORMS if dimension else SIZE_FORMS if si else FORMS
     if isinstance(value, bool):
-        raise ValueError(f"expected a number, got the boolean {str(value).lower()}")
+        raise ValueError(f"expected {forms}, found the boolean {str(value).lower()}")
     if isinstance(value, int):
+        if abs(value) >= 10**MAX_DIGITS:
+            raise ValueError(f"expected {forms}, found an integer of more than {MAX_DIGITS} digits")
         number = float(value) if abs(value) < 10**308 else math.inf
     elif isinstance(value, float):
         number = value
     elif isinstance(value, str):
-        match = _SIZE.match(value) if si else None
-        if match:
-            digits = match.group(1).replace("_", "").replace(",", "")
-            number = float(digits) * SI_SUFFIXES.get(match.group(2).lower(), 1.0)
-        else:
-            try:
-                number = float(value.replace("_", ""))
-            except ValueError:
-                forms = "a number such as 4096, 2e9 or 300B" if si else "a number such as 6e-4"
-                raise ValueError(f"expected {forms}, got {value!r}") from None
-            if value.strip().lower().lstrip("+-") in {"nan", "inf", "infinity"}:
-                number = math.nan
+        number = _parse_text(value, si=si or dimension, dimension=dimension)
+    elif value is None:
+        raise ValueError(f"expected {forms}, found an empty value")
     else:
-        raise ValueError(f"expected a number, got {type(value).__name__}")
+        raise ValueError(f"expected {forms}, found {_kind(value)}")
     if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {value!r}")
+        raise ValueError(f"expected a finite number, found {value!r}")
     return number
 
 
+def _kind(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _parse_text(text: str, *, si: bool, dimension: bool) -> float:
+    forms = DIM_FORMS if dimension else SIZE_FORMS if si else FORMS
+    if len(text) > MAX_DIGITS:
+        raise ValueError(f"expected {forms}, found text of {len(text):,} characters")
+    match = _NUMBER.fullmatch(text)
+    if match is None:
+        special = text.strip().lower().lstrip("+-")
+        if special in {"nan", "inf", "infinity", ".nan", ".inf"}:
+            raise ValueError(f"expected a finite number, found {text!r}")
+        raise ValueError(f"expected {forms}, found {text!r}")
+    digits = match.group("number").replace("_", "").replace(",", "")
+    suffix = (match.group("suffix") or "").lower()
+    if suffix and not si:
+        raise ValueError(f"expected {forms} (no unit suffix), found {text!r}")
+    if suffix in DECIMAL_SUFFIXES and dimension:
+        binary_suffix = {"k": "Ki", "m": "Mi", "b": "Gi", "g": "Gi", "t": "Ti"}[suffix]
+        decimal = float(digits) * DECIMAL_SUFFIXES[suffix]
+        binary = float(digits) * BINARY_SUFFIXES[binary_suffix.lower()]
+        raise ValueError(
+            f"expected {forms}, found {text!r}: a decimal suffix makes that {decimal:,.0f}, not "
+            f"{binary:,.0f}; write {binary:.0f} or {match.group('number')}{binary_suffix}"
+        )
+    scale = BINARY_SUFFIXES.get(suffix) or DECIMAL_SUFFIXES.get(suffix, 1.0)
+    return float(digits) * scale
+
+
 def parse_positive(value: object, *, whole: bool = False) -> float:
-    """A size from the command line: ``parse_number(value, si=True)`` that is > 0 (and a whole
-    number when ``whole``); raises ``ValueError`` saying what is allowed."""
-    number = parse_number(value, si=True)
+    """A size from the command line: > 0, with decimal or binary suffixes; a whole number when
+    ``whole`` (a model dimension: binary suffixes only). Raises ``ValueError`` saying what is
+    allowed."""
+    number = parse_number(value, si=True, dimension=whole)
     if number <= 0:
-        raise ValueError("must be > 0")
+        raise ValueError(f"must be > 0, found {value!r}")
     if whole and number != int(number):
-        raise ValueError("must be a whole number")
+        raise ValueError(f"must be a whole number, found {value!r}")
     return number
 
 

@@ -70,8 +70,12 @@ def _map(func: Callable[[Any, T], R], items: Sequence[T], workers: int, shared: 
         results = [func(shared, item) for item in chunks[0]]
         for pid, read_fd in children:
             with os.fdopen(read_fd, "rb") as stream:
-                status, value = pickle.loads(stream.read())
-            os.waitpid(pid, 0)
+                payload = stream.read()
+            _, wait_status = os.waitpid(pid, 0)
+            if not payload:  # the child died before it could answer (a crash, or a kill)
+                raise RuntimeError(f"worker process {pid} died ({_describe(wait_status)}) before "
+                                   "returning its results")
+            status, value = pickle.loads(payload)
             if status == "error":
                 raise value
             results.extend(value)
@@ -85,6 +89,12 @@ def _map(func: Callable[[Any, T], R], items: Sequence[T], workers: int, shared: 
                 os.waitpid(pid, 0)
             except OSError:
                 pass
+
+
+def _describe(wait_status: int) -> str:
+    if os.WIFSIGNALED(wait_status):
+        return f"killed by signal {os.WTERMSIG(wait_status)}"
+    return f"exit status {os.WEXITSTATUS(wait_status)}" if os.WIFEXITED(wait_status) else "unknown status"
 
 
 def _fork(func: Callable[[Any, T], R], chunk: Sequence[T], shared: Any) -> tuple[int, int]:

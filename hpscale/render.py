@@ -27,6 +27,14 @@ def fmt_value(value: float | None, digits: int = 5) -> str:
     return f"{value:.{digits - 1}e}"
 
 
+def fmt_size(value: float) -> str:
+    """A batch or dataset size written out exactly (491,520), or in scientific notation beyond
+    the digits a reader can count."""
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.1f}" if abs(value) < 1e15 else f"{value:.4g}"
+
+
 def fmt_factors(quantity: Quantity) -> str:
     """'µP ×0.0625 · √κ ×2' — every factor that is not exactly 1, with its symbol."""
     parts = [f"{f.symbol} ×{f.value:.4g}" for f in quantity.factors if f.value != 1.0]
@@ -37,22 +45,30 @@ def fmt_rules(quantity: Quantity) -> str:
     return ", ".join(dict.fromkeys(f.rule for f in quantity.factors if f.value != 1.0)) or "—"
 
 
-def transfer_renderables(result: TransferResult) -> list[Any]:
-    """The Rich tables of the report, in reading order."""
+#: Below this width the per-group table leaves out its rules column (the factors name each
+#: rule's symbol; ``--format json --derivation`` and ``hpscale explain`` give the rule keys).
+WIDE_TABLE = 110
+
+
+def transfer_renderables(result: TransferResult, width: int | None = None) -> list[Any]:
+    """The Rich tables of the report, in reading order, laid out for ``width`` columns."""
     from rich import box
     from rich.table import Table
 
+    from .output import printable
+
+    wide = (width or table_width()) >= WIDE_TABLE
     r = result.ratios
-    title = f"hpscale transfer — {result.name or 'proxy'}"
-    scale = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    scale = Table(title=f"hpscale transfer — {printable(result.name or 'proxy')}", box=box.SIMPLE_HEAD,
+                  title_justify="left")
     for column in ("scale", "proxy", "target", "ratio"):
         scale.add_column(column, justify="left" if column == "scale" else "right")
     unit = result.unit
     scale.add_row("width W", f"{result.proxy.width:,}", f"{result.target.width:,}", f"m = {r.width:.4g}")
-    scale.add_row(f"batch size B ({unit}/step)", f"{result.proxy.batch_size:,.0f}",
-                  f"{result.target.batch_size:,.0f}", f"κ = {r.batch:.4g}")
-    scale.add_row(f"dataset size N ({unit}/epoch)", f"{result.proxy.dataset_size:,.0f}",
-                  f"{result.target.dataset_size:,.0f}", f"ν = {r.dataset:.4g}")
+    scale.add_row(f"batch size B ({unit}/step)", fmt_size(result.proxy.batch_size),
+                  fmt_size(result.target.batch_size), f"κ = {r.batch:.4g}")
+    scale.add_row(f"dataset size N ({unit}/epoch)", fmt_size(result.proxy.dataset_size),
+                  fmt_size(result.target.dataset_size), f"ν = {r.dataset:.4g}")
     if result.target.depth is not None:
         scale.add_row("depth L", str(result.proxy.depth), str(result.target.depth),
                       f"m_L = {r.depth:.4g}" if r.depth is not None else "1")
@@ -62,70 +78,91 @@ def transfer_renderables(result: TransferResult) -> list[Any]:
     scale.add_row(f"total steps ({epochs})", f"{spe[0] * result.epochs:,.0f}",
                   f"{spe[1] * result.epochs:,.0f}", "")
     if r.tokens_per_param is not None:
-        scale.add_row("tokens per parameter", "", "", f"TPP ratio = {r.tokens_per_param:.4g}")
+        scale.add_row("tokens per parameter (TPP)", "", "", f"TPP_t/TPP_p = {r.tokens_per_param:.4g}")
 
     groups = Table(title=f"Per parameter group (weight decay: {result.convention} convention)",
                    box=box.SIMPLE_HEAD, title_justify="left")
-    for column, justify in (("group", "left"), ("hyperparameter", "left"), ("proxy", "right"),
-                            ("target", "right"), ("factors", "left"), ("rules", "left")):
-        groups.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns = [("group", "left"), ("", "left"), ("proxy", "right"), ("target", "right"), ("factors", "left")]
+    for column, justify in columns + ([("rules", "left")] if wide else []):
+        groups.add_column(column, justify=justify, no_wrap=column in ("proxy", "target"))  # type: ignore[arg-type]
     for name, g in result.groups.items():
-        for label, quantity in (("lr η", g.lr), ("weight decay λ", g.weight_decay),
-                                ("init std σ", g.init_std), ("multiplier", g.multiplier),
-                                ("Adam ε", g.eps)):
-            groups.add_row(name if label == "lr η" else "", label, fmt_value(quantity.proxy),
-                           fmt_value(quantity.target), fmt_factors(quantity), fmt_rules(quantity))
+        for label, quantity in (("lr η", g.lr), ("wd λ", g.weight_decay), ("init σ", g.init_std),
+                                ("mult.", g.multiplier), ("Adam ε", g.eps)):
+            cells = [name if label == "lr η" else "", label, fmt_value(quantity.proxy),
+                     fmt_value(quantity.target), fmt_factors(quantity)]
+            groups.add_row(*cells, *([fmt_rules(quantity)] if wide else []))
         groups.add_section()
+    if not wide:
+        groups.caption = "rule keys: --format json --derivation; formulas: hpscale explain\n"
+        groups.caption_justify = "left"
 
     adam = Table(title="Adam, warmup and model EMA", box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("hyperparameter", "proxy", "target", "rule"):
         adam.add_column(column, justify="right" if column in ("proxy", "target") else "left")
-    beta_rule = "1 − κ(1 − β)" if result.choices.beta_rule == "linear" else "β^κ"
+    beta_rule = {"linear": "1 − κ(1 − β)", "exponential": "β^κ", "keep": "kept"}[result.choices.beta_rule]
     for label, quantity in (("β1", result.betas[0]), ("β2", result.betas[1])):
-        adam.add_row(label, fmt_value(quantity.proxy, 6), fmt_value(quantity.target, 6),
-                     f"sqrt-batch-beta: {beta_rule}")
+        adam.add_row(label, fmt_value(quantity.proxy, 6), fmt_value(quantity.target, 6), f"sqrt-batch-beta: {beta_rule}")
     adam.add_row("ε (optimizer)", fmt_value(result.eps.proxy), fmt_value(result.eps.target),
-                 "sqrt-batch-eps: ε/√κ")
+                 "sqrt-batch-eps: " + ("ε/√κ" if result.choices.eps_batch_rule == "sqrt" else "kept"))
     if result.ema_decay is not None:
         adam.add_row("EMA decay ρ", fmt_value(result.ema_decay.proxy, 6),
                      fmt_value(result.ema_decay.target, 6), "ema-decay: ρ^κ")
     if result.warmup_steps is not None:
         adam.add_row("warmup steps", f"{result.warmup_steps.proxy:,.0f}",
-                     f"{round(result.warmup_steps.target or 0):,}", "warmup-samples: w/κ (same samples)")
+                     f"{round(result.warmup_steps.target or 0):,}", "warmup-samples: w/κ")
     if result.residual_multiplier is not None:
         adam.add_row("residual multiplier", fmt_value(result.residual_multiplier.proxy),
                      fmt_value(result.residual_multiplier.target),
                      f"depth-residual: m_L^−α ({result.choices.depth_rule})")
 
-    scales = Table(title="EMA timescales of AdamW (τ_iter = 1/(ηλ) steps, τ_epoch = B/(ηλN))",
-                   box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("group", "τ_iter proxy", "τ_iter target", "τ_epoch proxy", "τ_epoch target",
-                   "target τ / run"):
+    scales = Table(title="AdamW timescales, proxy → target", box=box.SIMPLE_HEAD, title_justify="left",
+                   caption="τ_iter = 1/(η·λ) steps, τ_epoch = B/(η·λ·N) epochs; ∞: no weight decay\n",
+                   caption_justify="left")
+    for column in ("group", "τ_iter (steps)", "τ_epoch (epochs)", "target τ / run"):
         scales.add_column(column, justify="left" if column == "group" else "right")
     for name, g in result.groups.items():
         p, t = g.timescales_proxy, g.timescales_target
-        scales.add_row(name, fmt_value(p.tau_iter or float("inf")), fmt_value(t.tau_iter or float("inf")),
-                       fmt_value(p.tau_epoch or float("inf"), 4), fmt_value(t.tau_epoch or float("inf"), 4),
-                       fmt_value(t.tau_run_fraction or float("inf"), 3))
+        scales.add_row(name, f"{_tau(p.tau_iter)} → {_tau(t.tau_iter)}",
+                       f"{_tau(p.tau_epoch, 4)} → {_tau(t.tau_epoch, 4)}", _tau(t.tau_run_fraction, 3))
 
-    alternatives = Table(
-        title="Hidden weight decay vs width: the three published rules (σ_top ratio: Fan et al. 2025)",
-        box=box.SIMPLE_HEAD, title_justify="left",
-    )
-    for column in ("width rule", "λ ∝", "hidden λ target", "τ_epoch target", "predicted σ_top ratio", ""):
+    alternatives = Table(title="Hidden weight decay vs width: the three published rules",
+                         box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("width rule", "λ ∝", "hidden λ", "τ_epoch", "σ_top ratio", ""):
         alternatives.add_column(column, justify="left" if column in ("width rule", "λ ∝", "") else "right")
-    laws = {"timescale": "m (Wang & Aitchison)", "sqrt": "√m (Fan et al.)", "constant": "1 (plain µP)"}
+    laws = {"timescale": "m (Wang & Aitchison)", "sqrt": "√m (Fan et al.)", "constant": "1 (plain µP)"} \
+        if wide else {"timescale": "m", "sqrt": "√m", "constant": "1"}
     for alt in result.alternatives:
         chosen = "◀ chosen" if alt.rule == result.choices.wd_width_rule else ""
-        alternatives.add_row(alt.rule, laws[alt.rule], fmt_value(alt.weight_decay),
-                             fmt_value(alt.tau_epoch if alt.tau_epoch is not None else float("inf"), 4),
+        alternatives.add_row(alt.rule, laws[alt.rule], fmt_value(alt.weight_decay), _tau(alt.tau_epoch, 4),
                              fmt_value(alt.sigma_top_ratio, 4), chosen)
     alternatives.caption = (
-        "σ_top ratio = √((η_t/λ_t)/(η_p/λ_p))·m^0.75 with this target's η and λ (batch and dataset "
-        "changes included); choose with --wd-width-rule"
+        ("" if wide else "timescale: Wang & Aitchison 2024; sqrt: Fan et al. 2025; constant: plain µP. ")
+        + "σ_top ratio: Fan et al.'s √((η_t/λ_t)/(η_p/λ_p))·m^0.75 with this target's η and λ "
+        "(batch and data included). Choose with --wd-width-rule."
     )
     alternatives.caption_justify = "left"
     return [scale, groups, adam, scales, alternatives]
+
+
+def columns_that_fit(columns: list[tuple[str, int, list[str]]], width: int, *, gap: int = 3) -> list[int]:
+    """Indices (in their original order) of the columns a table of ``width`` can show without
+    wrapping: columns are ``(header, priority, cells)``, kept by priority (1 first) while their
+    natural widths plus ``gap`` per column fit."""
+    from rich.cells import cell_len
+
+    natural = [max(cell_len(text) for text in [header, *cells]) + gap for header, _, cells in columns]
+    kept: list[int] = []
+    used = 2  # the table's outer padding
+    for index in sorted(range(len(columns)), key=lambda i: columns[i][1]):
+        if used + natural[index] <= width or not kept:
+            kept.append(index)
+            used += natural[index]
+    return sorted(kept)
+
+
+def _tau(value: float | None, digits: int = 5) -> str:
+    """A timescale; ``None`` is ∞ (λ = 0: no decay)."""
+    return fmt_value(value if value is not None else float("inf"), digits)
 
 
 def render_transfer(
@@ -168,7 +205,8 @@ def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width:
     console = Console(file=buffer, width=width or table_width(), force_terminal=terminal,
                       no_color=None if terminal else True, highlight=False, markup=False, emoji=False)
     for renderable in renderables:
-        console.print(renderable)
+        # A Text marked no_wrap (a heading to grep for) stays on one line at any width.
+        console.print(renderable, soft_wrap=getattr(renderable, "no_wrap", None) is True)
     return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 

@@ -127,7 +127,7 @@ def test_multiple_targets_in_order_json_schema(proxy, tmp_path):
     assert report["rules"]["wd_width_rule"] == "timescale"
     assert [t["path"] for t in report["targets"]] == [str(good), str(bad)]
     first, second = report["targets"]
-    assert set(first) == {"path", "ok", "findings", "checked", "warnings"}
+    assert set(first) == {"path", "ok", "findings", "checked", "ignored", "warnings"}
     assert first["ok"] is True and first["findings"] == [] and first["checked"] > 15
     assert second["ok"] is False
     (finding,) = second["findings"]
@@ -155,18 +155,31 @@ def test_rtol_decides(proxy, tmp_path):
 
 
 def test_expected_zero_needs_zero(proxy, tmp_path):
-    """The √d rule zeroes vector-like weight decay; a non-zero value is an infinite error."""
+    """A proxy weight decay of 0 (the vector group) predicts 0 at every scale; a non-zero target
+    value is an infinite relative error."""
     target = make_target(proxy, tmp_path, "t.yaml", "--width", "1024", "--wd-width-rule", "sqrt")
     assert run("check", proxy, target, "--wd-width-rule", "sqrt").exit_code == 0
     result = run("check", proxy, target, "--format", "json")  # default rule: timescale
     assert result.exit_code == 1
     findings = {f["field"]: f for f in json.loads(result.stdout)["targets"][0]["findings"]}
     assert "param_groups.hidden.weight_decay" in findings
-    edit(target, lambda d: d["param_groups"]["embedding"].update(weight_decay=1e-3))
+    edit(target, lambda d: d["param_groups"]["vector"].update(weight_decay=1e-3))
     result = run("check", proxy, target, "--wd-width-rule", "sqrt", "--format", "json")
     (finding,) = json.loads(result.stdout)["targets"][0]["findings"]
-    assert finding["field"] == "param_groups.embedding.weight_decay"
+    assert finding["field"] == "param_groups.vector.weight_decay"
     assert finding["expected"] == 0 and finding["rel_error"] is None
+
+
+def test_every_rule_choice_passes_the_identity(proxy):
+    """A proxy checked against itself matches under every rule choice (issue: sqrt broke it)."""
+
+    from hpscale.core.compose import CHOICES
+
+    for name, allowed in CHOICES.items():
+        for value in allowed:
+            flag = "--" + name.replace("_", "-")
+            result = run("check", proxy, proxy, flag, value)
+            assert result.exit_code == 0, (flag, value, result.stdout, result.stderr)
 
 
 def test_global_values_name_their_source(proxy, tmp_path):
@@ -379,3 +392,43 @@ def test_warmup_in_target_without_proxy_warmup_is_unpredicted(proxy, tmp_path):
     result = run("check", proxy, target, "--format", "json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["targets"][0]["findings"][0]["status"] == "unpredicted"
+
+
+def test_deeper_target_without_residual_multiplier_is_a_finding(proxy, tmp_path):
+    """Depth 8 → 32 changes the residual multiplier (× m_L^−α): a target that leaves it at the
+    default 1.0 must not pass."""
+    target = make_target(proxy, tmp_path, "deep.yaml", "--depth", "32")
+    assert run("check", proxy, target).exit_code == 0
+    edit(target, lambda d: d["model"].pop("residual_multiplier"))
+    report = json.loads(run("check", proxy, target, "-f", "json").stdout)
+    (finding,) = report["targets"][0]["findings"]
+    assert finding["field"] == "model.residual_multiplier"
+    assert finding["expected"] == 0.25 and finding["found"] == 1
+
+
+def test_round_trip_of_a_decay_close_to_one(tmp_path):
+    """ρ = 0.99999999999 with a third of the batch: the YAML must carry enough digits of 1 − ρ
+    for check to pass (it failed as "expected 1, found 1")."""
+    proxy = tmp_path / "p.yaml"
+    proxy.write_text(PROXY_YAML.replace("ema_decay: 0.999\n", "ema_decay: 0.99999999999\n"))
+    target = make_target(proxy, tmp_path, "t.yaml", "--batch-size", str(524288 / 4))
+    result = run("check", proxy, target)
+    assert result.exit_code == 0, result.stdout
+    edit(target, lambda d: d.update(ema_decay=0.999999999995))
+    result = run("check", proxy, target)
+    assert result.exit_code == 1
+    assert "1 − 5e-12" in result.stdout and "1 − 2.5e-12" in result.stdout  # never "1" and "1"
+
+
+def test_ignore_fields_set_by_policy(proxy, tmp_path):
+    """A team that keeps β and ε fixed when the batch grows: --ignore (or the keep rules)."""
+    target = make_target(proxy, tmp_path, "t.yaml", "--batch-size", "2097152")
+    edit(target, lambda d: (d["optimizer"].update(betas=[0.9, 0.95], eps=1e-8),
+                            [g.update(eps=1e-8) for g in d["param_groups"].values()]))
+    assert run("check", proxy, target).exit_code == 1
+    result = run("check", proxy, target, "--ignore", "optimizer.betas", "--ignore", "*eps")
+    assert result.exit_code == 0, result.stdout
+    assert "6 ignored" in result.stdout
+    assert run("check", proxy, target, "--beta-rule", "keep", "--eps-batch-rule", "keep").exit_code == 0
+    bad = run("check", proxy, target, "--ignore", "optimizer.beta")
+    assert bad.exit_code == 2 and "--ignore: 'optimizer.beta' matches no field" in bad.stderr

@@ -95,12 +95,14 @@ def test_yaml_output_is_a_valid_config_and_chains(tmp_path):
 
 
 def test_table_shows_factors_rules_and_the_three_width_rules():
-    result = run("transfer", str(LLAMA), "--width", "2048")
+    result = runner.invoke(app, ["transfer", str(LLAMA), "--width", "2048"], env={"COLUMNS": "120"})
     out = result.stdout
     for text in ("m = 8", "µP ×0.125", "timescale ×8", "mup-lr", "wd-width", "τ_epoch",
                  "sqrt", "constant", "0.5946", "1.682", "◀ chosen"):
         assert text in out, text
     assert "\x1b[" not in out  # not a terminal: no colour codes
+    narrow = runner.invoke(app, ["transfer", str(LLAMA), "--width", "2048"], env={"COLUMNS": "80"}).stdout
+    assert "mup-lr" not in narrow and "rule keys: --format json --derivation" in narrow
 
 
 def test_si_suffixes():

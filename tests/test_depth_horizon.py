@@ -85,7 +85,9 @@ class TestDepth:
         assert hidden.weight_decay.target == rel(0.2)
         # η·λ (τ_iter) is kept under depth: 3e-4 · 0.2 = 6e-4 · 0.1
         assert hidden.timescales_target.tau_iter == rel(hidden.timescales_proxy.tau_iter)
-        for group in ("embedding", "readout", "vector"):
+        # depth-lr applies to the residual-block groups: hidden and vector (in-block norms, biases)
+        assert r.groups["vector"].lr.target == rel(3e-4)
+        for group in ("embedding", "readout"):
             assert r.groups[group].lr.target == rel(6e-4)
 
     def test_depth_mup_with_width(self):
@@ -197,23 +199,41 @@ class TestPowerLines:
 
 
 class TestEpsWidth:
-    def test_inverse_scales_hidden_only(self):
-        r = transfer_to(proxy(), target(width=3072), RuleChoices(eps_width_rule="inverse"))  # m = 4
-        assert r.groups["hidden"].eps.target == rel(2.5e-9)
-        for group in ("embedding", "readout", "vector"):
-            assert r.groups[group].eps.target == rel(1e-8)
-        assert r.eps.target == rel(1e-8)
+    def test_inverse_is_the_default_and_scales_every_group(self):
+        # CompleteP Table 1 / reference code: ε·(1/m) for every parameter group (m = 4).
+        r = transfer_to(proxy(), target(width=3072))
+        for group in ("embedding", "hidden", "readout", "vector"):
+            assert r.groups[group].eps.target == rel(2.5e-9)
+        assert r.eps.target == rel(1e-8)  # the optimizer-level ε moves with the batch only
 
     def test_inverse_composes_with_batch_rule(self):
-        # m = 4 and κ = 4: hidden ε × 1/4 · 1/√4 = 1/8; other groups × 1/2
-        r = transfer_to(proxy(), target(width=3072, batch=4 * B), RuleChoices(eps_width_rule="inverse"))
+        # m = 4 and κ = 4: ε × 1/4 · 1/√4 = 1/8 in every group
+        r = transfer_to(proxy(), target(width=3072, batch=4 * B))
         assert r.groups["hidden"].eps.target == rel(1.25e-9)
-        assert r.groups["embedding"].eps.target == rel(5e-9)
+        assert r.groups["embedding"].eps.target == rel(1.25e-9)
 
-    def test_constant_is_the_default(self):
-        r = transfer_to(proxy(), target(width=3072))
+    def test_constant_keeps_eps(self):
+        r = transfer_to(proxy(), target(width=3072), RuleChoices(eps_width_rule="constant"))
         assert all(g.eps.target == rel(1e-8) for g in r.groups.values())
-        data = cli_json("--width", "3072", "--eps-width-rule", "inverse")
-        assert data["rules"]["eps_width_rule"] == "inverse"
-        assert data["param_groups"]["hidden"]["eps"] == rel(2.5e-9)
-        assert data["param_groups"]["readout"]["eps"] == rel(1e-8)
+        data = cli_json("--width", "3072", "--eps-width-rule", "constant")
+        assert data["rules"]["eps_width_rule"] == "constant"
+        assert data["param_groups"]["hidden"]["eps"] == rel(1e-8)
+
+
+class TestEpsDepthAndBatch:
+    def test_depth_scales_residual_block_groups_only(self):
+        # CompleteP (α = 1), L 12 → 48: in-block ε × 1/4; embedding and readout keep ε.
+        r = transfer_to(proxy(), target(depth=48))
+        assert r.groups["hidden"].eps.target == rel(2.5e-9)
+        assert r.groups["vector"].eps.target == rel(2.5e-9)
+        assert r.groups["embedding"].eps.target == rel(1e-8)
+        assert r.groups["readout"].eps.target == rel(1e-8)
+
+    def test_depth_eps_can_be_kept(self):
+        r = transfer_to(proxy(), target(depth=48), RuleChoices(eps_depth_rule="constant"))
+        assert all(g.eps.target == rel(1e-8) for g in r.groups.values())
+
+    def test_batch_eps_can_be_kept(self):
+        r = transfer_to(proxy(), target(batch=4 * B), RuleChoices(eps_batch_rule="keep"))
+        assert all(g.eps.target == rel(1e-8) for g in r.groups.values()) and r.eps.target == rel(1e-8)
+        assert r.groups["hidden"].lr.target == rel(1.2e-3)  # the LR rule still applies

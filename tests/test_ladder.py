@@ -47,7 +47,7 @@ class TestTargets:
             LD.ladder_scales(PROXY, widths=(512, 1024), dataset_sizes=(1e9, 2e9, 3e9))
 
     def test_parse_list(self):
-        assert O.parse_list("--widths", "512, 1K,2_048", whole=True) == (512, 1000, 2048)
+        assert O.parse_list("--widths", "512, 1Ki,2_048", whole=True) == (512, 1024, 2048)
         assert O.parse_list("--batch-sizes", "0.5M,1M") == (5e5, 1e6)
         assert O.parse_list("--widths", None) is None
         for text, needle in (("512,,1024", "item 2 is empty"), ("512,abc", "'abc'"), ("0", "must be > 0"),
@@ -123,7 +123,7 @@ class TestRows:
 
     def test_stderr_warnings_are_capped(self):
         config = load_config(LLAMA)
-        widths = [256 * 65 + i for i in range(30)]  # each row a different far-extrapolation m
+        widths = [256 * (65 + i) for i in range(30)]  # each row a different far-extrapolation m
         results = LD.run_ladder(config, LD.ladder_scales(scale_of(config), widths=widths))
         lines = C.stderr_warnings([r.warnings for r in results])
         assert len(lines) == C.MAX_STDERR_WARNINGS + 1 and lines[-1].startswith("… and 10 more")
@@ -139,7 +139,7 @@ class TestErrors:
     @pytest.mark.parametrize(("args", "needle"), [
         ([LLAMA], "--widths: missing"),
         ([LLAMA, "--widths", "512,1024", "--batch-sizes", "1M,2M,4M"], "--batch-sizes: 3 values but --widths has 2"),
-        ([LLAMA, "--widths", "512,x"], "--widths: 'x'"),
+        ([LLAMA, "--widths", "512,x"], "--widths: expected a whole number such as 4096 or 4Ki, found 'x'"),
         ([LLAMA, "--widths", "512", "--format", "yaml"], "--format: 'yaml'"),
         ([LLAMA, "--widths", "512", "--depth-rule", "alpha"], "--depth-rule: 'alpha'"),
         # κ = 16M/524,288 = 30.5 ≥ 1/(1 − 0.9) = 10: the linear β rule is undefined for that row only.

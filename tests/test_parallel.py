@@ -68,9 +68,18 @@ def test_check_with_workers_matches_one_process(tmp_path):
 def test_ladder_with_workers_matches_one_process(fmt):
     widths = ",".join(str(256 * i) for i in range(1, 41))
     one = runner.invoke(app, ["ladder", str(LLAMA), "--widths", widths, "-f", fmt, "-j", "1"])
-    two = runner.invoke(app, ["ladder", str(LLAMA), "--widths", widths, "-f", fmt, "-j", "3"])
+    two = runner.invoke(app, ["ladder", str(LLAMA), "--widths", widths, "-f", fmt, "-j", "2"])
     assert one.exit_code == two.exit_code == 0
     assert one.stdout == two.stdout and one.stderr == two.stderr
+
+
+def test_jobs_beyond_the_cpus_are_capped_and_said():
+    """-j 5000 forked 5,000 processes and died of EMFILE (exit 3)."""
+    result = runner.invoke(app, ["ladder", str(LLAMA), "--widths", "512,1024", "-f", "json", "-j", "5000"])
+    assert result.exit_code == 0
+    assert f"--jobs: 5000 is more than the {os.cpu_count()} CPUs here; using {os.cpu_count()}" in result.stderr
+    bad = runner.invoke(app, ["ladder", str(LLAMA), "--widths", "512", "-j", "abc"])
+    assert bad.exit_code == 2 and bad.stderr == "error: --jobs: expected a whole number ≥ 0 (0 = automatic), found 'abc'\n"
 
 
 @needs_fork
@@ -79,3 +88,15 @@ def test_ladder_error_in_a_later_chunk_names_the_row():
     result = runner.invoke(app, ["ladder", str(LLAMA), "--batch-sizes", sizes, "-f", "json", "-j", "2"])
     assert result.exit_code == 2 and result.stdout == ""
     assert "target 31" in result.stderr and "optimizer.betas[0]" in result.stderr
+
+
+def _die_on_seven(shared, item):
+    if item == 7:
+        os.kill(os.getpid(), 9)
+    return item
+
+
+@needs_fork
+def test_a_worker_that_dies_is_named_not_an_eof_error():
+    with pytest.raises(RuntimeError, match=r"worker process \d+ died \(killed by signal 9\)"):
+        ordered_map(_die_on_seven, list(range(10)), 2, None)

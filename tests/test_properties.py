@@ -53,6 +53,12 @@ def overrides(draw: st.DrawFn) -> dict[str, Any] | None:
     return {key: draw(fields[key]) for key in sorted(chosen)} if chosen or draw(st.booleans()) else None
 
 
+def config_from_size(value: Any) -> float:
+    from hpscale.numbers import parse_number
+
+    return parse_number(value, si=True)
+
+
 @st.composite
 def configs(draw: st.DrawFn) -> dict[str, Any]:
     model: dict[str, Any] = {"width": draw(widths)}
@@ -65,7 +71,10 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         model["residual_multiplier"] = draw(positive)
     model["parametrization"] = draw(st.sampled_from(["mup", "standard"]))
-    data = {"dataset_size": draw(sizes), "batch_size": draw(sizes),
+    batch, dataset = draw(sizes), draw(sizes)
+    if config_from_size(dataset) < config_from_size(batch):  # an epoch holds at least one batch
+        batch, dataset = dataset, batch
+    data = {"dataset_size": dataset, "batch_size": batch,
             "unit": draw(st.sampled_from(["tokens", "samples"])), "epochs": draw(number(0.01, 1000.0))}
     optimizer = {"lr": draw(positive), "weight_decay": draw(st.one_of(st.just(0), number(0.0, 10.0))),
                  "weight_decay_convention": draw(st.sampled_from(["coupled", "independent"])),
@@ -92,6 +101,8 @@ choices = st.builds(
     tau_exponent=st.floats(-2, 2),
     eps_width_rule=st.sampled_from(R.EPS_WIDTH_RULES),
     depth_rule=st.sampled_from(R.DEPTH_RULES),
+    eps_depth_rule=st.sampled_from(R.EPS_DEPTH_RULES),
+    eps_batch_rule=st.sampled_from(R.EPS_BATCH_RULES),
 )
 
 

@@ -73,8 +73,14 @@ class TestSqrtWeightDecay:
         assert math.sqrt(eta_t / lam_t) * m**0.75 == rel(math.sqrt(eta / lam), rel=1e-12)
 
     @pytest.mark.parametrize("group", ["embedding", "vector", "readout"])
-    def test_vector_like_groups_get_zero(self, group):
-        assert R.weight_decay_width_factor(group, 4, "sqrt", "mureadout") == 0.0
+    def test_vector_like_groups_keep_the_proxy_value(self, group):
+        # Fan et al.'s λ = 0 for vector-like parameters is a recipe for both runs, not a factor.
+        assert R.weight_decay_width_factor(group, 4, "sqrt", "mureadout") == 1.0
+
+    @pytest.mark.parametrize("rule", R.WD_WIDTH_RULES)
+    @pytest.mark.parametrize("group", R.GROUPS)
+    def test_every_width_rule_is_the_identity_at_m_1(self, rule, group):
+        assert R.weight_decay_width_factor(group, 1, rule, "mureadout") == 1.0
 
 
 class TestMup:
@@ -121,9 +127,21 @@ class TestAdamBatch:
 
     def test_limit(self):
         assert R.beta_batch_limit(0.9) == rel(10)
+        # κ(1 − β) = 1 exactly is the limit itself: β̂ = 0, inside [0, 1) (1 − 10·0.0999…98 is
+        # 2e-16 in binary, which must not count as a value above 0 or below it).
+        assert R.adam_beta_for_batch(0.9, 10) == 0.0
         with pytest.raises(ValueError):
-            R.adam_beta_for_batch(0.9, 10)
+            R.adam_beta_for_batch(0.9, 10.001)
         assert R.adam_beta_for_batch(0.9, 9.99) == rel(0.001, abs=1e-12)
+
+    def test_beta_zero(self):
+        assert R.adam_beta_for_batch(0.0, 1) == 0.0  # identity
+        assert R.adam_beta_for_batch(0.0, 0.5) == 0.5  # a smaller batch averages over 2 steps
+        with pytest.raises(ValueError):
+            R.adam_beta_for_batch(0.0, 2)  # κ > 1/(1 − 0)
+
+    def test_keep(self):
+        assert R.adam_beta_for_batch(0.95, 40, "keep") == 0.95
 
     def test_exponential_form_is_named_option(self):
         assert R.adam_beta_for_batch(0.9, 16, "exponential") == rel(0.9**16)
@@ -180,9 +198,15 @@ class TestBeyondSeeds:
         assert R.depth_lr_factor(4, "depth-mup") == rel(0.5)
 
     def test_eps_width(self):
-        assert R.eps_width_factor("hidden", 8, "inverse") == rel(1 / 8)
-        assert R.eps_width_factor("vector", 8, "inverse") == 1.0
-        assert R.eps_width_factor("hidden", 8, "constant") == 1.0
+        for group in R.GROUPS:  # every group, as CompleteP's Table 1 and reference code
+            assert R.eps_width_factor(group, 8, "inverse") == rel(1 / 8)
+            assert R.eps_width_factor(group, 8, "constant") == 1.0
+
+    def test_eps_depth_and_batch_forms(self):
+        assert R.depth_eps_factor(4, "completep") == rel(0.25)
+        assert R.depth_eps_factor(4, "depth-mup") == rel(0.5)
+        assert R.depth_eps_factor(4, "completep", "constant") == 1.0
+        assert R.sqrt_batch_eps_factor(4) == rel(0.5) and R.sqrt_batch_eps_factor(4, "keep") == 1.0
 
 
 class TestRegistry:

@@ -78,13 +78,21 @@ class TestIdentity:
         assert result.ema_decay.target == rel(0.999)
         assert result.warnings == ()
 
-    def test_sqrt_rule_identity_only_zeroes_vector_like_decay(self):
-        # Fan et al. prescribe λ = 0 for vector-like groups at every width, the proxy's included.
+    def test_sqrt_rule_identity_keeps_the_tuned_vector_like_decay(self):
+        # Fan et al. train vector-like groups with λ = 0 in every run: a recipe, not a factor.
+        # hpscale returns the proxy at its own scale and says so when the proxy used λ ≠ 0.
         config = make()
         result = transfer_to(config, scale_of(config), RuleChoices(wd_width_rule="sqrt"))
         assert result.groups["hidden"].weight_decay.target == rel(0.1)
-        assert result.groups["embedding"].weight_decay.target == 0.0
-        assert any("param_groups.embedding.weight_decay" in w for w in result.warnings)
+        assert result.groups["embedding"].weight_decay.target == rel(0.1)
+        assert any("param_groups.embedding.weight_decay" in w and "λ = 0 in every run" in w
+                   for w in result.warnings)
+
+    @pytest.mark.parametrize("choices", ALL_CHOICES)
+    def test_beta_zero_identity(self, choices):
+        config = make(optimizer={"betas": [0.0, 0.95]})
+        result = transfer_to(config, scale_of(config), choices)
+        assert result.betas[0].target == 0.0 and result.betas[1].target == rel(0.95)
 
 
 class TestComposition:
@@ -197,8 +205,25 @@ class TestValidity:
         with pytest.raises(RuleDomainError) as info:
             transfer_to(config, scale_of(config, batch_size=16 * 524_288))
         message = str(info.value)
-        assert "optimizer.betas[0]" in message and "κ < 1/(1 − β1) = 10" in message
-        assert "proxy batch of at least" in message
+        assert "optimizer.betas[0]" in message and "κ ≤ 1/(1 − β1) = 10" in message
+        assert "proxy batch of at least 838,861" in message  # 16·524,288/10, above the proxy's own
+
+    def test_beta_at_the_limit_is_zero_not_refused(self):
+        # κ(1 − β1) = 1: β̂1 = 0 lies inside [0, 1); the old code refused it naming the proxy's
+        # own batch as the fix.
+        config = make()
+        result = transfer_to(config, scale_of(config, batch_size=10 * 524_288))
+        assert result.betas[0].target == 0.0 and result.betas[1].target == rel(0.5)
+
+    def test_beta_keep_and_large_move_warning(self):
+        config = make()
+        moved = transfer_to(config, scale_of(config, batch_size=4 * 524_288))
+        assert any("optimizer.betas: β1 0.9 → 0.6" in w and "--beta-rule keep" in w for w in moved.warnings)
+        kept = transfer_to(config, scale_of(config, batch_size=4 * 524_288), RuleChoices(beta_rule="keep"))
+        assert [q.target for q in kept.betas] == [0.9, 0.95]
+        assert not any("optimizer.betas" in w for w in kept.warnings)
+        small = transfer_to(config, scale_of(config, batch_size=2 * 524_288))
+        assert not any("optimizer.betas" in w for w in small.warnings)  # window ×½: no warning
 
     def test_exponential_beta_rule_allows_large_kappa(self):
         config = make()
@@ -217,7 +242,39 @@ class TestValidity:
         assert "far extrapolation: m = 128" in text
         assert "far extrapolation: ν = 1000" in text
         same_scale = transfer_to(config, scale_of(config))
-        assert any("η·λ = 2 ≥ 1" in w for w in same_scale.warnings)
+        assert any("weight_decay = 200" in w and "η·λ ≥ 1" in w and "a typo?" in w for w in same_scale.warnings)
+
+    def test_implausible_lr_is_called_a_typo(self):
+        # lr: 6e4 was diagnosed as "λ is probably in the independent convention".
+        result = transfer_to(make(optimizer={"lr": "6e4"}), scale_of(make()))
+        text = "\n".join(result.warnings)
+        assert "lr = 60000 is outside any plausible Adam learning rate" in text
+        assert "independent" not in text
+
+    def test_independent_decay_of_100_percent_is_refused(self):
+        config_data = {"weight_decay": 1e308, "weight_decay_convention": "independent"}
+        with pytest.raises(InputError, match="removes 100 % or more of the weights every step"):
+            transfer_to(make(optimizer=config_data), scale_of(make()))
+
+    def test_unstated_parametrization_warns_on_width_change(self):
+        config = make()  # BASE states no parametrization
+        warned = transfer_to(config, scale_of(config, width=512)).warnings
+        assert any("model.parametrization is not stated" in w for w in warned)
+        assert not any("parametrization" in w for w in transfer_to(config, scale_of(config)).warnings)
+        stated = make(model={"width": 256, "parametrization": "mup"})
+        assert not any("parametrization" in w for w in transfer_to(stated, scale_of(stated, width=512)).warnings)
+
+    def test_sqrt_rule_says_when_data_breaks_its_invariant(self):
+        config = make()
+        result = transfer_to(config, scale_of(config, width=1024, dataset_size=8e9), RuleChoices(wd_width_rule="sqrt"))
+        assert any("predicted σ_top ratio is 2, not 1" in w for w in result.warnings)
+        plain = transfer_to(config, scale_of(config, width=1024), RuleChoices(wd_width_rule="sqrt"))
+        assert not any("σ_top" in w for w in plain.warnings)
+
+    def test_power_lines_far_tpp_ratio_warns(self):
+        config = make(model={"width": 256, "depth": 8, "params": "6.3M"})
+        result = transfer_to(config, scale_of(config, dataset_size=2e9 / 256), RuleChoices(tau_rule="power-lines"))
+        assert any("far extrapolation: TPP_t/TPP_p = 0.003906" in w for w in result.warnings)
 
     def test_tau_beyond_run_warns(self):
         config = make(optimizer={"weight_decay": 1e-4})

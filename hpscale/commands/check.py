@@ -38,17 +38,17 @@ def _rtol(value: str) -> float:
 def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None, list[str]]:
     """Load one target and compare it: (report, []) or (None, the input problems).
 
-    ``shared = (proxy config, read_proxy(proxy), choices, rtol)``.
+    ``shared = (proxy config, read_proxy(proxy), choices, rtol, ignore patterns)``.
     """
     from ..core.check import compare, stated_fields
     from ..errors import InputError
     from ..loader import config_from_data, parse_yaml, read_text
-    config, run, choices, tolerance = shared
+    config, run, choices, tolerance, ignore = shared
     try:
         # The raw mapping says which values the file states; validation fills in defaults.
         data = parse_yaml(read_text(path), str(path))
         target = config_from_data(data, str(path))
-        report = compare(config, target, choices, tolerance, stated_fields(data), run)
+        report = compare(config, target, choices, tolerance, stated_fields(data), run, ignore)
         return report.without_matches(), []
     except InputError as exc:
         # Loader messages already start with the path; transfer/compare messages do not.
@@ -58,19 +58,23 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
 
 @O.with_rule_options
 def check_command(
-    proxy: Annotated[Path, typer.Argument(help="Proxy-run config (YAML).", show_default=False)],
+    proxy: O.ProxyArg,
     targets: Annotated[
         list[Path],
-        typer.Argument(help="Target configs to check (YAML), e.g. configs/target-*.yaml.", show_default=False),
+        typer.Argument(metavar="TARGET...", help="Target configs to check (YAML), e.g. configs/target-*.yaml.",
+                       show_default=False),
     ],
     rtol: Annotated[
-        str, typer.Option("--rtol", help="Relative tolerance: |found − expected| ≤ rtol·|expected|.")
+        str, typer.Option("--rtol", metavar="REL", help="Relative tolerance: |found − expected| ≤ rtol·|expected|.")
     ] = "0.01",
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    format: O.format_option(CHECK_FORMATS) = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Worker processes; 0 = one per CPU for 200+ targets, else 1.")
-    ] = 0,
+    jobs: O.JobsOpt = "0",
+    ignore: Annotated[list[str] | None, typer.Option(
+        "--ignore", metavar="FIELD",
+        help="Leave out a field the team sets by policy (glob; repeatable): optimizer.betas, "
+        "param_groups.*.eps, ema_decay, …",
+    )] = None,
     choices: RuleChoices | None = None,
 ) -> None:
     """Check that each TARGET states the hyperparameters PROXY transfers to at its scale.
@@ -78,18 +82,23 @@ def check_command(
     Exit 0 if every target matches, 1 if any value differs by more than --rtol, 2 on a usage
     or input error (nothing on stdout).
     """
+    output = O.output_option(output)  # type: ignore[assignment]
     fmt = O.choice("--format", format, CHECK_FORMATS)
     tolerance = _rtol(rtol)
+    jobs_wanted = O.jobs_option(jobs)
     from ..contract import dumps_json, report_json
+    from ..core.check import ignore_matcher
     from ..core.compose import read_proxy
     from ..errors import InputError
     from ..loader import load_config
     from ..output import emit, warn
     from ..parallel import ordered_map, worker_count
 
+    patterns = tuple(ignore or ())
+    ignore_matcher(patterns)  # refuse a pattern that matches no checked field before any work
     config = load_config(proxy)
-    shared = (config, read_proxy(config), choices, tolerance)
-    outcomes = ordered_map(_check_file, targets, worker_count(jobs, len(targets)), shared)
+    shared = (config, read_proxy(config), choices, tolerance, patterns)
+    outcomes = ordered_map(_check_file, targets, worker_count(jobs_wanted, len(targets)), shared)
     reports = [(str(path), report) for path, (report, _) in zip(targets, outcomes, strict=True) if report]
     problems = [line for _, lines in outcomes for line in lines]
     if problems:
@@ -114,41 +123,54 @@ def _fmt_rel(rel_error: float | None, status: str) -> str:
     return "∞" if rel_error is None else f"{rel_error:.2%}"
 
 
+def _fmt(value: float | None, field: str) -> str:
+    """A value as the table shows it; a decay rate near 1 (β, ρ) as 1 − gap, so two values that
+    differ in their averaging window never both read "1"."""
+    from ..render import fmt_value
+
+    decay = field.startswith("optimizer.betas") or field == "ema_decay"
+    if decay and value is not None and 0.999 <= value < 1:
+        return f"1 − {1 - value:.4g}"
+    return fmt_value(value, 6)
+
+
 def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: bool | None = None) -> str:
-    """One line per target that matches; a findings table per target that does not; a summary."""
+    """One line per target that matches; a findings table per target that does not; a summary.
+
+    Fits the terminal (``render.table_width``): field paths never wrap (they are grepped for);
+    the rules and the note wrap.
+    """
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    from ..render import fmt_value, render_rich
+    from ..output import printable
+    from ..render import render_rich
 
     renderables: list[Any] = []
     for path, report in reports:
-        checked = report.checked
+        checked, shown = report.checked, printable(path)
+        ignored = f"; {len(report.ignored)} ignored" if report.ignored else ""
         # Headings are single lines whatever the path length, so `grep ✗` finds every target.
         if report.ok:
-            renderables.append(Text(f"✓ {path}: all {checked} stated values match (rtol {rtol:g})",
+            renderables.append(Text(f"✓ {shown}: all {checked} stated values match (rtol {rtol:g}{ignored})",
                                     style="green", no_wrap=True, overflow="ignore"))
             continue
         findings = report.findings
-        renderables.append(Text(f"✗ {path}: {len(findings)} of {checked} stated values differ "
-                                f"(rtol {rtol:g})", style="bold red", no_wrap=True, overflow="ignore"))
+        renderables.append(Text(f"✗ {shown}: {len(findings)} of {checked} stated values differ "
+                                f"(rtol {rtol:g}{ignored})", style="bold red", no_wrap=True, overflow="ignore"))
         table = Table(box=box.SIMPLE_HEAD)
-        columns = [("field", "left"), ("expected", "right"), ("found", "right"),
-                   ("rel. error", "right"), ("rules", "left")]
-        notes = any(finding.note for finding in findings)
-        for column, justify in columns + ([("note", "left")] if notes else []):
-            # Field paths and rule keys are identifiers to grep for: never cut or wrapped.
-            table.add_column(column, justify=justify, no_wrap=column != "note")  # type: ignore[arg-type]
+        table.add_column("field", no_wrap=True)
+        for column in ("expected", "found", "rel. error"):
+            table.add_column(column, justify="right", no_wrap=True)
+        table.add_column("rules / note", ratio=1)
         for finding in findings:
-            cells = [finding.field, fmt_value(finding.expected, 6), fmt_value(finding.found, 6),
-                     Text(_fmt_rel(finding.rel_error, finding.status), style="red"),
-                     ", ".join(finding.rules)]
-            table.add_row(*cells, *([finding.note] if notes else []))
+            explain = "; ".join(part for part in (", ".join(finding.rules), finding.note) if part)
+            table.add_row(finding.field, _fmt(finding.expected, finding.field), _fmt(finding.found, finding.field),
+                          Text(_fmt_rel(finding.rel_error, finding.status), style="red"), explain)
         renderables.append(table)
     bad = sum(1 for _, report in reports if not report.ok)
     summary = f"{len(reports) - bad} of {len(reports)} targets match"
     summary += f"; {bad} with findings" if bad else ""
     renderables.append(Text(summary, style="bold red" if bad else "bold green"))
-    # No trailing padding: the table is pasted into CI logs and pull-request comments.
-    return "\n".join(line.rstrip() for line in render_rich(renderables, color=color, width=160).splitlines()) + "\n"
+    return render_rich(renderables, color=color)

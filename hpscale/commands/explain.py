@@ -55,12 +55,26 @@ def resolve_rule(name: str) -> str:
 
 
 def render_entry(entry: dict[str, Any]) -> str:
-    """Plain text (no Rich: safe to pipe); the docstring is reproduced line for line."""
-    lines = [f"{entry['key']} — {entry['title']}", "", f"function    {entry['function']}", "formula"]
-    lines += [f"  {line}" if line else "" for line in entry["formula"].splitlines()]
+    """Plain text (no Rich: safe to pipe), wrapped to the terminal's width; the formula is the
+    rule's docstring."""
+    import textwrap
+
+    from ..render import table_width
+
+    width = max(40, table_width())
+
+    def field(name: str, text: str) -> list[str]:
+        return textwrap.wrap(text, width, initial_indent=f"{name:<11} ", subsequent_indent=" " * 12,
+                             break_on_hyphens=False) or [name]
+
+    lines = [*textwrap.wrap(f"{entry['key']} — {entry['title']}", width), "",
+             *field("function", entry["function"]), "formula"]
+    for line in entry["formula"].splitlines():
+        lines += textwrap.wrap(line, width, initial_indent="  ", subsequent_indent="    ",
+                               break_on_hyphens=False) if line.strip() else [""]
     lines.append("")
     for name in _FIELDS:
-        lines.append(f"{name:<11} {entry[name]}")
+        lines += field(name, entry[name])
     return "\n".join(lines) + "\n"
 
 
@@ -70,21 +84,22 @@ def render_list(entries: list[dict[str, Any]], color: bool | None) -> str:
 
     from ..render import render_rich
 
-    table = Table(title="hpscale rules (hpscale explain RULE for the formula, invariant and limits)",
+    table = Table(title="hpscale rules (hpscale explain RULE: formula, invariant, limits)",
                   box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("rule", "title", "arXiv"):
         table.add_column(column, no_wrap=column != "title")
     for entry in entries:
-        table.add_row(entry["key"], entry["title"], ", ".join(entry["arxiv"]))
+        table.add_row(entry["key"], entry["title"], "\n".join(entry["arxiv"]))
     return render_rich([table], color=color)
 
 
 def explain_command(
-    rule: Annotated[str | None, typer.Argument(help="Rule key (as in transfer's factors); omit to list all.", show_default=False)] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    rule: Annotated[str | None, typer.Argument(metavar="[RULE]", help="Rule key (as in transfer's factors); omit to list all.", show_default=False)] = None,
+    format: O.format_option(EXPLAIN_FORMATS) = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
 ) -> None:
     """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
+    output = O.output_option(output)  # type: ignore[assignment]
     from ..contract import SCHEMA_VERSION, dumps_json
     from ..core.rules import RULES
     from ..output import emit

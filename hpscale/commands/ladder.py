@@ -6,9 +6,14 @@ The JSON is a list of ``transfer --format json`` objects; CSV flattens the same 
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import gc
+import itertools
+import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -21,69 +26,93 @@ LADDER_FORMATS = ("table", "json", "csv")
 
 
 def _table(results: list[Any], color: bool | None) -> str:
-    """One row per target: scale, then per group η · λ, hidden τ_epoch, Adam β, ε, EMA, residual."""
+    """One row per target: scale, then per group η · λ, hidden τ_epoch, Adam β, ε, EMA, residual.
+
+    Columns are ranked; at the terminal's width the lowest-ranked ones that do not fit are left
+    out and named in the caption (``--format csv`` has them all).
+    """
     from rich import box
     from rich.table import Table
 
-    from ..core.rules import GROUPS
     from ..numbers import format_si
-    from ..render import fmt_value, render_rich
+    from ..output import printable
+    from ..render import columns_that_fit, fmt_value, render_rich, table_width
 
     first = results[0]
-    show_depth = any(r.target.depth is not None for r in results)
-    show_ema = first.ema_decay is not None
-    show_residual = any(r.residual_multiplier is not None for r in results)
-    show_tpp = any(r.ratios.tokens_per_param is not None for r in results)
-    title = (f"hpscale ladder — {first.name or 'proxy'}: W={first.proxy.width}, "
-             f"B={format_si(first.proxy.batch_size)}, N={format_si(first.proxy.dataset_size)} {first.unit}"
-             f" (weight decay: {first.convention} convention)")
+
+    def pair(r: Any, group: str) -> str:
+        g = r.groups[group]
+        return f"{fmt_value(g.lr.target, 4)} · {fmt_value(g.weight_decay.target, 4)}"
+
+    def tau(r: Any) -> str:
+        value = r.groups["hidden"].timescales_target.tau_epoch
+        return fmt_value(value if value is not None else float("inf"), 4)
+
+    # (header, rank, cell of a result, shown at all?)
+    candidates: list[tuple[str, int, Any, bool]] = [
+        ("W", 1, lambda r: f"{r.target.width:,}", True),
+        ("L", 6, lambda r: str(r.target.depth or ""), any(r.target.depth is not None for r in results)),
+        ("B", 2, lambda r: format_si(r.target.batch_size), True),
+        ("N", 3, lambda r: format_si(r.target.dataset_size), True),
+        ("TPP ratio", 10, lambda r: fmt_value(r.ratios.tokens_per_param, 4),
+         any(r.ratios.tokens_per_param is not None for r in results)),
+        ("embedding η · λ", 12, lambda r: pair(r, "embedding"), True),
+        ("hidden η · λ", 4, lambda r: pair(r, "hidden"), True),
+        ("readout η · λ", 7, lambda r: pair(r, "readout"), True),
+        ("vector η · λ", 13, lambda r: pair(r, "vector"), True),
+        ("hidden τ_epoch", 5, tau, True),
+        ("β1", 8, lambda r: fmt_value(r.betas[0].target, 6), True),
+        ("β2", 9, lambda r: fmt_value(r.betas[1].target, 6), True),
+        ("ε", 14, lambda r: fmt_value(r.eps.target, 4), True),
+        ("EMA ρ", 5, lambda r: fmt_value(r.ema_decay.target if r.ema_decay else None, 6), first.ema_decay is not None),
+        ("residual ×", 11, lambda r: fmt_value(r.residual_multiplier.target if r.residual_multiplier else None, 4),
+         any(r.residual_multiplier is not None for r in results)),
+    ]
+    columns = [(header, rank, [cell(r) for r in results]) for header, rank, cell, shown in candidates if shown]
+    width = table_width()
+    kept = columns_that_fit(columns, width)
+    title = (f"hpscale ladder — {printable(first.name or 'proxy')}: W={first.proxy.width}, "
+             f"B={format_si(first.proxy.batch_size)}, N={format_si(first.proxy.dataset_size)} {first.unit}, "
+             f"{first.convention} weight decay")
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    columns = ["W"] + (["L"] if show_depth else []) + ["B", "N"] + (["TPP ratio"] if show_tpp else [])
-    columns += [f"{group} η · λ" for group in GROUPS] + ["hidden τ_epoch", "β1", "β2", "ε"]
-    columns += (["EMA ρ"] if show_ema else []) + (["residual ×"] if show_residual else [])
-    for column in columns:
-        table.add_column(column, justify="right", no_wrap=True)
-    for r in results:
-        row = [f"{r.target.width:,}"] + ([str(r.target.depth or "")] if show_depth else [])
-        row += [format_si(r.target.batch_size), format_si(r.target.dataset_size)]
-        if show_tpp:
-            row.append(fmt_value(r.ratios.tokens_per_param, 4))
-        for group in GROUPS:
-            g = r.groups[group]
-            row.append(f"{fmt_value(g.lr.target, 4)} · {fmt_value(g.weight_decay.target, 4)}")
-        tau = r.groups["hidden"].timescales_target.tau_epoch
-        row += [fmt_value(tau if tau is not None else float("inf"), 4),
-                fmt_value(r.betas[0].target, 6), fmt_value(r.betas[1].target, 6), fmt_value(r.eps.target, 4)]
-        if show_ema:
-            row.append(fmt_value(r.ema_decay.target if r.ema_decay else None, 6))
-        if show_residual:
-            row.append(fmt_value(r.residual_multiplier.target if r.residual_multiplier else None, 4))
-        table.add_row(*row)
-    return render_rich([table], color=color, width=max(120, 16 * len(columns)))
+    for index in kept:
+        table.add_column(columns[index][0], justify="right", no_wrap=True)
+    for row in range(len(results)):
+        table.add_row(*(columns[index][2][row] for index in kept))
+    left_out = [header for index, (header, _, _) in enumerate(columns) if index not in kept]
+    if left_out:
+        table.caption = f"not shown at {width} columns: {', '.join(left_out)} (all of them: --format csv)"
+        table.caption_justify = "left"
+    return render_rich([table], color=color, width=width)
 
 
 @O.with_rule_options
 def ladder_command(
-    proxy: Annotated[Path, typer.Argument(help="Proxy-run config (YAML).", show_default=False)],
-    widths: Annotated[str | None, typer.Option("--widths", help="Target widths, comma list (512,1024,2K).", show_default=False)] = None,
-    batch_sizes: Annotated[str | None, typer.Option("--batch-sizes", help="Target batch sizes per step, comma list; SI suffixes (0.5M,1M).", show_default=False)] = None,
-    dataset_sizes: Annotated[str | None, typer.Option("--dataset-sizes", help="Target dataset sizes per epoch, comma list (10B,20B).", show_default=False)] = None,
-    depths: Annotated[str | None, typer.Option("--depths", help="Target depths, comma list; needs model.depth in the proxy.", show_default=False)] = None,
-    product: Annotated[bool, typer.Option("--product", help="Every combination of the lists instead of zipping them.")] = False,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json (list of transfer objects) | csv")] = "table",
+    proxy: O.ProxyArg,
+    widths: Annotated[str | None, typer.Option("--widths", metavar="W,...", help="Target widths, comma list (512,1024,2Ki).", show_default=False)] = None,
+    batch_sizes: Annotated[str | None, typer.Option("--batch-sizes", metavar="B,...", help="Target batch sizes per step, comma list (0.5M,1M,2Mi).", show_default=False)] = None,
+    dataset_sizes: Annotated[str | None, typer.Option("--dataset-sizes", metavar="N,...", help="Target dataset sizes per epoch, comma list (10B,20B).", show_default=False)] = None,
+    depths: Annotated[str | None, typer.Option("--depths", metavar="L,...", help="Target depths, comma list; needs model.depth in the proxy.", show_default=False)] = None,
+    product: Annotated[bool, typer.Option("--product", metavar="", help="Every combination of the lists instead of zipping them.")] = False,
+    format: O.format_option(LADDER_FORMATS, "table, json (a list of transfer objects) or csv.") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Worker processes for JSON/CSV; 0 = one per CPU for 200+ targets, else 1.")
-    ] = 0,
+    jobs: O.JobsOpt = "0",
+    max_rows: Annotated[str, typer.Option(
+        "--max-rows", metavar="N", help="Refuse a ladder of more rows than this (it is checked before "
+        "anything is computed); raise it for long --product sweeps.")] = "10000",
     choices: RuleChoices | None = None,
 ) -> None:
     """Plan a ladder of targets from PROXY: one row per target (zipped lists, or --product).
 
-    A list left out keeps the proxy's value; a list of one value applies to every row.
+    A list left out keeps the proxy's value; a list of one value applies to every row. JSON and
+    CSV rows are streamed (memory does not grow with the ladder); the table is for ladders a
+    person reads.
     """
+    output = O.output_option(output)  # type: ignore[assignment]
     from ..errors import InputError
 
     fmt = O.choice("--format", format, LADDER_FORMATS)
+    jobs_wanted = O.jobs_option(jobs)
     from .. import contract as C
     from ..core import ladder as LD
 
@@ -102,25 +131,85 @@ def ladder_command(
     from ..parallel import ordered_map, worker_count
 
     config = load_config(proxy)
-    targets = LD.ladder_scales(scale_of(config), product=product, **lists)
-    color = None if output is None else False
+    proxy_scale = scale_of(config)
+    ladder = LD.Ladder(**lists, product=product)
+    size = ladder.size(proxy_scale)
+    limit = _max_rows(max_rows)
+    if size > limit:
+        shape = " × ".join(str(len(v)) for v in lists.values() if v) if product else str(size)
+        raise InputError(
+            f"--max-rows: the ladder has {size:,} rows ({shape}), more than the limit of {limit:,}; "
+            "raise it with --max-rows, or use fewer values"
+        )
+    targets = ladder.scales(proxy_scale)
     # The rows are acyclic (freed by reference counting), yet allocating ~10⁵ small objects
     # per 1,000 targets triggers repeated cyclic-GC passes: pausing the collector for this
     # short-lived process cut the 1,000-target ladder by ≈ 25 % (measured in development).
     gc.disable()
     try:
         if fmt == "table":
-            results = LD.run_ladder(config, targets, choices)  # type: ignore[arg-type]
-            text = _table(results, color)
-            row_warnings = [result.warnings for result in results]
-        else:
-            shared = (read_proxy(config), choices, fmt)
-            rows = ordered_map(C.ladder_row, list(enumerate(targets, start=1)), worker_count(jobs, len(targets)), shared)
-            payloads = [payload for payload, _ in rows]
-            text = C.join_json_lines(payloads) if fmt == "json" else C.dumps_csv_rows(payloads)
-            row_warnings = [warnings for _, warnings in rows]
+            results = LD.run_ladder(config, list(targets), choices)  # type: ignore[arg-type]
+            warn(C.stderr_warnings([result.warnings for result in results]))
+            emit(_table(results, None if output is None else False), output, [proxy])
+            return
+        shared = (read_proxy(config), choices, fmt)
+        workers = worker_count(jobs_wanted, size)
+        tally = C.WarningTally()
+        # Rows are computed in blocks and written as they come; a spool file (or the --output
+        # temporary file) holds them until every row has succeeded, so an error in row 50,000
+        # still leaves stdout empty.
+        with _sink(output, [proxy]) as stream:
+            writer = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+            stream.write("[\n" if fmt == "json" else "")
+            if writer is not None:
+                writer.writerow(C.csv_header())
+            first = True
+            for block in _blocks(enumerate(targets, start=1), BLOCK_ROWS):
+                for payload, warnings in ordered_map(C.ladder_row, block, workers, shared):
+                    tally.add(warnings)
+                    if writer is not None:
+                        writer.writerow(payload)
+                    else:
+                        stream.write(("" if first else ",\n") + payload)
+                    first = False
+            stream.write("\n]\n" if fmt == "json" else "")
     finally:
         gc.enable()
-    warn(C.stderr_warnings(row_warnings))
-    emit(text, output, [proxy])
+    warn(tally.lines())
 
+
+#: Rows handed to the worker processes at a time (bounds the memory of a streamed ladder).
+BLOCK_ROWS = 2_000
+
+
+def _blocks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while block := list(itertools.islice(items, size)):
+        yield block
+
+
+def _max_rows(value: str) -> int:
+    from ..errors import InputError
+
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 10**12):
+        raise InputError(f"--max-rows: expected a whole number ≥ 1, found {value!r}")
+    return int(text)
+
+
+@contextlib.contextmanager
+def _sink(output: Path | None, inputs: list[Path]) -> Iterator[TextIO]:
+    """The --output file (written atomically), or a temporary spool copied to stdout at the end."""
+    import tempfile
+
+    from ..output import atomic_file, write_stdout
+
+    if output is not None:
+        with atomic_file(output, inputs) as stream:
+            yield stream
+        print(f"wrote {output}", file=sys.stderr)
+        return
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        yield spool
+        spool.seek(0)
+        while chunk := spool.read(1 << 20):
+            write_stdout(chunk)

@@ -1,8 +1,9 @@
 """Options shared by the commands that transfer (``transfer``, ``check``, ``ladder``).
 
-Choices are plain strings validated here (not click.Choice) so a bad value gives the same
-one-line ``--option: value: allowed …`` error as every other input. The allowed values come
-from ``hpscale.rules``, so a new rule variant shows up here without touching the CLI.
+Choices are plain strings validated by ``RuleChoices`` itself (not click.Choice), so a bad value
+gives the same one-line ``--option: value: allowed …`` error as every other input. The allowed
+values and defaults come from ``hpscale.core``, so a new rule variant shows up here without
+touching the CLI.
 """
 
 from __future__ import annotations
@@ -15,24 +16,65 @@ from typing import Annotated, Any
 
 import typer
 
-from ..core import rules as R
 from ..errors import InputError
 from ..numbers import parse_positive
 
 FORMATS = ("table", "json", "yaml")
 
-WidthOpt = Annotated[str | None, typer.Option("--width", help="Target width (default: the proxy's).", show_default=False)]
-BatchOpt = Annotated[str | None, typer.Option("--batch-size", help="Target batch size per step, same unit as the config; SI suffixes allowed (2M).", show_default=False)]
-DatasetOpt = Annotated[str | None, typer.Option("--dataset-size", help="Target dataset size per epoch; SI suffixes allowed (300B).", show_default=False)]
-DepthOpt = Annotated[str | None, typer.Option("--depth", help="Target depth (residual blocks); needs model.depth in the proxy.", show_default=False)]
-WdWidthOpt = Annotated[str, typer.Option("--wd-width-rule", help="Hidden weight decay vs width: timescale (λ ∝ m, Wang & Aitchison) | sqrt (λ ∝ √m, Fan et al.) | constant (plain µP).")]
-ReadoutOpt = Annotated[str, typer.Option("--readout-rule", help="µP readout formulation: mureadout (LR fixed, multiplier 1/m) | table3 (LR 1/m, init 1/m).")]
-BetaOpt = Annotated[str, typer.Option("--beta-rule", help="Adam β vs batch: linear (1 − κ(1 − β), Malladi et al.) | exponential (β^κ).")]
-TauOpt = Annotated[str, typer.Option("--tau-rule", help="Timescale vs token horizon: constant | power-lines (τ ∝ TPP^−a, Bergsma et al.).")]
-TauExpOpt = Annotated[float, typer.Option("--tau-exponent", help="Power Lines exponent a.")]
-EpsWidthOpt = Annotated[str, typer.Option("--eps-width-rule", help="Hidden Adam ε vs width: constant | inverse (ε ∝ 1/m, Everett et al.).")]
-DepthRuleOpt = Annotated[str, typer.Option("--depth-rule", help="Depth transfer: completep (α = 1) | depth-mup (α = ½).")]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE atomically instead of stdout.", dir_okay=False, show_default=False)]
+
+def _completer(values: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Tab completion of an option's allowed values (Typer's public ``autocompletion``)."""
+    return lambda incomplete: [value for value in values if value.startswith(incomplete)]
+
+
+def format_option(formats: tuple[str, ...], help: str = "Output format.") -> Any:
+    """``--format/-f`` with ``formats`` (the first is the default) as metavar and completions."""
+    return Annotated[str, typer.Option("--format", "-f", help=help, metavar="|".join(formats),
+                                       autocompletion=_completer(formats))]
+
+
+# Metavars follow one convention: arguments and option values are UPPERCASE nouns (PROXY, FILE,
+# N) or the list of allowed values (table|json); flags show none.
+ProxyArg = Annotated[Path, typer.Argument(metavar="PROXY", help="The proxy run's config (YAML; - reads stdin).",
+                                          show_default=False)]
+WidthOpt = Annotated[str | None, typer.Option("--width", metavar="W", show_default=False,
+                                              help="Target width, a whole number (4096 or 4Ki); default: the proxy's.")]
+BatchOpt = Annotated[str | None, typer.Option("--batch-size", metavar="B", show_default=False,
+                                              help="Target batch size per step in the config's unit: 983040, 2M (10⁶) or 2Mi (2²⁰).")]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset-size", metavar="N", show_default=False,
+                                                help="Target dataset size per epoch: 36142328792, 300B or 1.5T.")]
+DepthOpt = Annotated[str | None, typer.Option("--depth", metavar="L", show_default=False,
+                                              help="Target depth in residual blocks; needs model.depth in the proxy.")]
+# A string, not a Path: Path("out/") drops the slash that says the user named a folder.
+OutputOpt = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                                               help="Write the result to FILE (atomically) instead of stdout.")]
+
+
+def output_option(value: str | None) -> Path | None:
+    """``--output``, checked before any work (``hpscale.output.output_path``)."""
+    from ..output import output_path
+
+    return output_path(value)
+JobsOpt = Annotated[str, typer.Option("--jobs", "-j", metavar="N",
+                                      help="Worker processes: 0 (automatic: one per CPU from 200 items on) "
+                                      "up to the number of CPUs.")]
+
+
+def jobs_option(value: str) -> int:
+    """``--jobs``: a whole number ≥ 0 (0 = automatic); more than the CPUs is capped, with a note."""
+    import os
+
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and len(text) < 10):
+        raise InputError(f"--jobs: expected a whole number ≥ 0 (0 = automatic), found {value!r}")
+    jobs = int(text)
+    cpus = os.cpu_count() or 1
+    if jobs > cpus:
+        from ..output import warn
+
+        warn([f"--jobs: {value} is more than the {cpus} CPUs here; using {cpus}"])
+        return cpus
+    return int(jobs)
 
 
 def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -48,45 +90,70 @@ def size_option(option: str, value: str | None, *, whole: bool = False) -> float
     try:
         return parse_positive(value, whole=whole)
     except ValueError as exc:
-        raise InputError(f"{option}: {value!r}: {exc}") from None
+        raise InputError(f"{option}: {exc}") from None
 
 
-#: The rule options every transferring command takes: name → (option type, default). One
-#: line here (and a ``RuleChoices`` field) adds a rule choice to transfer, check and ladder.
-RULE_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "wd_width_rule": (WdWidthOpt, "timescale"),
-    "readout_rule": (ReadoutOpt, "mureadout"),
-    "beta_rule": (BetaOpt, "linear"),
-    "tau_rule": (TauOpt, "constant"),
-    "tau_exponent": (TauExpOpt, R.POWER_LINES_EXPONENT),
-    "eps_width_rule": (EpsWidthOpt, "constant"),
-    "depth_rule": (DepthRuleOpt, "completep"),
+#: Help of each rule option (a field of ``RuleChoices``). Allowed values and defaults are not
+#: repeated here: the CLI reads them from ``hpscale.core`` (``RuleChoices`` and the tuples in
+#: ``rules.py``), so a new rule variant appears on the command line without touching this file.
+RULE_HELP: dict[str, str] = {
+    "wd_width_rule": "Hidden weight decay vs width: timescale (λ ∝ m, Wang & Aitchison 2024), sqrt "
+    "(λ ∝ √m, Fan et al. 2025) or constant (plain µP).",
+    "readout_rule": "µP readout: mureadout (LR kept, forward multiplier 1/m, the mup library) or "
+    "table3 (LR and init 1/m, Tensor Programs V Table 3).",
+    "beta_rule": "Adam β vs batch: linear (1 − κ(1 − β), Malladi et al. 2022), exponential (β^κ) or "
+    "keep (β unchanged: a team policy).",
+    "tau_rule": "AdamW timescale vs token horizon: constant (Wang & Aitchison) or power-lines "
+    "(τ ∝ TPP^−a, Bergsma et al. 2025).",
+    "tau_exponent": "Power Lines' exponent a (fit on GPT-like models of 111M–3.3B parameters).",
+    "eps_width_rule": "Adam ε vs width: inverse (ε ∝ 1/m in every group, CompleteP Table 1; Everett "
+    "et al. 2024) or constant.",
+    "depth_rule": "Depth transfer: completep (α = 1, Dey et al. 2025) or depth-mup (α = ½, Yang et "
+    "al. 2023).",
+    "eps_depth_rule": "Adam ε of residual blocks vs depth: inverse (ε ∝ m_L^−α, CompleteP) or constant.",
+    "eps_batch_rule": "Adam ε vs batch: sqrt (ε/√κ, Malladi et al. 2022) or keep (ε unchanged).",
 }
 
 
-def rule_choices(
-    wd_width_rule: str,
-    readout_rule: str,
-    beta_rule: str,
-    tau_rule: str,
-    tau_exponent: float,
-    eps_width_rule: str,
-    depth_rule: str,
-) -> Any:
-    """The validated ``RuleChoices`` of the rule options."""
-    from ..core.compose import RuleChoices
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
-    if not (tau_exponent == tau_exponent and abs(tau_exponent) < 10):
-        raise InputError(f"--tau-exponent: {tau_exponent!r}: must be a finite number in (-10, 10)")
-    return RuleChoices(
-        wd_width_rule=choice("--wd-width-rule", wd_width_rule, R.WD_WIDTH_RULES),  # type: ignore[arg-type]
-        readout_rule=choice("--readout-rule", readout_rule, R.READOUT_RULES),  # type: ignore[arg-type]
-        beta_rule=choice("--beta-rule", beta_rule, R.BETA_RULES),  # type: ignore[arg-type]
-        tau_rule=choice("--tau-rule", tau_rule, R.TAU_RULES),  # type: ignore[arg-type]
-        tau_exponent=tau_exponent,
-        eps_width_rule=choice("--eps-width-rule", eps_width_rule, R.EPS_WIDTH_RULES),  # type: ignore[arg-type]
-        depth_rule=choice("--depth-rule", depth_rule, R.DEPTH_RULES),  # type: ignore[arg-type]
-    )
+
+def _rule_options() -> dict[str, tuple[Any, Any]]:
+    """name → (Typer annotation, default) for every ``RuleChoices`` field, in field order."""
+    import dataclasses
+
+    from ..core.compose import CHOICES, RuleChoices
+
+    options: dict[str, tuple[Any, Any]] = {}
+    for field in dataclasses.fields(RuleChoices):
+        allowed = CHOICES.get(field.name)
+        option = typer.Option(_flag(field.name), help=RULE_HELP[field.name],
+                              autocompletion=_completer(allowed) if allowed else None,
+                              metavar="|".join(allowed) if allowed else "A")
+        options[field.name] = (Annotated[str, option], str(field.default))
+    return options
+
+
+#: The rule options every transferring command takes: name → (option type, default). One field
+#: of ``RuleChoices`` (and its help above) adds a rule choice to transfer, check and ladder.
+RULE_OPTIONS: dict[str, tuple[Any, Any]] = _rule_options()
+
+
+def rule_choices(**values: Any) -> Any:
+    """The validated ``RuleChoices`` of the rule options; errors name the command-line flag."""
+    from ..core.compose import RuleChoices
+    from ..numbers import parse_number
+
+    try:
+        values["tau_exponent"] = parse_number(values["tau_exponent"])
+    except ValueError as exc:
+        raise InputError(f"--tau-exponent: {exc}") from None
+    try:
+        return RuleChoices(**values)
+    except InputError as exc:
+        field, _, rest = str(exc).partition(": ")
+        raise InputError(f"{_flag(field)}: {rest}") from None
 
 
 def with_rule_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,5 +202,5 @@ def parse_list(option: str, text: str | None, *, whole: bool = False) -> tuple[f
         try:
             values.append(parse_positive(item, whole=whole))
         except ValueError as exc:
-            raise InputError(f"{option}: {item!r}: {exc}") from None
+            raise InputError(f"{option}: {exc}") from None
     return tuple(values)

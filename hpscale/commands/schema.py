@@ -25,6 +25,7 @@ def config_schema() -> dict[str, Any]:
 
 def schema_command(output: O.OutputOpt = None) -> None:
     """Print the JSON Schema of proxy/target config files (pass --output to write it to a file)."""
+    output = O.output_option(output)  # type: ignore[assignment]
     from ..contract import dumps_json
     from ..output import emit
 

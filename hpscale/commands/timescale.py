@@ -79,28 +79,28 @@ def _number(option: str, value: str | None, *, positive: bool = True) -> float |
     try:
         number = parse_number(value)
     except ValueError as exc:
-        raise InputError(f"{option}: {value!r}: {exc}") from None
+        raise InputError(f"{option}: {exc}") from None
     if positive and number <= 0:
-        raise InputError(f"{option}: {value!r}: must be > 0")
+        raise InputError(f"{option}: must be > 0, found {value!r}")
     if number < 0:
-        raise InputError(f"{option}: {value!r}: must be ≥ 0")
+        raise InputError(f"{option}: must be ≥ 0, found {value!r}")
     return number
 
 
 def timescale_command(
-    lr: Annotated[str | None, typer.Option("--lr", help="Learning rate η (e.g. 6e-4).", show_default=False)] = None,
-    weight_decay: Annotated[str | None, typer.Option("--weight-decay", help="AdamW weight_decay λ, in --convention.", show_default=False)] = None,
-    batch_size: Annotated[str | None, typer.Option("--batch-size", help="Batch size B per step; SI suffixes allowed (491520, 0.5M).", show_default=False)] = None,
-    dataset_size: Annotated[str | None, typer.Option("--dataset-size", help="Dataset size N per epoch, same unit as B (9B).", show_default=False)] = None,
-    convention: Annotated[str | None, typer.Option("--convention", help="Weight-decay convention: coupled (torch.optim.AdamW: decay η·λ per step) | independent (decay λ per step). Default: the config's, else coupled.", show_default=False)] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Take η, λ, B, N and epochs from this run config; explicit options override.", dir_okay=False, show_default=False)] = None,
-    group: Annotated[str | None, typer.Option("--group", help="Parameter group of --config whose η and λ to use (default: hidden).", show_default=False)] = None,
-    epochs: Annotated[str | None, typer.Option("--epochs", help="Run length in epochs, for τ as a fraction of the run.", show_default=False)] = None,
-    total_steps: Annotated[str | None, typer.Option("--total-steps", help="Run length in optimizer steps (instead of --epochs).", show_default=False)] = None,
-    tau_epoch: Annotated[str | None, typer.Option("--tau-epoch", help="Inverse: solve for λ (or η with --solve lr) so that τ_epoch is this.", show_default=False)] = None,
-    tau_iter: Annotated[str | None, typer.Option("--tau-iter", help="Inverse: solve so that τ_iter (steps) is this.", show_default=False)] = None,
-    solve: Annotated[str, typer.Option("--solve", help="What the inverse solves for: weight-decay | lr.")] = "weight-decay",
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    lr: Annotated[str | None, typer.Option("--lr", metavar="η", help="Learning rate η (e.g. 6e-4).", show_default=False)] = None,
+    weight_decay: Annotated[str | None, typer.Option("--weight-decay", metavar="λ", help="AdamW weight_decay λ, in --convention.", show_default=False)] = None,
+    batch_size: Annotated[str | None, typer.Option("--batch-size", metavar="B", help="Batch size B per step: 491520, 0.5M or 2Mi.", show_default=False)] = None,
+    dataset_size: Annotated[str | None, typer.Option("--dataset-size", metavar="N", help="Dataset size N per epoch, same unit as B (9B).", show_default=False)] = None,
+    convention: Annotated[str | None, typer.Option("--convention", metavar="coupled|independent", autocompletion=O._completer(CONVENTIONS), help="Weight-decay convention: coupled (torch.optim.AdamW's weight_decay, which PyTorch calls decoupled: decay η·λ per step) or independent (decay λ per step). Default: the config's, else coupled.", show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option("--config", metavar="FILE", help="Take η, λ, B, N and epochs from this run config; explicit options override.", dir_okay=False, show_default=False)] = None,
+    group: Annotated[str | None, typer.Option("--group", metavar="embedding|hidden|readout|vector", help="Parameter group of --config whose η and λ to use (default: hidden).", show_default=False)] = None,
+    epochs: Annotated[str | None, typer.Option("--epochs", metavar="E", help="Run length in epochs, for τ as a fraction of the run.", show_default=False)] = None,
+    total_steps: Annotated[str | None, typer.Option("--total-steps", metavar="S", help="Run length in optimizer steps (instead of --epochs).", show_default=False)] = None,
+    tau_epoch: Annotated[str | None, typer.Option("--tau-epoch", metavar="τ", help="Inverse: solve for λ (or η with --solve lr) so that τ_epoch is this.", show_default=False)] = None,
+    tau_iter: Annotated[str | None, typer.Option("--tau-iter", metavar="τ", help="Inverse: solve so that τ_iter (steps) is this.", show_default=False)] = None,
+    solve: Annotated[str, typer.Option("--solve", metavar="weight-decay|lr", autocompletion=O._completer(SOLVE_FOR), help="What the inverse solves for.")] = "weight-decay",
+    format: O.format_option(TIMESCALE_FORMATS) = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
 ) -> None:
     """AdamW EMA timescale: τ_iter, τ_epoch and τ per run from η, λ, B, N; or solve for λ (or η).
@@ -109,6 +109,7 @@ def timescale_command(
     --dataset-size 9035582198 gives τ_epoch = 0.9066; add --tau-epoch 1 and drop
     --weight-decay to get λ = 0.09066.
     """
+    output = O.output_option(output)  # type: ignore[assignment]
     from ..errors import InputError
     from ..output import emit, warn
 

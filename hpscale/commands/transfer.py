@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,19 +14,20 @@ if TYPE_CHECKING:
 
 @O.with_rule_options
 def transfer_command(
-    proxy: Annotated[Path, typer.Argument(help="Proxy-run config (YAML).", show_default=False)],
+    proxy: O.ProxyArg,
     width: O.WidthOpt = None,
     batch_size: O.BatchOpt = None,
     dataset_size: O.DatasetOpt = None,
     depth: O.DepthOpt = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json | yaml")] = "table",
+    format: O.format_option(O.FORMATS, "table (report), json (the contract) or yaml (a target config).") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
     derivation: Annotated[bool, typer.Option(
-        "--derivation", help="JSON: add `factors`, every factor of every value with its rule."
+        "--derivation", metavar="", help="JSON: add `factors`, every factor of every value with its rule."
     )] = False,
     choices: RuleChoices | None = None,
 ) -> None:
     """Print target-scale hyperparameters for every parameter group of PROXY."""
+    output = O.output_option(output)  # type: ignore[assignment]
     fmt = O.choice("--format", format, O.FORMATS)
     from dataclasses import asdict
 

@@ -13,10 +13,16 @@ target *states* with the prediction:
 | ``param_groups.<g>.eps``                | the group's override or ``optimizer.eps`` is written |
 | ``optimizer.betas[0]``, ``[1]``         | ``optimizer.betas`` is written                     |
 | ``ema_decay``                           | written (a finding if the proxy has no EMA)        |
-| ``model.residual_multiplier``           | written                                            |
+| ``model.residual_multiplier``           | written, or the depth changes (its default 1.0 then counts) |
 
 Defaults the target does not write are not compared: a target that leaves out ``betas`` is
-not blamed for pydantic's default (0.9, 0.999).
+not blamed for pydantic's default (0.9, 0.999). The exception is the residual multiplier of a
+deeper (or shallower) target: depth transfer must change it, so its default 1.0 is compared.
+
+Fields a team sets by policy can be left out with ``ignore`` (``--ignore`` on the CLI): glob
+patterns matched against a comparison's per-group field and the key the file states it under
+(``optimizer.betas`` ignores both betas; ``param_groups.*.eps`` every group's ε). A pattern that
+can match no field hpscale compares is refused (a typo would silently check everything).
 
 A value matches when |found − expected| ≤ rtol·|expected|; an expected 0 (the √d rule's
 vector-like weight decay) needs |found| ≤ ``ZERO_TOLERANCE``. Decay rates (β1, β2, ρ) are
@@ -27,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -77,6 +83,37 @@ class Comparison(NamedTuple):
     note: str = ""
 
 
+#: Every field ``compare`` can compare (and so every name ``ignore`` patterns may match).
+CHECKED_FIELDS: tuple[str, ...] = (
+    *(f"param_groups.{g}.{key}" for g in R.GROUPS for key in ("lr", "weight_decay", "init_std", "multiplier", "eps")),
+    "optimizer.lr", "optimizer.weight_decay", "optimizer.eps", "optimizer.betas[0]", "optimizer.betas[1]",
+    "optimizer.warmup_steps", "init_std", "ema_decay", "model.base_width", "model.residual_multiplier",
+)
+
+
+def ignore_matcher(patterns: Collection[str]) -> Callable[[str, str], bool]:
+    """A predicate ``(field, source) → ignored?`` for glob ``patterns``; a pattern also covers the
+    fields under it (``optimizer.betas`` → ``optimizer.betas[0]``). Raises ``InputError`` for a
+    pattern that matches none of ``CHECKED_FIELDS``."""
+    import fnmatch
+
+    def covers(pattern: str, name: str) -> bool:
+        glob = pattern.replace("[", "[[]")  # "betas[0]" means the index, not a character class
+        return any(fnmatch.fnmatchcase(name, glob + tail) for tail in ("", ".*", "[[]*"))
+
+    for pattern in patterns:
+        if not any(covers(pattern, name) for name in CHECKED_FIELDS):
+            raise InputError(
+                f"--ignore: {pattern!r} matches no field hpscale checks; fields look like "
+                "optimizer.betas, optimizer.eps, param_groups.*.eps, ema_decay, model.residual_multiplier"
+            )
+
+    def ignored(field: str, source: str) -> bool:
+        return any(covers(pattern, field) or covers(pattern, source) for pattern in patterns)
+
+    return ignored
+
+
 @dataclass(frozen=True)
 class CheckReport:
     """The comparisons made for one target, and the transfer's warnings.
@@ -89,6 +126,7 @@ class CheckReport:
     warnings: tuple[str, ...]
     rtol: float
     checked: int
+    ignored: tuple[str, ...] = ()  # fields left out by ``ignore`` patterns
 
     def without_matches(self) -> CheckReport:
         """The same report with only its findings (what a report prints), smaller to pass on."""
@@ -149,7 +187,7 @@ def _judge(
         rel_error = ratio if math.isfinite(ratio) else None  # a subnormal expected value
         ok = rel_error is not None and (rel_error <= rtol or (whole and abs(got - exp) <= 0.5))
     if decay and not ok:
-        note = "error of 1 − value (the averaging window)"
+        note = "compared on 1 − value, the averaging window"
     else:
         note = f"stated as {source}" if source != field else ""
     # The rules are named for findings only: they explain a difference (and cost time to list).
@@ -188,6 +226,7 @@ def compare(
     rtol: float = DEFAULT_RTOL,
     stated: Collection[str] | None = None,
     proxy_run: ProxyRun | None = None,
+    ignore: Collection[str] = (),
 ) -> CheckReport:
     """Compare every hyperparameter ``target`` states with ``proxy`` transferred to its scale.
 
@@ -201,6 +240,7 @@ def compare(
             ``model.residual_multiplier``) are compared only when stated. ``None``: a pydantic
             ``RunConfig``'s ``model_fields_set`` decides; for other config objects, everything.
         proxy_run: ``read_proxy(proxy)``, when checking many targets against one proxy.
+        ignore: glob patterns of fields set by policy, left out (see the module docstring).
 
     Returns:
         A ``CheckReport`` with one ``Comparison`` per stated value.
@@ -280,7 +320,7 @@ def compare(
             out.append(_judge("ema_decay", "ema_decay", result.ema_decay.target, target.ema_decay,
                               result.ema_decay, rtol, decay=True))
 
-    if states("model", "residual_multiplier"):
+    if states("model", "residual_multiplier") or result.residual_multiplier is not None:
         residual = result.residual_multiplier
         expected = residual.target if residual is not None and residual.target is not None \
             else proxy.model.residual_multiplier
@@ -297,4 +337,10 @@ def compare(
             out.append(_judge(field, field, result.warmup_steps.target, target.optimizer.warmup_steps,
                               result.warmup_steps, rtol, whole=True))
 
-    return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out))
+    if ignore:
+        skip = ignore_matcher(ignore)
+        ignored = tuple(c.field for c in out if skip(c.field, c.source))
+        out = [c for c in out if not skip(c.field, c.source)]
+    else:
+        ignored = ()
+    return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out), ignored)

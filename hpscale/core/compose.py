@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 FAR_EXTRAPOLATION = 64.0
 #: Warn when a group's target τ_epoch is below this many epochs (it forgets most of an epoch).
 TAU_EPOCH_FLOOR = 0.1
+#: Warn when the β rule changes Adam's averaging window (in steps) by more than this factor.
+BETA_WINDOW_WARNING = 2.0
+#: Adam learning rates outside this range are almost certainly typos (``lr: 6e4``), and are
+#: called that instead of being diagnosed as something else.
+PLAUSIBLE_LR = (1e-7, 1.0)
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,10 @@ class RuleChoices:
     beta_rule: R.BetaRule = "linear"
     tau_rule: R.TauRule = "constant"
     tau_exponent: float = R.POWER_LINES_EXPONENT
-    eps_width_rule: R.EpsWidthRule = "constant"
+    eps_width_rule: R.EpsWidthRule = "inverse"
     depth_rule: R.DepthRule = "completep"
+    eps_depth_rule: R.EpsDepthRule = "inverse"
+    eps_batch_rule: R.EpsBatchRule = "sqrt"
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
@@ -70,6 +77,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "tau_rule": R.TAU_RULES,
     "eps_width_rule": R.EPS_WIDTH_RULES,
     "depth_rule": R.DEPTH_RULES,
+    "eps_depth_rule": R.EPS_DEPTH_RULES,
+    "eps_batch_rule": R.EPS_BATCH_RULES,
 }
 
 
@@ -233,7 +242,18 @@ def resolve_groups(config: RunConfig) -> dict[Group, GroupValues]:
         over = config.group_override(group)
         lr = over.lr if over.lr is not None else optimizer.lr
         wd = over.weight_decay if over.weight_decay is not None else optimizer.weight_decay
+        if not coupled_convention and wd >= 1:
+            raise InputError(
+                f"param_groups.{group}.weight_decay: {wd:g} in the independent convention removes "
+                "100 % or more of the weights every step; must be < 1 (is it a coupled value? "
+                "then set optimizer.weight_decay_convention: coupled)"
+            )
         coupled = wd if coupled_convention else R.to_coupled(lr, wd)
+        if not math.isfinite(coupled):
+            raise InputError(
+                f"param_groups.{group}.weight_decay: {wd:g} / lr {lr:g} overflows as a coupled weight "
+                "decay; the learning rate is implausibly small"
+            )
         default_multiplier = base_width / model.width if group == "readout" else 1.0
         resolved[group] = GroupValues(
             lr=lr,
@@ -260,9 +280,10 @@ class ProxyRun(NamedTuple):
     eps: float
     ema_decay: float | None
     residual_multiplier: float
-    parametrization: str
+    parametrization: str | None
     timescales: dict[Group, Timescales]
     warmup_steps: int | None = None
+    notes: tuple[str, ...] = ()  # warnings about the proxy itself, repeated in every transfer
 
 
 def read_proxy(config: RunConfig) -> ProxyRun:
@@ -284,10 +305,33 @@ def read_proxy(config: RunConfig) -> ProxyRun:
         parametrization=config.model.parametrization,
         warmup_steps=config.optimizer.warmup_steps,
         timescales={
-            group: _timescales(v.lr, v.weight_decay_coupled, scale.batch_size, scale.dataset_size, epochs)
+            group: _timescales(v.lr, v.weight_decay_coupled, scale.batch_size, scale.dataset_size, epochs,
+                               f"param_groups.{group}")
             for group, v in groups.items()
         },
+        notes=_proxy_notes(groups, config.optimizer.weight_decay_convention),
     )
+
+
+def _proxy_notes(groups: dict[Group, GroupValues], convention: str) -> tuple[str, ...]:
+    """Values of the proxy that are almost certainly mistakes, called what they likely are."""
+    notes = []
+    low, high = PLAUSIBLE_LR
+    for group, values in groups.items():
+        where = f"param_groups.{group}"
+        if not low <= values.lr <= high:
+            notes.append(f"{where}.lr = {values.lr:g} is outside any plausible Adam learning rate "
+                         f"({low:g} … {high:g}): a typo?")
+        elif values.lr * values.weight_decay_coupled >= 1:
+            notes.append(f"{where}.weight_decay = {values.weight_decay:g}: with lr {values.lr:g} each step "
+                         "would remove all of the weights (η·λ ≥ 1); coupled weight decays are "
+                         "usually 0 … 1: a typo?")
+        if convention == "independent" and values.weight_decay >= 0.01:
+            notes.append(f"{where}.weight_decay = {values.weight_decay:g} in the independent convention "
+                         f"removes {values.weight_decay:.0%} of the weights every step; is it the coupled "
+                         "value (torch.optim.AdamW's weight_decay)? then set "
+                         "optimizer.weight_decay_convention: coupled")
+    return tuple(notes)
 
 
 def estimated_params(width: int, depth: int | None) -> float | None:
@@ -303,27 +347,24 @@ def _product(factors: tuple[Factor, ...]) -> float:
 
 
 def _timescales(
-    lr: float, wd_coupled: float, batch: float, dataset: float, epochs: float
+    lr: float, wd_coupled: float, batch: float, dataset: float, epochs: float, where: str
 ) -> Timescales:
+    """τ_iter, τ_epoch and τ/run of one group; ``None`` means ∞, i.e. λ = 0 (no decay). A
+    timescale that overflows while λ > 0 is refused, naming the group (``where``)."""
     if wd_coupled == 0:
         return Timescales(None, None, None)
-    t_iter = R.tau_iter(lr, wd_coupled)
-    t_epoch = R.tau_epoch(lr, wd_coupled, batch, dataset)
+    try:
+        t_iter = R.tau_iter(lr, wd_coupled)
+        t_epoch = R.tau_epoch(lr, wd_coupled, batch, dataset)
+    except ValueError:
+        t_iter = t_epoch = math.inf
     fraction = t_epoch / epochs
-    # None means ∞, also when a tiny η·λ overflows the float range.
-    return Timescales(
-        t_iter if t_iter < math.inf else None,
-        t_epoch if t_epoch < math.inf else None,
-        fraction if fraction < math.inf else None,
-    )
-
-
-def _check_finite(result_values: list[float | None]) -> None:
-    for value in result_values:
-        if value is not None and not math.isfinite(value):
-            raise InputError(
-                "the requested scale change overflows a float; choose a target closer to the proxy"
-            )
+    if not (t_iter < math.inf and t_epoch < math.inf and fraction < math.inf):
+        raise InputError(
+            f"{where}: η = {lr:g} and λ = {wd_coupled:g} give an AdamW timescale 1/(η·λ) beyond the "
+            "floating-point range; these are not the magnitudes of a training run"
+        )
+    return Timescales(t_iter, t_epoch, fraction)
 
 
 def transfer_to(config: RunConfig, target: Scale, choices: RuleChoices = RuleChoices()) -> TransferResult:
@@ -357,15 +398,66 @@ def transfer_from(
 
 
 def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternatives: bool) -> TransferResult:
-    proxy = run.scale
-    warnings: list[str] = []
-    convention = run.convention
-    epochs = run.epochs
+    warnings: list[str] = list(run.notes)
+    # 1. Ratios m, κ, ν, m_L and, for Power Lines, the tokens-per-parameter ratio.
+    ratios, target = _ratios(run, target, choices)
+    warnings += _ratio_warnings(run, ratios)
+    # 2. Adam β1, β2 (Malladi et al.: 1 − κ(1 − β), defined for κ ≤ 1/(1 − β)).
+    betas = _betas(run, ratios.batch, target.batch_size, choices, warnings)
+    # 3. Per group: η, λ, init std, multiplier, ε.
+    shared = _shared_factors(ratios, choices)
+    groups = {group: _group(group, run, ratios, choices, shared, target) for group in GROUPS}
+    for group, values in groups.items():
+        _warn_timescales(group, values, run.convention, warnings)
+    warnings += _width_rule_warnings(run, groups, ratios, choices)
+    # 4. Model EMA (Busbridge et al.: ρ → ρ^κ), warmup (w/κ), residual branches (m_L^−α).
+    ema = _ema(run, ratios.batch)
+    warmup = _warmup(run, ratios.batch)
+    residual = _residual(run, ratios.depth, choices)
+    # 5. The disagreement: hidden λ under all three width rules, with Fan et al.'s σ_top ratio.
+    hidden = groups["hidden"]
+    assert hidden.lr.target is not None
+    alternatives = _width_rule_alternatives(
+        run.groups["hidden"], hidden.lr.target, _coupled(hidden, run.convention), ratios.width,
+        choices, run.convention, target,
+    ) if with_alternatives else ()
+    eps_factor = Factor("sqrt-batch-eps", "batch", _EPS_BATCH_SYMBOL[choices.eps_batch_rule],
+                        R.sqrt_batch_eps_factor(ratios.batch, choices.eps_batch_rule))
+    result = TransferResult(
+        name=run.name,
+        proxy=run.scale,
+        target=target,
+        ratios=ratios,
+        choices=choices,
+        convention=run.convention,
+        unit=run.unit,
+        epochs=run.epochs,
+        base_width=run.base_width,
+        groups=GroupMap(groups),
+        betas=betas,
+        eps=Quantity(run.eps, run.eps * eps_factor.value, (eps_factor,)),
+        ema_decay=ema,
+        residual_multiplier=residual,
+        warmup_steps=warmup,
+        steps_per_epoch=(run.scale.dataset_size / run.scale.batch_size,
+                         target.dataset_size / target.batch_size),
+        alternatives=alternatives,
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+    _check_finite(result)
+    return result
 
-    # 1. Ratios: m = W_t/W_p (µP), κ = B_t/B_p (Malladi), ν = N_t/N_p (Wang & Aitchison).
-    m = target.width / proxy.width
-    kappa = target.batch_size / proxy.batch_size
-    nu = target.dataset_size / proxy.dataset_size
+
+def _ratios(run: ProxyRun, target: Scale, choices: RuleChoices) -> tuple[Ratios, Scale]:
+    """m = W_t/W_p (µP), κ = B_t/B_p (Malladi et al.), ν = N_t/N_p (Wang & Aitchison),
+    m_L = L_t/L_p (depth transfer, when the target names another depth) and TPP_t/TPP_p (Power
+    Lines), with the target's depth and parameter count filled in."""
+    proxy = run.scale
+    if target.batch_size < 1 or target.dataset_size < target.batch_size:
+        raise InputError(
+            f"target: batch size {target.batch_size:g} and dataset size {target.dataset_size:g}: the "
+            "batch must be at least 1 and an epoch must hold at least one batch"
+        )
     m_depth: float | None = None
     if target.depth is not None and target.depth != proxy.depth:
         if proxy.depth is None:
@@ -374,18 +466,14 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
                 "proxy's number of residual blocks"
             )
         m_depth = target.depth / proxy.depth
+    m = target.width / proxy.width
     depth_t = target.depth if target.depth is not None else proxy.depth
-
-    # 2. Token horizon (Power Lines): τ_t = τ_p·(TPP_t/TPP_p)^−a, TPP = tokens/params.
-    tpp_ratio: float | None = None
     params_p = proxy.params if proxy.params is not None else estimated_params(proxy.width, proxy.depth)
-    params_t: float | None = None
-    if params_p is not None:
-        # Non-embedding parameters grow as W²·L; a proxy-stated count is scaled the same way.
-        params_t = params_p * m**2 * (m_depth or 1.0)
-    if target.params is not None:
-        params_t = target.params
+    # Non-embedding parameters grow as W²·L; a proxy-stated count is scaled the same way.
+    params_t = target.params if target.params is not None else \
+        None if params_p is None else params_p * m**2 * (m_depth or 1.0)
     target = Scale(target.width, target.batch_size, target.dataset_size, depth_t, params_t)
+    tpp_ratio: float | None = None
     if choices.tau_rule == "power-lines":
         if run.unit != "tokens":
             raise InputError(
@@ -398,192 +486,267 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
                 "needs a parameter count (model.params) or model.depth to estimate 12·L·W²"
             )
         tpp_ratio = (target.dataset_size / params_t) / (proxy.dataset_size / params_p)
+    ratios = Ratios(m, target.batch_size / proxy.batch_size, target.dataset_size / proxy.dataset_size,
+                    m_depth, tpp_ratio)
+    return ratios, target
 
-    for symbol, value in (("m", m), ("κ", kappa), ("ν", nu), ("m_L", m_depth)):
+
+def _ratio_warnings(run: ProxyRun, ratios: Ratios) -> list[str]:
+    warnings = []
+    for symbol, value in (("m", ratios.width), ("κ", ratios.batch), ("ν", ratios.dataset),
+                          ("m_L", ratios.depth), ("TPP_t/TPP_p", ratios.tokens_per_param)):
         if value is not None and not (1 / FAR_EXTRAPOLATION <= value <= FAR_EXTRAPOLATION):
             warnings.append(
-                f"far extrapolation: {symbol} = {value:g} is beyond ×{FAR_EXTRAPOLATION:g}; "
-                "the rules were validated on smaller ratios"
+                f"far extrapolation: {symbol} = {value:.4g} is beyond ×{FAR_EXTRAPOLATION:g} in either "
+                "direction; the rules (and Power Lines' fit) were validated on smaller ratios"
             )
-    if run.parametrization == "standard" and m != 1:
-        warnings.append(
-            "model.parametrization is 'standard': width transfer assumes a µP-trained proxy; "
-            "the µP factors below may not hold"
-        )
+    if ratios.width != 1:
+        if run.parametrization == "standard":
+            warnings.append(
+                "model.parametrization is 'standard': width transfer assumes a µP-trained proxy "
+                "(Tensor Programs V); the µP factors below may not hold"
+            )
+        elif run.parametrization is None:
+            warnings.append(
+                "model.parametrization is not stated: width transfer assumes the proxy was trained "
+                "in µP (Tensor Programs V); say so with parametrization: mup (or standard) in the "
+                "proxy config"
+            )
+    return warnings
 
-    # 3. Adam β1, β2 (Malladi et al.: 1 − κ(1 − β), defined only for κ < 1/(1 − β)).
+
+def _betas(
+    run: ProxyRun, kappa: float, target_batch: float, choices: RuleChoices, warnings: list[str]
+) -> tuple[Quantity, Quantity]:
     betas: list[Quantity] = []
     for index, beta in enumerate(run.betas):
+        name = f"β{index + 1}"
         try:
             new_beta = R.adam_beta_for_batch(beta, kappa, choices.beta_rule)
         except ValueError:
             limit = R.beta_batch_limit(beta)
             raise RuleDomainError(
-                f"optimizer.betas[{index}]: β{index + 1} = {beta:g} with batch ratio κ = {kappa:g}: "
-                f"the square-root batch rule needs κ < 1/(1 − β{index + 1}) = {limit:g}; use a "
-                f"proxy batch of at least {target.batch_size / limit:,.6g} "
-                f"(or --beta-rule exponential, which only agrees to first order)"
+                f"optimizer.betas[{index}]: {name} = {beta:g} with batch ratio κ = {kappa:g}: the "
+                f"square-root batch rule needs κ ≤ 1/(1 − {name}) = {limit:g}, i.e. a proxy batch of "
+                f"at least {target_batch / limit:,.6g} for this target (or --beta-rule exponential, "
+                "which only agrees to first order, or keep)"
             ) from None
         if not 0.0 <= new_beta < 1.0:  # β^κ rounds to 1.0 for κ → 0 in floating point
             raise RuleDomainError(
-                f"optimizer.betas[{index}]: β{index + 1} = {beta!r} with batch ratio κ = {kappa:g} "
-                f"gives {new_beta!r}, outside [0, 1) in floating point; choose a target batch closer "
-                "to the proxy's"
+                f"optimizer.betas[{index}]: {name} = {beta!r} with batch ratio κ = {kappa:g} gives "
+                f"{new_beta!r}, outside [0, 1) in floating point; choose a target batch closer to the "
+                "proxy's"
             )
-        betas.append(Quantity(beta, new_beta, (Factor("sqrt-batch-beta", "batch", choices.beta_rule, kappa),)))
-
-    # 4. Per group.
-    resolved = run.groups
-    groups: dict[Group, GroupResult] = {}
-    base_width = run.base_width
-    horizon = 1.0 / R.power_lines_tau_factor(tpp_ratio, choices.tau_exponent) if tpp_ratio else None
-    # The batch and dataset factors are the same for every group: build them once.
-    batch_lr = Factor("sqrt-batch-lr", "batch", "√κ", R.sqrt_batch_lr_factor(kappa))
-    batch_wd = Factor("sqrt-batch-wd", "batch", "√κ", R.sqrt_batch_weight_decay_factor(kappa))
-    dataset_wd = Factor("timescale-wd", "dataset", "1/ν", R.timescale_weight_decay_factor(1.0, 1.0, nu))
-    batch_eps = Factor("sqrt-batch-eps", "batch", "1/√κ", R.sqrt_batch_eps_factor(kappa))
-    horizon_wd = Factor("power-lines", "horizon", f"TPP^{choices.tau_exponent:g}", horizon) if horizon else None
-    for group in GROUPS:
-        values = resolved[group]
-        # 4a. η: µP width, depth (hidden only), square-root batch.
-        lr_factors = [
-            Factor("mup-lr", "width", "µP", R.mup_lr_width_factor(group, m, choices.readout_rule)),
-        ]
-        if m_depth is not None and group == "hidden":
-            lr_factors.append(
-                Factor("depth-lr", "depth", choices.depth_rule, R.depth_lr_factor(m_depth, choices.depth_rule))
-            )
-        lr_factors.append(batch_lr)
-        lr_t = values.lr * _product(tuple(lr_factors))
-
-        # 4b. Coupled λ: width rule; depth keeps η·λ (timescale); √κ and 1/ν keep τ_epoch;
-        #     Power Lines moves τ with tokens per parameter.
-        wd_factors = [
-            Factor("wd-width", "width", choices.wd_width_rule,
-                   R.weight_decay_width_factor(group, m, choices.wd_width_rule, choices.readout_rule)),
-        ]
-        if m_depth is not None and group == "hidden":
-            wd_factors.append(Factor("timescale-wd", "depth", "1/η-depth",
-                                     1.0 / R.depth_lr_factor(m_depth, choices.depth_rule)))
-        wd_factors += (batch_wd, dataset_wd)
-        if horizon_wd is not None:
-            wd_factors.append(horizon_wd)
-        wd_coupled_t = values.weight_decay_coupled * _product(tuple(wd_factors))
-        if choices.wd_width_rule == "sqrt" and group != "hidden" and values.weight_decay_coupled > 0:
-            warnings.append(
-                f"param_groups.{group}.weight_decay: the √d rule sets vector-like weight decay to 0 "
-                f"(proxy used {values.weight_decay:g})"
-            )
-        if convention == "independent":
-            # λ_ind = η·λ: convert, apply the coupled rules, convert back (factor η_t/η_p).
-            wd_factors.append(Factor("coupled-to-independent", "convention", "η_t/η_p", lr_t / values.lr))
-            wd_t = R.to_independent(lr_t, wd_coupled_t)
-        else:
-            wd_t = wd_coupled_t
-
-        # 4c. Init std, forward multiplier, ε.
-        init_factor = Factor("mup-init", "width", "µP", R.mup_init_std_width_factor(group, m, choices.readout_rule))
-        init = Quantity(
-            values.init_std,
-            None if values.init_std is None else values.init_std * init_factor.value,
-            (init_factor,),
+        symbol = choices.beta_rule
+        betas.append(Quantity(beta, new_beta, (Factor("sqrt-batch-beta", "batch", symbol, kappa),)))
+    if choices.beta_rule != "keep" and not (1 / BETA_WINDOW_WARNING <= kappa <= BETA_WINDOW_WARNING):
+        moved = ", ".join(f"β{i + 1} {q.proxy:g} → {q.target:.4g}" for i, q in enumerate(betas))
+        warnings.append(
+            f"optimizer.betas: {moved}: Adam's averaging windows change ×{1 / kappa:.3g} in steps "
+            "(the same in samples, as the square-root rule intends); teams that keep β fixed when "
+            "the batch grows use --beta-rule keep"
         )
-        mult_factor = Factor("mup-multiplier", "width", "µP",
-                             R.mup_multiplier_width_factor(group, m, choices.readout_rule))
-        eps_factors: tuple[Factor, ...] = (
-            batch_eps,
-            Factor("eps-width", "width", choices.eps_width_rule,
-                   R.eps_width_factor(group, m, choices.eps_width_rule)),
-        )
-        if m_depth is not None and group == "hidden":
-            eps_factors += (Factor("depth-eps", "depth", choices.depth_rule,
-                                   R.depth_eps_factor(m_depth, choices.depth_rule)),)
-        groups[group] = GroupResult(
-            lr=Quantity(values.lr, lr_t, tuple(lr_factors)),
-            weight_decay=Quantity(values.weight_decay, wd_t, tuple(wd_factors)),
-            init_std=init,
-            multiplier=Quantity(values.multiplier, values.multiplier * mult_factor.value, (mult_factor,)),
-            eps=Quantity(values.eps, values.eps * _product(eps_factors), eps_factors),
-            timescales_proxy=run.timescales[group],
-            timescales_target=_timescales(lr_t, wd_coupled_t, target.batch_size, target.dataset_size, epochs),
-        )
-        _warn_timescales(group, lr_t, wd_coupled_t, groups[group].timescales_target, warnings)
-        if group == "hidden":
-            hidden_lr_t, hidden_wd_coupled_t = lr_t, wd_coupled_t
+    return betas[0], betas[1]
 
-    # 5. Model EMA (Busbridge et al.): ρ → ρ^κ.
-    ema: Quantity | None = None
-    if run.ema_decay is not None:
-        new_rho = R.ema_decay_for_batch(run.ema_decay, kappa)
-        if not 0.0 < new_rho < 1.0:  # ρ^κ underflows to 0 or rounds to 1 at extreme κ
-            raise RuleDomainError(
-                f"ema_decay: ρ = {run.ema_decay!r} with batch ratio κ = {kappa:g} gives ρ^κ = "
-                f"{new_rho!r}, outside (0, 1) in floating point; choose a target batch closer to "
-                "the proxy's"
-            )
-        ema = Quantity(run.ema_decay, new_rho, (Factor("ema-decay", "batch", "ρ^κ", kappa),))
 
-    # 6. Warmup: w / κ keeps the samples it covers (Goyal et al.; GPT-3's fixed warmup tokens).
-    warmup: Quantity | None = None
-    if run.warmup_steps is not None:
-        factor = Factor("warmup-samples", "batch", "1/κ", R.warmup_steps_for_batch(1.0, kappa))
-        warmup = Quantity(run.warmup_steps, run.warmup_steps * factor.value, (factor,))
+class _Shared(NamedTuple):
+    """The factors that are the same for every group (built once per transfer)."""
 
-    # 7. Residual-branch multiplier (depth transfer only).
-    residual: Quantity | None = None
-    if m_depth is not None:
-        start = run.residual_multiplier
-        factor = Factor("depth-residual", "depth", choices.depth_rule,
-                        R.depth_residual_multiplier_factor(m_depth, choices.depth_rule))
-        residual = Quantity(start, start * factor.value, (factor,))
+    batch_lr: Factor
+    batch_wd: Factor
+    dataset_wd: Factor
+    horizon_wd: Factor | None
+    batch_eps: Factor
 
-    # 8. The disagreement: hidden λ under all three width rules, with Fan et al.'s σ_top ratio.
-    alternatives = _width_rule_alternatives(
-        resolved["hidden"], hidden_lr_t, hidden_wd_coupled_t, m, choices, convention, target
-    ) if with_alternatives else ()
 
-    eps_global = Quantity(run.eps, run.eps * R.sqrt_batch_eps_factor(kappa),
-                          (Factor("sqrt-batch-eps", "batch", "1/√κ", R.sqrt_batch_eps_factor(kappa)),))
-    result = TransferResult(
-        name=run.name,
-        proxy=proxy,
-        target=target,
-        ratios=Ratios(m, kappa, nu, m_depth, tpp_ratio),
-        choices=choices,
-        convention=convention,
-        unit=run.unit,
-        epochs=epochs,
-        base_width=base_width,
-        groups=GroupMap(groups),
-        betas=(betas[0], betas[1]),
-        eps=eps_global,
-        ema_decay=ema,
-        residual_multiplier=residual,
-        warmup_steps=warmup,
-        steps_per_epoch=(proxy.dataset_size / proxy.batch_size, target.dataset_size / target.batch_size),
-        alternatives=alternatives,
-        warnings=tuple(dict.fromkeys(warnings)),
+_EPS_BATCH_SYMBOL = {"sqrt": "1/√κ", "keep": "keep"}
+
+
+def _shared_factors(ratios: Ratios, choices: RuleChoices) -> _Shared:
+    kappa = ratios.batch
+    horizon = None
+    if ratios.tokens_per_param is not None:
+        tau = R.power_lines_tau_factor(ratios.tokens_per_param, choices.tau_exponent)
+        horizon = Factor("power-lines", "horizon", f"TPP^{choices.tau_exponent:g}", 1.0 / tau)
+    return _Shared(
+        batch_lr=Factor("sqrt-batch-lr", "batch", "√κ", R.sqrt_batch_lr_factor(kappa)),
+        batch_wd=Factor("sqrt-batch-wd", "batch", "√κ", R.sqrt_batch_weight_decay_factor(kappa)),
+        dataset_wd=Factor("timescale-wd", "dataset", "1/ν", R.timescale_weight_decay_factor(1.0, 1.0, ratios.dataset)),
+        horizon_wd=horizon,
+        batch_eps=Factor("sqrt-batch-eps", "batch", _EPS_BATCH_SYMBOL[choices.eps_batch_rule],
+                         R.sqrt_batch_eps_factor(kappa, choices.eps_batch_rule)),
     )
-    _check_finite([q.target for g in groups.values() for q in (g.lr, g.weight_decay, g.init_std, g.eps)])
-    return result
 
 
-def _warn_timescales(
-    group: Group, lr: float, wd_coupled: float, scales: Timescales, warnings: list[str]
-) -> None:
-    if wd_coupled == 0 or scales.tau_epoch is None or scales.tau_run_fraction is None:
+def _group(
+    group: Group, run: ProxyRun, ratios: Ratios, choices: RuleChoices, shared: _Shared, target: Scale
+) -> GroupResult:
+    """One group's target values; every factor names its rule (a key of ``RULES``)."""
+    values = run.groups[group]
+    m, m_depth = ratios.width, ratios.depth
+    in_blocks = m_depth is not None and group in R.RESIDUAL_BLOCK_GROUPS
+    # η: µP width, depth (residual blocks), square-root batch.
+    lr_factors = [Factor("mup-lr", "width", "µP", R.mup_lr_width_factor(group, m, choices.readout_rule))]
+    if in_blocks:
+        assert m_depth is not None
+        lr_factors.append(Factor("depth-lr", "depth", choices.depth_rule, R.depth_lr_factor(m_depth, choices.depth_rule)))
+    lr_factors.append(shared.batch_lr)
+    lr_t = values.lr * _product(tuple(lr_factors))
+    # Coupled λ: width rule; depth keeps η·λ (timescale); √κ and 1/ν keep τ_epoch; Power Lines
+    # moves τ with tokens per parameter.
+    wd_factors = [Factor("wd-width", "width", choices.wd_width_rule,
+                         R.weight_decay_width_factor(group, m, choices.wd_width_rule, choices.readout_rule))]
+    if in_blocks:
+        assert m_depth is not None
+        wd_factors.append(Factor("timescale-wd", "depth", "1/η-depth", 1.0 / R.depth_lr_factor(m_depth, choices.depth_rule)))
+    wd_factors += (shared.batch_wd, shared.dataset_wd)
+    if shared.horizon_wd is not None:
+        wd_factors.append(shared.horizon_wd)
+    wd_coupled_t = values.weight_decay_coupled * _product(tuple(wd_factors))
+    if run.convention == "independent":
+        # λ_ind = η·λ: convert, apply the coupled rules, convert back (factor η_t/η_p).
+        wd_factors.append(Factor("coupled-to-independent", "convention", "η_t/η_p", lr_t / values.lr))
+        wd_t = R.to_independent(lr_t, wd_coupled_t)
+    else:
+        wd_t = wd_coupled_t
+    # Init std and forward multiplier (µP); ε: batch, width (every group), depth (residual blocks).
+    init_factor = Factor("mup-init", "width", "µP", R.mup_init_std_width_factor(group, m, choices.readout_rule))
+    mult_factor = Factor("mup-multiplier", "width", "µP", R.mup_multiplier_width_factor(group, m, choices.readout_rule))
+    eps_factors: tuple[Factor, ...] = (
+        shared.batch_eps,
+        Factor("eps-width", "width", "1/m" if choices.eps_width_rule == "inverse" else "kept",
+               R.eps_width_factor(group, m, choices.eps_width_rule)),
+    )
+    if in_blocks:
+        assert m_depth is not None
+        eps_factors += (Factor("depth-eps", "depth", "m_L^−α" if choices.eps_depth_rule == "inverse" else "kept",
+                               R.depth_eps_factor(m_depth, choices.depth_rule, choices.eps_depth_rule)),)
+    return GroupResult(
+        lr=Quantity(values.lr, lr_t, tuple(lr_factors)),
+        weight_decay=Quantity(values.weight_decay, wd_t, tuple(wd_factors)),
+        init_std=Quantity(values.init_std, None if values.init_std is None else values.init_std * init_factor.value,
+                          (init_factor,)),
+        multiplier=Quantity(values.multiplier, values.multiplier * mult_factor.value, (mult_factor,)),
+        eps=Quantity(values.eps, values.eps * _product(eps_factors), eps_factors),
+        timescales_proxy=run.timescales[group],
+        timescales_target=_timescales(lr_t, wd_coupled_t, target.batch_size, target.dataset_size, run.epochs,
+                                      f"target param_groups.{group}"),
+    )
+
+
+def _coupled(result: GroupResult, convention: str) -> float:
+    """A group's target weight decay in the coupled convention."""
+    lr, wd = result.lr.target, result.weight_decay.target
+    assert lr is not None and wd is not None
+    return wd if convention == "coupled" else R.to_coupled(lr, wd)
+
+
+def _width_rule_warnings(
+    run: ProxyRun, groups: dict[Group, GroupResult], ratios: Ratios, choices: RuleChoices
+) -> list[str]:
+    """Say when the chosen weight-decay width rule cannot keep its own invariant."""
+    if choices.wd_width_rule != "sqrt":
+        return []
+    warnings = []
+    for group in ("embedding", "readout", "vector"):
+        proxy_wd = run.groups[group].weight_decay
+        if proxy_wd > 0:
+            warnings.append(
+                f"param_groups.{group}.weight_decay: Fan et al. train vector-like parameters with "
+                f"λ = 0 in every run; the proxy's {proxy_wd:g} is kept (hpscale does not rewrite a "
+                "tuned value; retune the proxy with λ = 0 to follow the paper)"
+            )
+    hidden, proxy_hidden = groups["hidden"], run.groups["hidden"]
+    wd_t = _coupled(hidden, run.convention)
+    if proxy_hidden.weight_decay_coupled > 0 and wd_t > 0 and hidden.lr.target is not None:
+        sigma = R.sigma_top_ratio(hidden.lr.target / proxy_hidden.lr, wd_t / proxy_hidden.weight_decay_coupled,
+                                  ratios.width)
+        if abs(math.log(sigma)) > math.log(1.01):
+            warnings.append(
+                f"--wd-width-rule sqrt keeps σ_top only at fixed batch and data: with the batch "
+                f"(κ = {ratios.batch:.4g}) and data (ν = {ratios.dataset:.4g}) rules composed, the "
+                f"predicted σ_top ratio is {sigma:.4g}, not 1 (Fan et al. do not treat these axes)"
+            )
+    return warnings
+
+
+def _ema(run: ProxyRun, kappa: float) -> Quantity | None:
+    if run.ema_decay is None:
+        return None
+    new_rho = R.ema_decay_for_batch(run.ema_decay, kappa)
+    if not 0.0 < new_rho < 1.0:  # ρ^κ underflows to 0 or rounds to 1 at extreme κ
+        raise RuleDomainError(
+            f"ema_decay: ρ = {run.ema_decay!r} with batch ratio κ = {kappa:g} gives ρ^κ = "
+            f"{new_rho!r}, outside (0, 1) in floating point; choose a target batch closer to the proxy's"
+        )
+    return Quantity(run.ema_decay, new_rho, (Factor("ema-decay", "batch", "ρ^κ", kappa),))
+
+
+def _warmup(run: ProxyRun, kappa: float) -> Quantity | None:
+    if run.warmup_steps is None:
+        return None
+    factor = Factor("warmup-samples", "batch", "1/κ", R.warmup_steps_for_batch(1.0, kappa))
+    return Quantity(run.warmup_steps, run.warmup_steps * factor.value, (factor,))
+
+
+def _residual(run: ProxyRun, m_depth: float | None, choices: RuleChoices) -> Quantity | None:
+    if m_depth is None:
+        return None
+    factor = Factor("depth-residual", "depth", choices.depth_rule,
+                    R.depth_residual_multiplier_factor(m_depth, choices.depth_rule))
+    start = run.residual_multiplier
+    return Quantity(start, start * factor.value, (factor,))
+
+
+def _check_finite(result: TransferResult) -> None:
+    """Every number of a result is finite, or the transfer is refused naming the first that is
+    not (an extreme but finite input can overflow inside a rule)."""
+    named: list[tuple[str, float | None]] = [
+        ("steps per epoch", result.steps_per_epoch[0]), ("target steps per epoch", result.steps_per_epoch[1]),
+        *((f"ratio {name}", value) for name, value in result.ratios._asdict().items()),
+        ("target params", result.target.params),
+        ("optimizer.eps", result.eps.target),
+        ("optimizer.warmup_steps", None if result.warmup_steps is None else result.warmup_steps.target),
+        ("model.residual_multiplier", None if result.residual_multiplier is None else result.residual_multiplier.target),
+    ]
+    for group, g in result.groups.items():
+        named += [(f"param_groups.{group}.{key}", getattr(g, key).target)
+                  for key in ("lr", "weight_decay", "init_std", "multiplier", "eps")]
+    if result.convention == "independent":
+        for group, g in result.groups.items():
+            if g.weight_decay.target is not None and g.weight_decay.target >= 1:
+                raise RuleDomainError(
+                    f"param_groups.{group}.weight_decay: the target's independent weight decay "
+                    f"{g.weight_decay.target:.4g} would remove 100 % or more of the weights every step; "
+                    "the rules cannot be carried this far from the proxy"
+                )
+    for name, value in named:
+        if value is not None and not math.isfinite(value):
+            raise InputError(
+                f"{name}: the requested scale change takes it out of the floating-point range; "
+                "choose a target closer to the proxy"
+            )
+        if name.endswith((".lr", ".eps")) and value == 0:
+            raise InputError(
+                f"{name}: the requested scale change makes it underflow to 0; choose a target "
+                "closer to the proxy"
+            )
+
+
+def _warn_timescales(group: Group, result: GroupResult, convention: str, warnings: list[str]) -> None:
+    scales = result.timescales_target
+    if scales.tau_epoch is None or scales.tau_run_fraction is None:
         return
     where = f"param_groups.{group}"
-    if lr * wd_coupled >= 1:
-        warnings.append(
-            f"{where}: η·λ = {lr * wd_coupled:.3g} ≥ 1: each step decays the weights by 100 % or "
-            "more (λ is probably given in the independent convention; set "
-            "optimizer.weight_decay_convention)"
-        )
     if scales.tau_run_fraction > 1:
+        hint = ""
+        wd = result.weight_decay.target
+        if convention == "coupled" and wd is not None and 0 < wd < 1e-3:
+            hint = (" (a coupled λ this small is often the independent value η·λ: if so, set "
+                    "optimizer.weight_decay_convention: independent)")
         warnings.append(
             f"{where}: τ_epoch = {scales.tau_epoch:.3g} epochs exceeds the run "
-            f"({scales.tau_epoch / scales.tau_run_fraction:g} epochs): weight decay barely acts"
+            f"({scales.tau_epoch / scales.tau_run_fraction:g} epochs): weight decay barely acts{hint}"
         )
     if scales.tau_epoch < TAU_EPOCH_FLOOR:
         warnings.append(

@@ -14,8 +14,10 @@ JSON list is written one compact object per line, which lets ``json`` use its C 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HpscaleError, InputError
 from ..numbers import format_si
@@ -24,27 +26,37 @@ from .compose import ProxyRun, RuleChoices, Scale, TransferResult, read_proxy, t
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-def ladder_scales(
-    proxy: Scale,
-    *,
-    widths: Sequence[float] | None = None,
-    batch_sizes: Sequence[float] | None = None,
-    dataset_sizes: Sequence[float] | None = None,
-    depths: Sequence[float] | None = None,
-    product: bool = False,
-) -> list[Scale]:
-    """The ladder's targets. A list left out is the proxy's value; a list of one value
-    broadcasts; zipped lists (the default) must otherwise have equal lengths. ``product``
-    takes the Cartesian product instead (widths vary slowest)."""
-    named = {
-        "--widths": tuple(widths) if widths else (proxy.width,),
-        "--batch-sizes": tuple(batch_sizes) if batch_sizes else (proxy.batch_size,),
-        "--dataset-sizes": tuple(dataset_sizes) if dataset_sizes else (proxy.dataset_size,),
-        "--depths": tuple(depths) if depths else (None,),
-    }
-    if product:
-        rows = list(itertools.product(*named.values()))
-    else:
+#: Ladders longer than this are refused before anything is built (``--max-rows`` raises it):
+#: a plan for people is a few dozen rows, a scripted sweep a few thousand.
+MAX_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """The targets of a ladder: a list of values per axis (``None``: the proxy's value), zipped
+    (a single value broadcasts; other lists need equal lengths) or crossed (``product``, widths
+    varying slowest)."""
+
+    widths: Sequence[float] | None = None
+    batch_sizes: Sequence[float] | None = None
+    dataset_sizes: Sequence[float] | None = None
+    depths: Sequence[float] | None = None
+    product: bool = False
+
+    def _axes(self, proxy: Scale) -> dict[str, tuple[float | None, ...]]:
+        return {
+            "--widths": tuple(self.widths) if self.widths else (proxy.width,),
+            "--batch-sizes": tuple(self.batch_sizes) if self.batch_sizes else (proxy.batch_size,),
+            "--dataset-sizes": tuple(self.dataset_sizes) if self.dataset_sizes else (proxy.dataset_size,),
+            "--depths": tuple(self.depths) if self.depths else (None,),
+        }
+
+    def size(self, proxy: Scale) -> int:
+        """How many targets (without building them); ``InputError`` names a zipped list whose
+        length differs."""
+        named = self._axes(proxy)
+        if self.product:
+            return math.prod(len(values) for values in named.values())
         lengths = {option: len(values) for option, values in named.items() if len(values) > 1}
         if len(set(lengths.values())) > 1:
             (first, n_first), *others = lengths.items()
@@ -53,14 +65,21 @@ def ladder_scales(
                 f"{option}: {n} values but {first} has {n_first}; zipped lists need equal lengths "
                 "(a single value broadcasts), or use --product for every combination"
             )
-        size = max(lengths.values(), default=1)
-        columns = [values * size if len(values) == 1 else values for values in named.values()]
-        rows = list(zip(*columns, strict=True))
-    return [
-        Scale(width=int(w), batch_size=float(b), dataset_size=float(n),  # type: ignore[arg-type]
-              depth=None if d is None else int(d))
-        for w, b, n, d in rows
-    ]
+        return max(lengths.values(), default=1)
+
+    def scales(self, proxy: Scale) -> Iterator[Scale]:
+        """The targets one at a time: a long ``--product`` is never held in memory."""
+        size, named = self.size(proxy), self._axes(proxy)
+        rows: Iterable[tuple[float | None, ...]] = itertools.product(*named.values()) if self.product else \
+            zip(*(values * size if len(values) == 1 else values for values in named.values()), strict=True)
+        for w, b, n, d in rows:
+            assert w is not None and b is not None and n is not None
+            yield Scale(width=int(w), batch_size=float(b), dataset_size=float(n), depth=None if d is None else int(d))
+
+
+def ladder_scales(proxy: Scale, **lists: Any) -> list[Scale]:
+    """The targets of ``Ladder(**lists)`` as a list."""
+    return list(Ladder(**lists).scales(proxy))
 
 
 def describe(scale: Scale) -> str:

@@ -2,7 +2,10 @@
 
 Every rule states its formula, its symbols, the weight-decay convention it assumes and the
 paper it comes from. Rules are written for the *coupled* convention of ``torch.optim.AdamW``
-(each step ``w ← w − η·λ·w − η·update``); ``to_independent`` / ``to_coupled`` convert.
+(each step ``w ← w − η·λ·w − η·update``: the decay is coupled to the learning rate; PyTorch's
+documentation calls the same thing "decoupled weight decay", meaning decoupled from the
+gradient); ``to_independent`` / ``to_coupled`` convert to and from Loshchilov & Hutter's
+*independent* form ``w ← w − λ_ind·w − η·update``.
 
 Notation used throughout:
 
@@ -29,17 +32,28 @@ GROUPS: tuple[Group, ...] = ("embedding", "hidden", "readout", "vector")
 
 ReadoutRule = Literal["mureadout", "table3"]
 WdWidthRule = Literal["timescale", "sqrt", "constant"]
-BetaRule = Literal["linear", "exponential"]
+BetaRule = Literal["linear", "exponential", "keep"]
 TauRule = Literal["constant", "power-lines"]
-EpsWidthRule = Literal["constant", "inverse"]
+EpsWidthRule = Literal["inverse", "constant"]
+EpsDepthRule = Literal["inverse", "constant"]
+EpsBatchRule = Literal["sqrt", "keep"]
 DepthRule = Literal["completep", "depth-mup"]
 
+# Each tuple lists a choice's allowed values, the default first (``RuleChoices`` and the CLI read
+# them from here).
 READOUT_RULES: tuple[ReadoutRule, ...] = ("mureadout", "table3")
 WD_WIDTH_RULES: tuple[WdWidthRule, ...] = ("timescale", "sqrt", "constant")
-BETA_RULES: tuple[BetaRule, ...] = ("linear", "exponential")
+BETA_RULES: tuple[BetaRule, ...] = ("linear", "exponential", "keep")
 TAU_RULES: tuple[TauRule, ...] = ("constant", "power-lines")
-EPS_WIDTH_RULES: tuple[EpsWidthRule, ...] = ("constant", "inverse")
+EPS_WIDTH_RULES: tuple[EpsWidthRule, ...] = ("inverse", "constant")
+EPS_DEPTH_RULES: tuple[EpsDepthRule, ...] = ("inverse", "constant")
+EPS_BATCH_RULES: tuple[EpsBatchRule, ...] = ("sqrt", "keep")
 DEPTH_RULES: tuple[DepthRule, ...] = ("completep", "depth-mup")
+
+#: The groups whose parameters sit inside the residual blocks, which depth transfer rescales:
+#: the hidden matrices and the vector-like norm gains and biases. (hpscale's ``vector`` group also
+#: holds the final norm, a few parameters that CompleteP keeps depth-independent.)
+RESIDUAL_BLOCK_GROUPS: tuple[Group, ...] = ("hidden", "vector")
 
 #: Power Lines' fitted exponent of the optimal timescale in tokens per parameter (Bergsma et al.
 #: 2025, arXiv 2505.13738: τ_opt ∝ TPP^−0.527, fit on GPT-like models of 111M–3.3B parameters).
@@ -197,8 +211,12 @@ def tau_iter(lr: float, weight_decay: float) -> float:
     """
     _positive("lr", lr)
     _non_negative("weight_decay", weight_decay)
-    product = lr * weight_decay
-    return math.inf if product == 0 else 1.0 / product
+    if weight_decay == 0:
+        return math.inf
+    steps = 1.0 / lr / weight_decay  # step by step: η·λ may underflow where 1/(η·λ) is finite
+    if not steps < math.inf:
+        raise ValueError(f"1/(η·λ) overflows for η = {lr!r}, λ = {weight_decay!r}")
+    return steps
 
 
 @rule(
@@ -239,7 +257,12 @@ def weight_decay_for_tau_epoch(
     for name, value in (("lr", lr), ("tau_epoch", tau_epoch_target),
                         ("batch_size", batch_size), ("dataset_size", dataset_size)):
         _positive(name, value)
-    return batch_size / (lr * tau_epoch_target * dataset_size)
+    # Divide step by step: the product η·τ·N can underflow to 0 (or overflow) where the
+    # quotient is still representable.
+    solved = batch_size / dataset_size / lr / tau_epoch_target
+    if not 0 < solved < math.inf:
+        raise ValueError(f"B/(η·τ_epoch·N) = {solved!r} is outside the floating-point range")
+    return solved
 
 
 @rule(
@@ -267,7 +290,9 @@ def timescale_weight_decay_factor(lr_ratio: float, batch_ratio: float, dataset_r
     "coupled-to-independent",
     title="Weight-decay convention conversion",
     invariant="the same per-step decay w ← (1 − η·λ)·w",
-    convention="coupled (torch.optim.AdamW, optax.adamw) ↔ independent (Loshchilov & Hutter)",
+    convention="coupled (torch.optim.AdamW, optax.adamw: the decay is multiplied by the LR — "
+    "PyTorch calls it 'decoupled' because it is decoupled from the gradient) ↔ independent "
+    "(Loshchilov & Hutter's fully decoupled decay, not multiplied by the LR)",
     validity="η > 0",
     reference="Loshchilov & Hutter 2019, Decoupled Weight Decay Regularization, arXiv 1711.05101; "
     "PyTorch torch.optim.AdamW documentation",
@@ -299,8 +324,9 @@ _FAN = "Fan, Liu, Zhao, Yuan & Gu 2025, Robust Layerwise Scaling Rules by Proper
     title="Weight decay vs width (the three published answers)",
     invariant="timescale: η·λ per group; sqrt: σ_top of matrix-like weights; constant: λ itself",
     convention="coupled λ",
-    validity="sqrt: normalized networks in the optimizer-governed steady state; it sets "
-    "vector-like λ (embedding, vector, readout as in mup) to 0",
+    validity="sqrt: normalized networks in the optimizer-governed steady state, at fixed batch "
+    "and data (Fan et al. use λ = 0 for vector-like parameters in every run: hpscale keeps the "
+    "proxy's vector-like λ and warns when it is not 0)",
     reference=f"timescale: {_WA}; sqrt: {_FAN}; constant: plain µP (Tensor Programs V, which "
     "does not transfer regularization)",
 )
@@ -311,7 +337,10 @@ def weight_decay_width_factor(
 
     - ``timescale``: w = 1 / f_µP(group, m), so η·λ (τ_iter) is unchanged: hidden × m.
     - ``sqrt``: hidden × √m; every vector-like group (embedding, vector, and readout, which
-      hpscale classifies as vector-like as the mup library does) × 0, i.e. λ = 0.
+      hpscale classifies as vector-like as the mup library does) × 1. Fan et al. train
+      vector-like parameters with λ = 0 in proxy and target alike — a recipe for both runs, not
+      a width factor — so a transfer keeps the proxy's tuned value (at the proxy's own scale it
+      returns the proxy) and ``compose`` warns when that value is not 0.
     - ``constant``: × 1 (plain µP).
 
     Symbols: m = W_target / W_proxy; f_µP as in ``mup_lr_width_factor``.
@@ -320,7 +349,7 @@ def weight_decay_width_factor(
     if rule_name == "timescale":
         return 1.0 / mup_lr_width_factor(group, width_ratio, readout_rule)
     if rule_name == "sqrt":
-        return math.sqrt(width_ratio) if group == "hidden" else 0.0
+        return math.sqrt(width_ratio) if group == "hidden" else 1.0
     if rule_name == "constant":
         return 1.0
     raise ValueError(f"unknown weight-decay width rule {rule_name!r}; allowed: {WD_WIDTH_RULES}")
@@ -368,7 +397,8 @@ def sqrt_batch_lr_factor(batch_ratio: float) -> float:
 
 
 def beta_batch_limit(beta: float) -> float:
-    """The largest κ for which ``adam_beta_for_batch`` (linear) is defined: κ < 1/(1 − β)."""
+    """The largest κ for which ``adam_beta_for_batch`` (linear) is defined: κ ≤ 1/(1 − β)
+    (β̂ = 0 at the limit)."""
     if not 0.0 <= beta < 1.0:
         raise ValueError(f"beta must be in [0, 1), got {beta!r}")
     return 1.0 / (1.0 - beta)
@@ -379,27 +409,32 @@ def beta_batch_limit(beta: float) -> float:
     title="Adam β1, β2 vs batch size",
     invariant="the averaging window of Adam's moments in samples, 1/(1 − β) steps × B",
     convention="independent of the weight-decay convention",
-    validity="linear form defined only for κ(1 − β) < 1; the exponential form β^κ agrees to "
-    "first order and is offered as a named option",
+    validity="linear form defined for κ(1 − β) ≤ 1 (β̂ in [0, 1)); the exponential form β^κ "
+    "agrees to first order and is offered as a named option; ``keep`` leaves β as it is (a team "
+    "policy, not a rule: the window in samples then grows with the batch)",
     reference=_MALLADI,
 )
 def adam_beta_for_batch(beta: float, batch_ratio: float, form: BetaRule = "linear") -> float:
-    """linear (the paper's rule): β̂ = 1 − κ·(1 − β);  exponential: β̂ = β^κ.
+    """linear (the paper's rule): β̂ = 1 − κ·(1 − β);  exponential: β̂ = β^κ;  keep: β̂ = β.
 
-    Symbols: β = β1 or β2 of the proxy, κ = B_target / B_proxy.
-    Raises ``ValueError`` when the linear form leaves [0, 1), i.e. κ ≥ 1/(1 − β).
+    Symbols: β = β1 or β2 of the proxy, in [0, 1); κ = B_target / B_proxy.
+    Raises ``ValueError`` when the linear form leaves [0, 1), i.e. κ > 1/(1 − β).
     """
     _positive("batch ratio κ", batch_ratio)
     limit = beta_batch_limit(beta)
+    if form == "keep":
+        return beta
     if form == "exponential":
         return beta**batch_ratio
     if form != "linear":
         raise ValueError(f"unknown beta rule {form!r}; allowed: {BETA_RULES}")
     new_beta = 1.0 - batch_ratio * (1.0 - beta)
-    # 1 − 0.9 is 0.0999…98 in binary, so test the product with a rounding margin: κ = 10 at
-    # β = 0.9 must be refused, not turned into β̂ = 2e-16.
-    if new_beta <= 1e-12:
-        raise ValueError(f"κ = {batch_ratio:g} ≥ 1/(1 − β) = {limit:g} for β = {beta:g}")
+    # 1 − 0.9 is 0.0999…98 in binary: κ = 10 at β = 0.9 lands on ±2e-16, not on 0. A value
+    # within rounding of 0 is the limit itself, β̂ = 0 (still inside [0, 1)).
+    if abs(new_beta) <= 1e-12:
+        return 0.0
+    if new_beta < 0:
+        raise ValueError(f"κ = {batch_ratio:g} > 1/(1 − β) = {limit:g} for β = {beta:g}")
     return new_beta
 
 
@@ -411,9 +446,16 @@ def adam_beta_for_batch(beta: float, batch_ratio: float, form: BetaRule = "linea
     validity="as the square-root LR rule",
     reference=_MALLADI,
 )
-def sqrt_batch_eps_factor(batch_ratio: float) -> float:
-    """ε_target = ε_proxy / √κ.  Symbols: κ = B_target / B_proxy."""
+def sqrt_batch_eps_factor(batch_ratio: float, form: EpsBatchRule = "sqrt") -> float:
+    """sqrt: ε_target = ε_proxy / √κ;  keep: ε_target = ε_proxy (a team policy, not a rule).
+
+    Symbols: κ = B_target / B_proxy.
+    """
     _positive("batch ratio κ", batch_ratio)
+    if form == "keep":
+        return 1.0
+    if form != "sqrt":
+        raise ValueError(f"unknown ε batch rule {form!r}; allowed: {EPS_BATCH_RULES}")
     return 1.0 / math.sqrt(batch_ratio)
 
 
@@ -491,7 +533,12 @@ def ema_decay_for_batch(rho: float, batch_ratio: float) -> float:
     title="Token-horizon timescale (Power Lines)",
     invariant="τ follows the fitted optimum τ_opt ∝ TPP^−0.527 instead of staying constant",
     convention="coupled λ",
-    validity="fit on GPT-like models of 111M–3.3B parameters; TPP = tokens per parameter",
+    validity="fit on GPT-like models of 111M–3.3B parameters, where TPP = D/N is training tokens "
+    "per model parameter; hpscale takes N from model.params when the config states it (state the "
+    "count the paper's N uses for your family; whether the paper counts embeddings was not "
+    "verified), else estimates the non-embedding count 12·L·W² (Kaplan et al. 2020, arXiv "
+    "2001.08361). Only the TPP ratio target/proxy enters; beyond ×64 either way the fit is far "
+    "extrapolated (a warning)",
     reference="Bergsma et al. 2025, Power Lines: Scaling Laws for Weight Decay and Batch Size in "
     "LLM Pre-training, arXiv 2505.13738",
 )
@@ -540,18 +587,19 @@ def depth_residual_multiplier_factor(depth_ratio: float, depth_rule: DepthRule) 
 
 @rule(
     "depth-lr",
-    title="Hidden learning rate vs depth (Adam)",
+    title="Residual-block learning rate vs depth (Adam)",
     invariant="the per-block update size with residual branches scaled by L^−α",
     convention="independent of the weight-decay convention",
-    validity="as depth-residual; hpscale applies it to the hidden group only, while CompleteP's "
-    "reference code also applies m_L^(α−1) to in-block norm gains and biases (no difference at "
-    "α = 1); the weight decay keeps η·λ (timescale-wd), where that code keeps λ under α = ½",
-    reference=_DEPTH,
+    validity="as depth-residual; applied to the residual-block groups (hidden matrices and the "
+    "vector group's in-block norm gains and biases), as CompleteP's reference code does; the "
+    "weight decay keeps η·λ (timescale-wd), where that code keeps λ",
+    reference=_DEPTH + "; CompleteP reference code (EleutherAI nanoGPT-mup, completep branch, "
+    "configure_optimizers: lr_scale m_L^(α−1) for in-block weights, norms and biases)",
 )
 def depth_lr_factor(depth_ratio: float, depth_rule: DepthRule) -> float:
-    """hidden η × m_L^(α−1): × 1 under CompleteP (α = 1), × 1/√m_L under depth-µP (α = ½).
+    """Residual-block η × m_L^(α−1): × 1 under CompleteP (α = 1), × 1/√m_L under depth-µP (α = ½).
 
-    Symbols: m_L = L_target / L_proxy.
+    Symbols: m_L = L_target / L_proxy. Applies to ``RESIDUAL_BLOCK_GROUPS``.
     """
     _positive("depth ratio m_L", depth_ratio)
     return depth_ratio ** (depth_alpha(depth_rule) - 1.0)
@@ -563,36 +611,47 @@ def depth_lr_factor(depth_ratio: float, depth_rule: DepthRule) -> float:
     invariant="ε keeps its size relative to the hidden gradients, which scale as L^−α when "
     "residual branches are multiplied by L^−α",
     convention="independent of the weight-decay convention",
-    validity="as depth-residual; hidden group only (the reference code keeps embedding and "
-    "final-norm ε depth-independent)",
-    reference=_DEPTH + "; CompleteP reference code (EleutherAI nanoGPT-mup, completep branch, "
-    "configure_optimizers: hidden Adam ε, Eq. 40 of arXiv 2505.01618)",
+    validity="as depth-residual; the residual-block groups (hidden and vector); embedding and "
+    "readout ε do not depend on depth; ``constant`` keeps ε",
+    reference=_DEPTH + " (Table 1, Eq. 40); CompleteP reference code (EleutherAI nanoGPT-mup, "
+    "completep branch, configure_optimizers: every in-block parameter — weights, norm gains, "
+    "biases — gets ε·(1/m)·m_L^−α, embedding, unembedding and the final norm ε·(1/m))",
 )
-def depth_eps_factor(depth_ratio: float, depth_rule: DepthRule) -> float:
-    """hidden ε × m_L^−α: × 1/m_L under CompleteP (α = 1), × 1/√m_L under depth-µP (α = ½).
+def depth_eps_factor(depth_ratio: float, depth_rule: DepthRule, form: EpsDepthRule = "inverse") -> float:
+    """Residual-block ε × m_L^−α under ``inverse``: × 1/m_L under CompleteP (α = 1), × 1/√m_L
+    under depth-µP (α = ½); × 1 under ``constant``.
 
-    Symbols: m_L = L_target / L_proxy; α by ``depth_alpha``.
+    Symbols: m_L = L_target / L_proxy; α by ``depth_alpha``. Applies to ``RESIDUAL_BLOCK_GROUPS``.
     """
     _positive("depth ratio m_L", depth_ratio)
+    if form == "constant":
+        return 1.0
+    if form != "inverse":
+        raise ValueError(f"unknown ε depth rule {form!r}; allowed: {EPS_DEPTH_RULES}")
     return depth_ratio ** -depth_alpha(depth_rule)
 
 
 @rule(
     "eps-width",
     title="Adam ε vs width",
-    invariant="ε keeps its size relative to the hidden gradients, which shrink as 1/m under µP",
+    invariant="ε keeps its size relative to the gradients, which shrink as 1/m under µP; a "
+    "constant ε gradually dominates Adam's update at large width",
     convention="independent of the weight-decay convention",
-    validity="µP-trained proxy; hpscale rescales the hidden group only (the mup/CompleteP "
-    "reference code also scales embedding and readout ε by 1/m)",
+    validity="µP-trained proxy; every group, as in CompleteP's Table 1 and its reference code "
+    "(the mup library itself leaves ε alone); ``constant`` keeps ε",
     reference="Everett et al. 2024, Scaling Exponents Across Parameterizations and Optimizers, "
-    "arXiv 2407.05872",
+    "arXiv 2407.05872 (ε underflow at width); " + _DEPTH + " (Table 1; reference code: "
+    "EleutherAI nanoGPT-mup, completep branch, ε·(1/m) for every parameter group)",
 )
 def eps_width_factor(group: Group, width_ratio: float, eps_rule: EpsWidthRule) -> float:
-    """hidden ε × 1/m under ``inverse``; × 1 for other groups and under ``constant``.
+    """ε × 1/m for every group under ``inverse`` (the default); × 1 under ``constant``.
 
-    Symbols: m = W_target / W_proxy.
+    Symbols: m = W_target / W_proxy. ``group`` is accepted for symmetry with the other µP
+    rules; the factor is the same for all four groups.
     """
     _positive("width ratio m", width_ratio)
-    if eps_rule == "inverse" and group == "hidden":
-        return 1.0 / width_ratio
-    return 1.0
+    if eps_rule == "constant":
+        return 1.0
+    if eps_rule != "inverse":
+        raise ValueError(f"unknown ε width rule {eps_rule!r}; allowed: {EPS_WIDTH_RULES}")
+    return 1.0 / width_ratio

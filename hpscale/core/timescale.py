@@ -9,11 +9,17 @@ only picks the inputs and checks that they are complete (Wang & Aitchison 2024, 
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 SOLVE_FOR = ("weight-decay", "lr")
 TIMESCALE_FORMATS = ("table", "json")
 CONVENTIONS = ("coupled", "independent")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,24 @@ def _missing(option: str, why: str) -> Exception:
     return InputError(f"{option}: missing; {why}")
 
 
+def _range_errors(func: Callable[P, T]) -> Callable[P, T]:
+    """A rule that leaves the floating-point range (``ValueError``, ``ArithmeticError``) becomes
+    an ``InputError``: the inputs are at fault, not the program."""
+    from ..errors import InputError
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except InputError:
+            raise
+        except (ValueError, ArithmeticError) as exc:
+            raise InputError(f"the inputs take the timescale out of the floating-point range ({exc})") from None
+
+    return wrapper
+
+
+@_range_errors
 def compute_timescale(
     *,
     lr: float | None,
@@ -70,6 +94,14 @@ def compute_timescale(
         raise InputError("--tau-iter: given together with --tau-epoch; give one timescale to solve for")
     if epochs is not None and total_steps is not None:
         raise InputError("--total-steps: given together with --epochs; give one run length")
+    for option, size in (("--batch-size", batch_size), ("--dataset-size", dataset_size)):
+        if size is not None and size < 1:
+            raise InputError(f"{option}: must be at least 1 (one sample or token), found {size:g}")
+    if batch_size is not None and dataset_size is not None and dataset_size < batch_size:
+        raise InputError(
+            f"--dataset-size: {dataset_size:g} is smaller than one batch ({batch_size:g}); an epoch "
+            "holds at least one optimizer step"
+        )
     if (batch_size is None) != (dataset_size is None):
         given, absent = ("--batch-size", "--dataset-size") if dataset_size is None else ("--dataset-size", "--batch-size")
         raise _missing(absent, f"{given} alone does not define an epoch (τ_epoch = B/(η·λ·N) needs both)")
@@ -140,6 +172,7 @@ def compute_timescale(
     if finite(t_epoch) is not None and t_epoch < TAU_EPOCH_FLOOR:  # type: ignore[operator]
         warnings.append(f"τ_epoch = {t_epoch:.3g} epochs is far below one epoch: the weights forget "
                         "most of each epoch")
+    _check_range(lr, weight_decay, coupled, t_iter, t_epoch, per_epoch, total_steps, epochs, fraction)
     return TimescaleReport(
         solved_for=solved_for, target=target, convention=convention, lr=lr,
         weight_decay=weight_decay, weight_decay_coupled=coupled, batch_size=batch_size,
@@ -147,3 +180,22 @@ def compute_timescale(
         tau_epoch=finite(t_epoch), epochs=epochs, total_steps=total_steps,
         tau_run_fraction=finite(fraction), warnings=tuple(warnings),
     )
+
+
+def _check_range(lr: float, weight_decay: float, coupled: float, t_iter: float, t_epoch: float | None,
+                 per_epoch: float | None, total_steps: float | None, epochs: float | None,
+                 fraction: float | None) -> None:
+    """Refuse inputs whose timescales leave the floating-point range (an overflow, or an η·λ
+    that underflows to 0 while λ > 0), naming the quantity; ∞ is only ever "λ = 0"."""
+    from ..errors import InputError
+
+    named = {"η": lr, "λ": weight_decay, "λ (coupled)": coupled, "iterations per epoch N/B": per_epoch,
+             "total steps": total_steps, "epochs": epochs}
+    if coupled > 0:  # with λ = 0 the timescales are ∞ by definition
+        named.update({"τ_iter = 1/(η·λ)": t_iter, "τ_epoch = B/(η·λ·N)": t_epoch, "τ / run": fraction})
+    for name, value in named.items():
+        if value is not None and (not math.isfinite(value) or (value == 0 and name.startswith(("η", "τ")))):
+            raise InputError(
+                f"{name} = {value:g}: the inputs take it out of the floating-point range; give values "
+                "of the magnitudes a training run has"
+            )
