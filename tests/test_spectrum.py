@@ -598,7 +598,7 @@ def test_cli_bad_input_exit_2_one_line(tmp_path: Path, args: list[str]) -> None:
 def test_cli_help_has_consistent_metavars() -> None:
     result = runner.invoke(make_app(), ["--help"], env={"COLUMNS": "100"})
     assert result.exit_code == 0
-    for metavar in ("CHECKPOINT", "TARGET", "FILE", "GROUP=REGEX", "REL", "DEVICE", "FORMAT", "DIR"):
+    for metavar in ("CHECKPOINT", "TARGET", "FILE", "GROUP=REGEX", "REL", "DEVICE", "table|json|csv", "DIR"):
         assert metavar in result.stdout
 
 

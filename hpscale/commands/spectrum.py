@@ -54,10 +54,8 @@ def spectrum_command(
     device: Annotated[str | None, typer.Option(
         "--device", help="Run the linear algebra through torch on this device (cpu, cuda, cuda:1); default numpy on the CPU.",
         metavar="DEVICE", show_default=False)] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table | json | csv", metavar="FORMAT")] = "table",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the result to FILE atomically instead of stdout.", metavar="FILE",
-        dir_okay=False, show_default=False)] = None,
+    format: O.format_option(SPECTRUM_FORMATS, "table (report), json (the contract) or csv (one row per matrix, or per pair with --compare).") = "table",  # type: ignore[valid-type]
+    output: O.OutputOpt = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write spectrum.png and spectrum.svg to DIR: σ_top per layer (proxy and target, with each rule's predicted band). Needs matplotlib.",
         metavar="DIR", show_default=False)] = None,
@@ -70,6 +68,7 @@ def spectrum_command(
     from ..errors import InputError
 
     fmt = O.choice("--format", format, SPECTRUM_FORMATS)
+    output_file = O.output_option(output)
     if not (0.0 < tolerance < 1.0):
         raise InputError(f"--tolerance: {tolerance!r}: must be in (0, 1)")
     if not (1e-6 <= sigma_rtol <= 0.1):
@@ -106,13 +105,13 @@ def spectrum_command(
 
     proxy_scan = scan(checkpoint)
     if compare is None:
-        _emit_scan(proxy_scan, fmt, output, inputs)
+        _emit_scan(proxy_scan, fmt, output_file, inputs)
         if plot is not None:
             _plot(plot, proxy_scan, None, tolerance)
         return
     result = api.compare_scans(proxy_scan, scan(compare), proxy_config=configs[0], target_config=configs[1],
                                tolerance=tolerance, **asdict(choices))  # type: ignore[arg-type]
-    _emit_compare(result, fmt, output, inputs)
+    _emit_compare(result, fmt, output_file, inputs)
     if plot is not None:
         _plot(plot, proxy_scan, result, tolerance)
 
