@@ -26,9 +26,9 @@ Formats:
   is checked before each tensor; a ``.bin`` shard truncated *while one tensor is copied*
   can still fault — the one case a memory map cannot rule out (use safetensors).
 
-A **directory** is read as Hugging Face saves models: ``model.safetensors.index.json``
-(shards listed in ``weight_map``), else ``model.safetensors``, else
-``pytorch_model.bin.index.json``, else ``pytorch_model.bin``, else its single checkpoint
+A **directory** is read in the order transformers loads it: ``model.safetensors``, else
+``model.safetensors.index.json`` (shards listed in ``weight_map``), else
+``pytorch_model.bin``, else ``pytorch_model.bin.index.json``, else its single checkpoint
 file; ``config.json`` (when present) gives width, depth, vocabulary, heads and tied
 embeddings. A missing shard, a shard file the index does not list, and a tensor listed or
 stored twice are errors naming it.
@@ -654,8 +654,9 @@ def read_model_config(path: Path) -> ModelInfo:
     ``embed_dim``; depth ``num_hidden_layers``/``n_layer``/``num_layers``/``n_layers``/
     ``depth``; ``vocab_size``; heads ``num_attention_heads``/``n_head``/…;
     ``num_key_value_heads``; ``head_dim``; ``model_type``. A multimodal config's
-    ``text_config`` is read when the top level has no width. ``tie_word_embeddings``
-    defaults to true, as in transformers' ``PretrainedConfig`` (configs omit it when true).
+    ``text_config`` is read when the top level has no width. ``tied`` is
+    ``tie_word_embeddings`` or None when absent (transformers then ties, its
+    ``PretrainedConfig`` default; the scan assumes so only when no readout tensor is stored).
     """
     from hpscale.output import printable
 
@@ -675,8 +676,8 @@ def read_model_config(path: Path) -> ModelInfo:
                 return value
         return None
 
-    tied = data.get("tie_word_embeddings", True)
-    if not isinstance(tied, bool):
+    tied = data.get("tie_word_embeddings")
+    if tied is not None and not isinstance(tied, bool):
         raise InputError(f"{path}: tie_word_embeddings: {printable(repr(tied))[:40]}: expected true or false")
     model_type = source.get("model_type", data.get("model_type"))
     return ModelInfo(
@@ -747,8 +748,8 @@ def _open_directory(folder: Path) -> Checkpoint:
     model = read_model_config(folder / "config.json") if "config.json" in entries else ModelInfo()
     indexes = [e for e in entries if e.endswith((".safetensors.index.json", ".bin.index.json"))]
     chosen: str
-    for preferred in ("model.safetensors.index.json", "model.safetensors",
-                      "pytorch_model.bin.index.json", "pytorch_model.bin"):
+    for preferred in ("model.safetensors", "model.safetensors.index.json",
+                      "pytorch_model.bin", "pytorch_model.bin.index.json"):  # transformers' order
         if preferred in entries:
             chosen = preferred
             break

@@ -363,12 +363,19 @@ def test_moe_stacked_experts_one_matrix_each(tmp_path: Path) -> None:
 @pytest.mark.parametrize("with_head", [True, False])
 def test_tied_embeddings_reported_once(tmp_path: Path, with_head: bool) -> None:
     tensors = gpt2_like(32, 1, 1.0, lm_head=with_head)
-    scan = scan_checkpoint(write_hf_dir(tmp_path / "t", tensors, gpt2_config(32, 1)))
+    config = {**gpt2_config(32, 1), "tie_word_embeddings": True}
+    scan = scan_checkpoint(write_hf_dir(tmp_path / "t", tensors, config))
     names = [r.name for r in scan.records]
     assert "lm_head.weight" not in names
     wte = next(r for r in scan.records if r.name == "transformer.wte.weight")
     assert wte.tied and wte.role == "tok_embed (tied)" and wte.group == "embedding"
     assert any("tied" in n for n in scan.notes)
+
+
+def test_head_kept_when_config_does_not_say_tied(tmp_path: Path) -> None:
+    scan = scan_checkpoint(write_hf_dir(tmp_path / "t", gpt2_like(32, 1, 1.0, lm_head=True), gpt2_config(32, 1)))
+    assert {"lm_head.weight", "transformer.wte.weight"} <= {r.name for r in scan.records}
+    assert not any(r.tied for r in scan.records)
 
 
 def test_untied_config_without_head_warns(tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def test_directory_single_file_with_config(tmp_path: Path) -> None:
     folder = write_hf_dir(tmp_path / "g", gpt2_like(32, 2, 1.0), gpt2_config(32, 2, vocab=200))
     scan = scan_checkpoint(folder)
     assert scan.format == "safetensors directory"
-    assert (scan.model.width, scan.model.depth, scan.model.vocab_size, scan.model.tied) == (32, 2, 200, True)
+    assert (scan.model.width, scan.model.depth, scan.model.vocab_size, scan.model.tied) == (32, 2, 200, None)
 
 
 def test_directory_prefers_safetensors_over_bin(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_config_json_values(tmp_path: Path) -> None:
     path.write_text(json.dumps({"model_type": "llava", "text_config": {"hidden_size": 64, "num_hidden_layers": 3,
                                                                        "vocab_size": 100}}))
     info = read_model_config(path)
-    assert (info.width, info.depth, info.vocab_size, info.tied) == (64, 3, 100, True)
+    assert (info.width, info.depth, info.vocab_size, info.tied) == (64, 3, 100, None)
     for bad, field in [({"hidden_size": "64"}, "hidden_size"), ({"hidden_size": True}, "hidden_size"),
                        ({"n_layer": -1}, "n_layer"), ({"tie_word_embeddings": "yes"}, "tie_word_embeddings")]:
         path.write_text(json.dumps(bad))
