@@ -394,6 +394,17 @@ def test_unknown_names_grouped_by_shape_with_a_note(tmp_path: Path) -> None:
     assert len([n for n in scan.notes if "grouped by shape" in n]) == 1
 
 
+def test_progress_hooks_count_matrices_and_bytes(tmp_path: Path) -> None:
+    tensors, config = llama_like(32, 2, 1.0)
+    seen: list[tuple[int, int]] = []
+    opened: list[tuple[int, int]] = []
+    scan_checkpoint(write_hf_dir(tmp_path / "p", tensors, config, dtype="BF16"),
+                    on_open=lambda n, b: opened.append((n, b)), on_tensor=lambda i, b, name: seen.append((i, b)))
+    matrices = [a for a in tensors.values() if a.ndim == 2]
+    assert opened == [(len(matrices), sum(a.size * 2 for a in matrices))]
+    assert [i for i, _ in seen] == list(range(1, len(matrices) + 1)) and seen[-1][1] == opened[0][1]
+
+
 @needs_torch
 def test_device_cpu_runs_the_torch_path(tmp_path: Path) -> None:
     tensors, config = llama_like(64, 1, 1.5)
@@ -588,6 +599,8 @@ def test_cli_plot_writes_png_and_svg(tmp_path: Path) -> None:
         ["{dir}/ok.safetensors", "--device", "cuda:7"],
         ["{dir}/ok.safetensors", "--device", "nonsense"],
         ["{dir}/ok.safetensors", "--plot", "{dir}/ok.safetensors"],
+        ["{dir}/ok.safetensors", "-o", "{dir}/ok.safetensors"],
+        ["{dir}/ok.safetensors", "--sigma-rtol", "0"],
     ],
 )
 def test_cli_bad_input_exit_2_one_line(tmp_path: Path, args: list[str]) -> None:

@@ -94,6 +94,10 @@ def spectrum_command(
     from ..core.spectrum import Grouper
 
     inputs = [p for p in (checkpoint, compare, proxy_config, target_config) if p is not None]
+    if output_file is not None:
+        from ..output import check_destination
+
+        check_destination(output_file, inputs)  # a scan can take minutes: fail first
     grouper = Grouper.from_specs(group or [])
     configs: tuple[Any, Any] = (None, None)
     if proxy_config is not None and target_config is not None:
