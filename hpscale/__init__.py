@@ -28,11 +28,11 @@ __version__ = "0.2.0"
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
     from .api import check as check
     from .api import compare_checkpoints as compare_checkpoints
+    from .api import load_config as load_config
     from .api import scan_checkpoint as scan_checkpoint
+    from .api import transfer as transfer
     from .checkpoints import CheckpointComparison as CheckpointComparison
     from .checkpoints import Scan as Scan
-    from .api import load_config as load_config
-    from .api import transfer as transfer
     from .config import RunConfig as RunConfig
     from .core.check import CheckReport as CheckReport
     from .core.compose import RuleChoices as RuleChoices

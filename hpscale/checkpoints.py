@@ -215,16 +215,23 @@ class _Duplicate(ValueError):
 
 
 def _parse_json(raw: bytes, where: str) -> Any:
-    from hpscale.output import printable
 
     try:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except _Duplicate as dup:
-        raise InputError(f"{where}: key {printable(repr(dup.key))} appears twice") from None
+        raise InputError(f"{where}: key {_shown(dup.key)} appears twice") from None
     except RecursionError:
         raise InputError(f"{where}: JSON nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{where}: not valid JSON ({exc.__class__.__name__}): corrupt file?") from None
+
+
+def _shown(name: object, limit: int = 80) -> str:
+    """A name from a file as it goes into a message: repr, control characters escaped, cut."""
+    from hpscale.output import printable
+
+    text = printable(repr(name))
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_name(name: str, where: str) -> None:
@@ -236,7 +243,7 @@ def _check_name(name: str, where: str) -> None:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError(f"{where}: tensor name {printable(repr(name))} is not valid Unicode "
+        raise InputError(f"{where}: tensor name {_shown(name)} is not valid Unicode "
                          "(a lone surrogate)") from None
 
 
@@ -265,18 +272,17 @@ class _Safetensors(_Source):
     format = "safetensors"
 
     def __init__(self, path: Path) -> None:
-        from hpscale.output import printable
 
         self.path = path
         self.fh, size = _safe_open(path)
         try:
             self.size = size
-            self.tensors, self.warnings = self._parse(size, printable)
+            self.tensors, self.warnings = self._parse(size)
         except BaseException:
             self.fh.close()
             raise
 
-    def _parse(self, size: int, printable: Callable[[str], str]) -> tuple[list[TensorInfo], list[str]]:
+    def _parse(self, size: int) -> tuple[list[TensorInfo], list[str]]:
         path, where = self.path, f"{self.path}: safetensors header"
         if size < 8:
             raise InputError(f"{where}: file is {size} bytes: need at least 8 (truncated?)")
@@ -305,21 +311,21 @@ class _Safetensors(_Source):
             if name == "__metadata__":
                 continue
             _check_name(name, where)
-            label = f"{where}: tensor {printable(repr(name))}"
+            label = f"{where}: tensor {_shown(name)}"
             if not isinstance(entry, dict):
                 raise InputError(f"{label}: entry is not an object")
             dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
             if not isinstance(dtype, str) or dtype not in _ST_FLOAT and dtype not in _ST_OTHER:
                 allowed = ", ".join([*_ST_FLOAT, *_ST_OTHER])
-                raise InputError(f"{label}: dtype {printable(repr(dtype))[:60]}: allowed {allowed}")
+                raise InputError(f"{label}: dtype {_shown(dtype, 60)}: allowed {allowed}")
             if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(
                     type(d) is int and 0 <= d < 2**63 for d in shape)):
-                shown = printable(repr(shape))[:60]
+                shown = _shown(shape, 60)
                 raise InputError(f"{label}: shape {shown}: expected a list of at most {MAX_DIMS} "
                                  "integers ≥ 0")
             if not (isinstance(offsets, list) and len(offsets) == 2
                     and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1]):
-                raise InputError(f"{label}: data_offsets {printable(repr(offsets))[:60]}: expected [begin, end]")
+                raise InputError(f"{label}: data_offsets {_shown(offsets, 60)}: expected [begin, end]")
             if offsets[1] > data_len:
                 raise InputError(
                     f"{label} ends at byte {offsets[1]} of the data: the file has "
@@ -340,8 +346,8 @@ class _Safetensors(_Source):
         spans = sorted((t.offset, t.offset + t.nbytes, t.name) for t in tensors if t.nbytes)
         for (_, end, first), (begin, _, second) in zip(spans, spans[1:], strict=False):
             if begin < end:
-                raise InputError(f"{where}: tensors {printable(repr(first))} and "
-                                 f"{printable(repr(second))} overlap in data_offsets")
+                raise InputError(f"{where}: tensors {_shown(first)} and "
+                                 f"{_shown(second)} overlap in data_offsets")
         self.skipped_names = {n for names in skipped.values() for n in names}
         tensors = [t for t in tensors if t.dtype in _ST_FLOAT]
         tensors.sort(key=lambda t: t.offset)
@@ -411,7 +417,7 @@ class _Npz(_Source):
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                raise InputError(f"{path}: member {printable(repr(name))} appears twice in the archive")
+                raise InputError(f"{path}: member {_shown(name)} appears twice in the archive")
             seen.add(name)
         tensors: list[TensorInfo] = []
         skipped: dict[str, list[str]] = {}
@@ -420,13 +426,13 @@ class _Npz(_Source):
             member = info.filename
             if not member.endswith(".npy"):
                 if member + ".npy" in seen:
-                    raise InputError(f"{path}: members {printable(repr(member))} and "
-                                     f"{printable(repr(member + '.npy'))} both give the array "
-                                     f"{printable(repr(member))}")
+                    raise InputError(f"{path}: members {_shown(member)} and "
+                                     f"{_shown(member + '.npy')} both give the array "
+                                     f"{_shown(member)}")
                 if not member.endswith("/"):
                     other.append(member)
                 continue
-            label = f"{path}: member {printable(repr(member))}"
+            label = f"{path}: member {_shown(member)}"
             if info.flag_bits & 0x1:
                 raise InputError(f"{label}: encrypted: not supported")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -658,7 +664,6 @@ def read_model_config(path: Path) -> ModelInfo:
     ``tie_word_embeddings`` or None when absent (transformers then ties, its
     ``PretrainedConfig`` default; the scan assumes so only when no readout tensor is stored).
     """
-    from hpscale.output import printable
 
     data = _read_json(path, "config.json")
     if not isinstance(data, dict):
@@ -672,13 +677,13 @@ def read_model_config(path: Path) -> ModelInfo:
             if key in source and source[key] is not None:
                 value = source[key]
                 if type(value) is not int or not 0 < value < 2**31:
-                    raise InputError(f"{path}: {key}: {printable(repr(value))[:40]}: expected a positive integer")
+                    raise InputError(f"{path}: {key}: {_shown(value, 40)}: expected a positive integer")
                 return value
         return None
 
     tied = data.get("tie_word_embeddings")
     if tied is not None and not isinstance(tied, bool):
-        raise InputError(f"{path}: tie_word_embeddings: {printable(repr(tied))[:40]}: expected true or false")
+        raise InputError(f"{path}: tie_word_embeddings: {_shown(tied, 40)}: expected true or false")
     model_type = source.get("model_type", data.get("model_type"))
     return ModelInfo(
         width=integer(_WIDTH_KEYS),
@@ -744,7 +749,10 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 def _open_directory(folder: Path) -> Checkpoint:
     from hpscale.output import printable
 
-    entries = sorted(os.listdir(folder))
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise InputFileError(f"{folder}: cannot be listed: {exc.strerror or exc}") from None
     model = read_model_config(folder / "config.json") if "config.json" in entries else ModelInfo()
     indexes = [e for e in entries if e.endswith((".safetensors.index.json", ".bin.index.json"))]
     chosen: str
@@ -777,7 +785,6 @@ def _open_directory(folder: Path) -> Checkpoint:
 
 
 def _open_sharded(folder: Path, index_name: str, entries: list[str], model: ModelInfo) -> Checkpoint:
-    from hpscale.output import printable
 
     index_path = folder / index_name
     data = _read_json(index_path, "index file")
@@ -787,12 +794,12 @@ def _open_sharded(folder: Path, index_name: str, entries: list[str], model: Mode
     shards = sorted(set(weight_map.values()))
     for shard in shards:
         if shard != os.path.basename(shard) or shard in ("", ".", "..") or "\\" in shard:
-            raise InputError(f"{index_path}: shard {printable(repr(shard))}: expected a file name in "
+            raise InputError(f"{index_path}: shard {_shown(shard)}: expected a file name in "
                              "the same directory")
         if shard not in entries:
             example = next(n for n, s in weight_map.items() if s == shard)
             raise InputFileError(f"{folder / shard}: missing shard (the index lists it for "
-                                 f"{printable(example)} and others)")
+                                 f"{_shown(example)} and others)")
     kind = "safetensors" if index_name.endswith(".safetensors.index.json") else "bin"
     listed = set(shards)
     for entry in entries:
@@ -813,22 +820,22 @@ def _open_sharded(folder: Path, index_name: str, entries: list[str], model: Mode
             aliases.update(getattr(source, "aliases", {}))
             for info in source.tensors:
                 if info.name in stored_in:
-                    raise InputError(f"{folder}: tensor {printable(repr(info.name))} is stored twice: "
+                    raise InputError(f"{folder}: tensor {_shown(info.name)} is stored twice: "
                                      f"in {stored_in[info.name]} and {shard}")
                 stored_in[info.name] = shard
                 mapped = weight_map.get(info.name)
                 if mapped is None:
-                    raise InputError(f"{folder / shard}: tensor {printable(repr(info.name))} is not "
+                    raise InputError(f"{folder / shard}: tensor {_shown(info.name)} is not "
                                      f"listed in {index_name}")
                 if mapped != shard:
-                    raise InputError(f"{folder}: tensor {printable(repr(info.name))}: the index maps "
+                    raise InputError(f"{folder}: tensor {_shown(info.name)}: the index maps "
                                      f"it to {mapped}, but it is stored in {shard}")
                 tensors.append(info)
         decoded = {t.name for t in tensors}
         stored_other = _names_in_warnings(sources)
         for name, shard in weight_map.items():
             if name not in decoded and name not in stored_other:
-                raise InputError(f"{folder / shard}: tensor {printable(repr(name))} is listed in "
+                raise InputError(f"{folder / shard}: tensor {_shown(name)} is listed in "
                                  f"{index_name} but the shard does not contain it")
         fmt = sources[folder / shards[0]].format if shards else "safetensors"
         return Checkpoint(folder, f"{fmt}, {len(shards)} shards", tensors, warnings, model,

@@ -48,8 +48,6 @@ from hpscale.core.spectrum import (
 from hpscale.errors import InputError
 
 
-
-
 def _has(module: str) -> bool:
     from hpscale.extras import available
 

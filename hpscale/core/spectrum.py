@@ -658,7 +658,7 @@ class Grouper:
         in_block = layer is not None
         user_group = next((g for g, pat in self.user if pat.search(name)), None)
         last = name.rsplit(".", 1)[-1]
-        if (as_matrix(shape) is None and not expert_stack) or last in ("bias", "masked_bias"):
+        if (as_matrix(shape) is None and not expert_stack) or last.endswith("bias"):
             # a bias is never a matrix (GPT-2 also stores its causal mask as ``attn.bias``)
             return Placement(user_group or "vector", "vector", layer, stack, indices,
                              grouped_by="pattern" if user_group else "vector")
