@@ -385,3 +385,14 @@ def test_not_a_checkpoint_and_missing(tmp_path: Path) -> None:
     fake_zip = tmp_path / "x.npz"
     fake_zip.write_bytes(b"PK\x03\x04garbage")
     one_line_error(fake_zip, "npz")
+
+
+def test_bin_shards_without_torch_say_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hpscale.checkpoints as readers
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "pytorch_model.bin").write_bytes(b"PK\x03\x04 not read")
+    monkeypatch.setattr(readers, "torch_available", lambda: False)
+    message = one_line_error(folder, "torch is not installed")
+    assert "pip install 'hpscale[torch]'" in message

@@ -47,6 +47,7 @@ def spectrum_figure(proxy: Scan, target: Scan | None = None, comparison: Compari
 
     require("matplotlib", "--plot")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     from ..core.spectrum import _ROLE_ORDER
 
@@ -60,11 +61,13 @@ def spectrum_figure(proxy: Scan, target: Scan | None = None, comparison: Compari
     predicted = comparison.predicted if comparison is not None else {}
     for ax, role in zip(axes.flat, roles, strict=False):
         x_p, y_p = _per_layer(proxy, role)
+        # the band spans the whole depth: the proxy's first and last layers hold to the edges
+        x_band, y_band = [0.0, *x_p, 1.0], [*y_p[:1], *y_p, *y_p[-1:]]
         for rule, ratio in predicted.items():
             if x_p:
-                low = [y * ratio / (1 + tolerance) for y in y_p]
-                high = [y * ratio * (1 + tolerance) for y in y_p]
-                ax.fill_between(x_p, low, high, color=_COLORS.get(rule, "grey"), alpha=0.18, lw=0,
+                low = [y * ratio / (1 + tolerance) for y in y_band]
+                high = [y * ratio * (1 + tolerance) for y in y_band]
+                ax.fill_between(x_band, low, high, color=_COLORS.get(rule, "grey"), alpha=0.18, lw=0,
                                 label=f"{rule} ×{ratio:.3g}")
         if x_p:
             ax.plot(x_p, y_p, "o-", color="0.35", ms=3, lw=1, label="proxy")
@@ -74,6 +77,8 @@ def spectrum_figure(proxy: Scan, target: Scan | None = None, comparison: Compari
                 ax.plot(x_t, y_t, "s-", color="black", ms=3, lw=1, label="target")
         ax.set_title(role, fontsize=9)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
         ax.set_xlim(0, 1)
         ax.grid(True, which="both", alpha=0.2)
     for ax in axes.flat[len(roles):]:
