@@ -177,6 +177,7 @@ def scan_child(folder: Path, device: str = "") -> dict:
 def drop_cache(folder: Path) -> None:
     for path in folder.iterdir():
         with path.open("rb") as fh:
+            os.fsync(fh.fileno())  # dirty pages cannot be dropped
             os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 

@@ -19,7 +19,10 @@ For other modules (``hpscale.torch.spectrum`` uses the same grouping and core):
   patterns.
 - statistics: :func:`tensor_matrices` cuts one tensor into its matrices per a
   ``Placement`` (fused q/k/v, stacked experts); :func:`matrix_stats` gives σ_top, ‖W‖_F and
-  stable rank of one matrix (numpy array, or torch tensor on any device).
+  stable rank of one matrix (numpy array, or torch tensor on any device);
+  :func:`records_for` turns one tensor's results into :class:`TensorRecord` rows and
+  :func:`group_summary` summarises them — what ``hpscale.checkpoints.scan_checkpoint`` does
+  per tensor of a file.
 """
 
 from __future__ import annotations
