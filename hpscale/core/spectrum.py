@@ -142,14 +142,14 @@ def lanczos_sigma(gram: Callable[[np.ndarray], np.ndarray], n: int, *, rtol: flo
        λ_max − θⱼ ≈ (j/2)·(θⱼ − θⱼ₋₁), a σ error of ≈ (j/4)·(θⱼ − θⱼ₋₁)/θⱼ; the rule
        stops when that estimate is ≤ rtol/2 (and j ≥ 6) — a safety factor of 2, because on
        Gaussian matrices the estimate was measured to fall short of the true error by up to
-       1.7× (the asymptotic law holds only roughly at j ≈ 10–25). Faster (geometric)
+       2.6× (the asymptotic law holds only roughly at j ≈ 10–30). Faster (geometric)
        convergence only makes the estimate more conservative.
 
     With a random start the top Ritz value converges without needing a spectral gap
     (Kuczyński & Woźniakowski 1992; Musco & Musco 2015, arXiv 1504.05477). Measured on
     Gaussian 4096², 4096×11008 and 1024×4096 float32 matrices (the flattest tops a trained
     layer shows), the default rtol = 0.25 % gave errors up to 0.26 % (σ is a lower bound)
-    in 16–30 steps (``benchmarks/bench_spectrum.py``); the issue's target is 0.5 %.
+    in 16–30 steps (``benchmarks/bench_spectrum.py``); the diagnostic's target is 0.5 %.
 
     Why one vector per step and not a block (randomized block Krylov, b ≥ 2 vectors per
     pass): a pass over W in float32 is memory-bound at b = 1, and with OpenBLAS a product
