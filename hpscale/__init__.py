@@ -10,9 +10,10 @@ The Python API is what the CLI commands call::
     result.to_json_dict()                  # the JSON contract of `hpscale transfer -f json`
 
 Public names (each documented in its docstring and in the README's "Python API" section):
-``load_config``, ``transfer``, ``check``, ``scan_checkpoint``, ``compare_checkpoints``,
-``Scan``, ``CheckpointComparison``, ``RunConfig``, ``Scale``, ``RuleChoices``,
-``TransferResult``, ``CheckReport``, ``RULES``, ``HpscaleError``, ``InputError``,
+``load_config``, ``transfer``, ``check``, ``fit``, ``load_law``, ``scan_checkpoint``,
+``compare_checkpoints``, ``RunConfig``, ``Scale``, ``RuleChoices``, ``TransferResult``,
+``CheckReport``, ``FitResult``, ``Law``, ``Scan``, ``CheckpointComparison``, ``RULES``,
+``HpscaleError``, ``InputError``,
 ``RuleDomainError``. No public name is also the name of a submodule, so
 ``from hpscale import transfer`` is always the function.
 
@@ -28,7 +29,9 @@ __version__ = "0.2.0"
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
     from .api import check as check
     from .api import compare_checkpoints as compare_checkpoints
+    from .api import fit as fit
     from .api import load_config as load_config
+    from .api import load_law as load_law
     from .api import scan_checkpoint as scan_checkpoint
     from .api import transfer as transfer
     from .checkpoints import CheckpointComparison as CheckpointComparison
@@ -38,6 +41,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the same na
     from .core.compose import RuleChoices as RuleChoices
     from .core.compose import Scale as Scale
     from .core.compose import TransferResult as TransferResult
+    from .core.fit import FitResult as FitResult
+    from .core.law import Law as Law
     from .core.rules import RULES as RULES
     from .errors import HpscaleError as HpscaleError
     from .errors import InputError as InputError
@@ -48,6 +53,8 @@ _LAZY = {
     "load_config": "hpscale.api",
     "transfer": "hpscale.api",
     "check": "hpscale.api",
+    "fit": "hpscale.api",
+    "load_law": "hpscale.api",
     "scan_checkpoint": "hpscale.api",
     "compare_checkpoints": "hpscale.api",
     "Scan": "hpscale.checkpoints",
@@ -57,6 +64,8 @@ _LAZY = {
     "RuleChoices": "hpscale.core.compose",
     "Scale": "hpscale.core.compose",
     "TransferResult": "hpscale.core.compose",
+    "FitResult": "hpscale.core.fit",
+    "Law": "hpscale.core.law",
     "RULES": "hpscale.core.rules",
     "HpscaleError": "hpscale.errors",
     "InputError": "hpscale.errors",

@@ -21,9 +21,13 @@ from .loader import load_config as _load_config
 from .numbers import parse_positive
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .checkpoints import CheckpointComparison, Scan
     from .config import RunConfig
     from .core.check import CheckReport
+    from .core.fit import FitResult
+    from .core.law import Law
     from .core.spectrum import ModelInfo, Prediction
 
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> RunConfig:
@@ -90,6 +94,7 @@ def transfer(
     dataset_size: float | str | None = None,
     depth: float | str | None = None,
     params: float | str | None = None,
+    law: str | os.PathLike[str] | Law | None = None,
     **rule_choices: Any,
 ) -> TransferResult:
     """Move every hyperparameter of a proxy run to a target scale, per parameter group.
@@ -102,6 +107,8 @@ def transfer(
         depth: target depth L (residual blocks), for depth transfer; needs ``model.depth``.
         params: target parameter count for ``tau_rule="power-lines"`` (default: the proxy's
             count scaled by m²·m_L, or 12·L·W²).
+        law: a law file written by ``hpscale fit --output`` (or a loaded ``Law``): its fitted
+            exponents replace the rules for the hyperparameters and axes it covers.
         **rule_choices: the fields of ``RuleChoices`` (``wd_width_rule="sqrt"``, …), the same
             choices as the CLI's rule options.
 
@@ -124,7 +131,7 @@ def transfer(
     choices = RuleChoices(**rule_choices)
     scale = target_scale(proxy, width=width, batch_size=batch_size, dataset_size=dataset_size,
                          depth=depth, params=params)
-    return transfer_to(proxy, scale, choices)
+    return transfer_to(proxy, scale, choices, _law(law))
 
 
 def check(
@@ -132,6 +139,7 @@ def check(
     target: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
     *,
     rtol: float = 0.01,
+    law: str | os.PathLike[str] | Law | None = None,
     **rule_choices: Any,
 ) -> CheckReport:
     """Compare every hyperparameter ``target`` states with ``proxy`` transferred to its scale.
@@ -143,6 +151,7 @@ def check(
     Args:
         proxy: the tuned proxy run; target: the planned run (``RunConfig``, path or mapping).
         rtol: relative tolerance, |found − expected| ≤ rtol·|expected|.
+        law: a law file (or ``Law``) to compare under, as for ``transfer``.
         **rule_choices: the fields of ``RuleChoices``, as for ``transfer``.
 
     Returns:
@@ -344,3 +353,115 @@ def _spectrum_predictions(
             and proxy_model.source == target_model.source:
         return width_only, None, target_model.width / proxy_model.width, "config.json hidden sizes"
     return width_only, None, None, "hidden matrix shapes"
+
+
+    return compare(_config(proxy), target_config, RuleChoices(**rule_choices), rtol, stated, law=_law(law))
+
+
+def load_law(path: str | os.PathLike[str]) -> Law:
+    """A law file written by ``hpscale fit --output``, validated (what ``transfer --law`` reads).
+
+    Raises:
+        InputError: a missing file, another kind of file, an unknown key or schema version.
+    """
+    from .lawfile import read_law
+
+    return read_law(path)
+
+
+def _law(law: str | os.PathLike[str] | Law | None) -> Law | None:
+    from .core.law import Law as LawType
+
+    if law is None or isinstance(law, LawType):
+        return law
+    if isinstance(law, str | os.PathLike):
+        return load_law(law)
+    raise InputError(f"law: expected a law file path or a Law, got {type(law).__name__}")
+
+
+def fit(
+    runs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Sequence[Mapping[str, Any]],
+    *,
+    by: str | Sequence[str],
+    optimize: str | Sequence[str],
+    laws: Sequence[str] = (),
+    columns: Mapping[str, str] | None = None,
+    metric: str = "loss",
+    maximize: bool = False,
+    group: str = "hidden",
+    window: int | None = None,
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    resample: str = "noise",
+    keep_edge: bool = False,
+    predict: Sequence[Mapping[str, float | str]] = (),
+) -> FitResult:
+    """Fit how the optimal hyperparameters move with scale, from a sweep of training runs.
+
+    Finds each cell's optimum (runs with equal ``by`` axes form a cell) by a quadratic in
+    log(hp), fits log hp* = c + Σ aᵢ·log axisᵢ across cells with bootstrap intervals, and
+    compares each fitted exponent with what the published rules predict.
+
+    Args:
+        runs: a run table (``.csv``, ``.tsv``, ``.jsonl``), several, or the runs themselves as
+            mappings (one per run, e.g. ``DataFrame.to_dict("records")``).
+        by: the scale axes that define a cell: ``width``, ``depth``, ``params``,
+            ``batch_size``, ``dataset_size``, ``steps`` (a list or ``"width,params"``).
+        optimize: the one or two swept hyperparameters: ``lr``, ``weight_decay``,
+            ``batch_size``, ``beta1``, ``beta2``, ``eps``, ``ema_decay``.
+        laws: ``"lr ~ params + dataset_size"`` specs; every optimized hp not named gets the
+            default law against every varying ``by`` axis (τ_epoch*, τ_iter* too when derivable).
+        columns: quantity → column name (``{"lr": "optimizer.lr"}``), where finding by name fails.
+        metric: the metric's column (lower is better unless ``maximize``).
+        group: the parameter group whose LR and weight decay the table holds (``hidden``: the
+            absolute LR of the matrix-like weights, which µP scales as 1/m; ``embedding``: the
+            base LR of a µP model, which µP keeps constant).
+        window: settings in each cell's quadratic (default 5 in 1-D, 13 in 2-D).
+        bootstrap: resamples B; ``confidence``: interval level; ``seed``: RNG seed.
+        resample: ``noise`` (perturb metrics by the pooled run noise, the default) or ``runs``
+            (resample runs with replacement).
+        keep_edge: use unbracketed optima in the laws too.
+        predict: points (axis → value, SI suffixes allowed) to evaluate the laws at.
+
+    Returns:
+        An immutable ``FitResult``: ``.cells``, ``.laws[hp].exponents[axis]``, ``.verdicts``,
+        ``.predictions``, ``.warnings``; ``.to_json_dict()`` is the JSON contract of
+        ``hpscale fit --format json`` and ``.to_law_yaml()`` the law file.
+
+    Raises:
+        InputError: a missing column, text in a number column, a single cell, a cell whose
+            runs all diverged, a hyperparameter ≤ 0, a duplicate run, a bad option.
+
+    >>> result = fit("configs/sweep-synthetic.csv", by="width", optimize="lr,weight_decay",
+    ...              metric="val/loss", bootstrap=200)
+    >>> round(result.laws["lr"].exponents["width"], 1)
+    -1.0
+    """
+    from .core.fit import AXES, HYPERPARAMETERS, FitOptions, FrozenMap, Provenance, fit_sweep, parse_law
+    from .runs import parse_names, read_table, sweep_from_tables, table_from_rows
+
+    if isinstance(runs, str | os.PathLike):
+        tables = [read_table(runs)]
+    else:
+        items = list(runs)
+        if items and all(isinstance(item, Mapping) for item in items):
+            tables = [table_from_rows(items)]  # type: ignore[arg-type]
+        elif all(isinstance(item, str | os.PathLike) for item in items) and items:
+            tables = [read_table(item) for item in items]  # type: ignore[arg-type]
+        else:
+            raise InputError("runs: expected a path, a list of paths, or a list of mappings (one per run)")
+    axes = parse_names("--by", by, AXES)
+    hps = parse_names("--optimize", optimize, HYPERPARAMETERS)
+    for name, value in (("--window", window), ("--bootstrap", bootstrap), ("--seed", seed)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InputError(f"{name}: {value!r}: expected a whole number")
+    options = FitOptions(window=window, resamples=bootstrap, confidence=float(confidence), seed=seed,
+                         keep_edge=keep_edge, group=group, resample=resample)  # type: ignore[arg-type]
+    sweep_input = sweep_from_tables(tables, by=axes, optimize=hps, columns=columns, metric=metric,
+                                    maximize=maximize)
+    points = [{axis: float(_size(f"--predict {axis}", value) or 0.0) for axis, value in point.items()}
+              for point in predict]
+    provenance = Provenance(sweep_input.inputs, FrozenMap(sweep_input.columns),
+                            sweep_input.columns.get("metric", metric), maximize)
+    return fit_sweep(sweep_input.sweep, options, provenance, [parse_law(text) for text in laws], points)

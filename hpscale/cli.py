@@ -99,6 +99,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("ladder", "hpscale.commands.ladder", "ladder_command"),
     ("explain", "hpscale.commands.explain", "explain_command"),
     ("spectrum", "hpscale.commands.spectrum", "spectrum_command"),
+    ("fit", "hpscale.commands.fit", "fit_command"),
 ]
 
 

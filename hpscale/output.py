@@ -23,7 +23,6 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -120,6 +119,8 @@ def _signals_as_exceptions() -> Iterator[None]:
 @contextlib.contextmanager
 def atomic_file(path: Path, inputs: Iterable[Path] = ()) -> Iterator[TextIO]:
     """A text file to write that replaces ``path`` only when the block completes."""
+    import tempfile
+
     real, mode = _destination(path, inputs)
     with _signals_as_exceptions():
         try:
@@ -191,3 +192,20 @@ def _escape(char: str) -> str:
     if char == "\t" or not (code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI or 0xD800 <= code <= 0xDFFF):
         return char
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+_UNSAFE_IN_JSON = None
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the characters ``printable`` escapes (C1 controls, DEL, bidirectional
+    overrides, lone surrogates) written as ``\\uXXXX`` escapes: the same JSON value, harmless on a
+    terminal. (``json.dumps`` already escapes C0 controls; it leaves these as they are.)"""
+    global _UNSAFE_IN_JSON
+    if text.isascii() or text.isprintable():
+        return text
+    if _UNSAFE_IN_JSON is None:
+        import re
+
+        _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -131,17 +131,62 @@ def transfer_renderables(result: TransferResult, width: int | None = None) -> li
         alternatives.add_column(column, justify="left" if column in ("width rule", "λ ∝", "") else "right")
     laws = {"timescale": "m (Wang & Aitchison)", "sqrt": "√m (Fan et al.)", "constant": "1 (plain µP)"} \
         if wide else {"timescale": "m", "sqrt": "√m", "constant": "1"}
+    law_width = any(f.rule.startswith("law:") and f.axis in ("width", "params")
+                    for f in result.groups["hidden"].weight_decay.factors)
     for alt in result.alternatives:
-        chosen = "◀ chosen" if alt.rule == result.choices.wd_width_rule else ""
+        chosen = "◀ chosen" if alt.rule == result.choices.wd_width_rule and not law_width else ""
         alternatives.add_row(alt.rule, laws[alt.rule], fmt_value(alt.weight_decay), _tau(alt.tau_epoch, 4),
                              fmt_value(alt.sigma_top_ratio, 4), chosen)
     alternatives.caption = (
         ("" if wide else "timescale: Wang & Aitchison 2024; sqrt: Fan et al. 2025; constant: plain µP. ")
         + "σ_top ratio: Fan et al.'s √((η_t/λ_t)/(η_p/λ_p))·m^0.75 with this target's η and λ "
-        "(batch and data included). Choose with --wd-width-rule."
+        "(batch and data included). Choose with --wd-width-rule"
+        + (", or fit a law: here the hidden λ follows the law." if law_width else ".")
     )
     alternatives.caption_justify = "left"
-    return [scale, groups, adam, scales, alternatives]
+    tables = [scale, groups, adam, scales, alternatives]
+    if result.law is not None:
+        tables.insert(2, law_table(result))
+    return tables
+
+
+def law_table(result: TransferResult) -> Any:
+    """The fitted law a transfer used: each applied exponent, its interval, the groups it moves,
+    and what the published rules predict for the same hp and axis (``hpscale.core.fit``)."""
+    from rich import box
+    from rich.table import Table
+
+    from .core.fit import rule_lines
+    from .core.law import GROUP_AXES
+    from .output import printable
+
+    law = result.law
+    assert law is not None
+    level = f"{law.confidence:.0%}" if law.confidence else "interval"
+    table = Table(title=f"Fitted law {printable(law.name)} ({printable(law.path)}), used instead of the rules "
+                  "on its axes", box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left")
+    for column, justify in (("hp", "left"), ("axis", "left"), ("groups", "left"), ("law a", "right"),
+                            (level, "right"), ("published rules: a", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    lines = rule_lines(law.group, lr_optimized=law.lr_optimized)
+    for term in law.applied():
+        for axis, exponent in term.exponents.items():
+            lo, hi = term.exponent_ci[axis]
+            published = ", ".join(f"{line.label} {fmt_exponent(line.exponent)}"
+                                  for line in lines if (line.hp, line.axis) == (term.hp, axis)) or "—"
+            table.add_row(term.hp, axis, law.group if axis in GROUP_AXES else "all",
+                          f"{exponent:+.3f}".replace("-", "−"),
+                          f"[{lo:+.2f}, {hi:+.2f}]".replace("-", "−"), published)
+    skipped = [hp for hp in law.terms if hp not in ("lr", "weight_decay")]
+    table.caption = (f"factors named law:{printable(law.name)}; sha256 {law.sha256[:16]}…"
+                     + (f"; not applied here: {', '.join(skipped)}" if skipped else "") + "\n")
+    return table
+
+
+def fmt_exponent(value: float, digits: int = 3) -> str:
+    """An exponent as exact as it is, with a real minus sign: −1, +0.5, −0.527, 0."""
+    text = f"{value:+.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if float(text) == 0 else text.replace("-", "−")
 
 
 def columns_that_fit(columns: list[tuple[str, int, list[str]]], width: int, *, gap: int = 3) -> list[int]:

@@ -232,12 +232,14 @@ def test_timescale_never_prints_inf_or_nan(args):
 
 def test_control_characters_from_a_config_never_reach_the_terminal(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text(LLAMA.read_text().replace("name: llama-mup-w256", 'name: "\\e[2J\\e]0;pwned\\a evil"'))
+    config.write_text(LLAMA.read_text().replace("name: llama-mup-w256", 'name: "\\e[2J\\e]0;pwned\\a \\u202eevil\\x9b"'))
     for args in (["transfer", str(config)], ["ladder", str(config), "--widths", "512"],
-                 ["transfer", str(config), "-f", "yaml"]):
+                 ["transfer", str(config), "-f", "yaml"], ["transfer", str(config), "-f", "json"],
+                 ["ladder", str(config), "--widths", "512", "-f", "json"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.stderr
-        assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+        for char in ("\x1b", "\x07", "\u202e", "\x9b"):
+            assert char not in result.stdout, (args, char)
     bad = tmp_path / "bad.yaml"
     bad.write_text('model: {width: 256, "\\e[2Jk": 1}\n')
     result = runner.invoke(app, ["transfer", str(bad)])

@@ -35,20 +35,41 @@ def _rtol(value: str) -> float:
     return rtol
 
 
+def expand_targets(targets: list[Path]) -> list[Path]:
+    """Targets as given; a target that is not a file but a glob pattern (``'configs/target-*.yaml'``,
+    quoted so that no shell expands it — as pre-commit passes it) is expanded here, sorted. A
+    pattern that matches nothing is an error, not an empty check."""
+    import glob
+
+    from ..errors import InputFileError
+
+    expanded: list[Path] = []
+    for target in targets:
+        text = str(target)
+        if not target.exists() and any(char in text for char in "*?["):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise InputFileError(f"{text}: no target config matches this pattern")
+            expanded += [Path(match) for match in matches]
+        else:
+            expanded.append(target)
+    return expanded
+
+
 def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None, list[str]]:
     """Load one target and compare it: (report, []) or (None, the input problems).
 
-    ``shared = (proxy config, read_proxy(proxy), choices, rtol, ignore patterns)``.
+    ``shared = (proxy config, read_proxy(proxy), choices, rtol, ignore patterns, law)``.
     """
     from ..core.check import compare, stated_fields
     from ..errors import InputError
     from ..loader import config_from_data, parse_yaml, read_text
-    config, run, choices, tolerance, ignore = shared
+    config, run, choices, tolerance, ignore, law = shared
     try:
         # The raw mapping says which values the file states; validation fills in defaults.
         data = parse_yaml(read_text(path), str(path))
         target = config_from_data(data, str(path))
-        report = compare(config, target, choices, tolerance, stated_fields(data), run, ignore)
+        report = compare(config, target, choices, tolerance, stated_fields(data), run, ignore, law)
         return report.without_matches(), []
     except InputError as exc:
         # Loader messages already start with the path; transfer/compare messages do not.
@@ -75,6 +96,7 @@ def check_command(
         help="Leave out a field the team sets by policy (glob; repeatable): optimizer.betas, "
         "param_groups.*.eps, ema_decay, …",
     )] = None,
+    law: O.LawOpt = None,
     choices: RuleChoices | None = None,
 ) -> None:
     """Check that each TARGET states the hyperparameters PROXY transfers to at its scale.
@@ -96,22 +118,24 @@ def check_command(
 
     patterns = tuple(ignore or ())
     ignore_matcher(patterns)  # refuse a pattern that matches no checked field before any work
+    targets = expand_targets(targets)
+    law_file = O.law_option(law)
     config = load_config(proxy)
-    shared = (config, read_proxy(config), choices, tolerance, patterns)
+    shared = (config, read_proxy(config), choices, tolerance, patterns, law_file)
     outcomes = ordered_map(_check_file, targets, worker_count(jobs_wanted, len(targets)), shared)
     reports = [(str(path), report) for path, (report, _) in zip(targets, outcomes, strict=True) if report]
     problems = [line for _, lines in outcomes for line in lines]
     if problems:
         raise InputError("\n".join(problems))
 
-    inputs = [proxy, *targets]
+    inputs = [proxy, *targets, *([Path(law)] if law else [])]
     color = None if output is None else False
     if fmt == "json":
-        text = dumps_json(report_json(reports, choices, tolerance))  # type: ignore[arg-type]
+        text = dumps_json(report_json(reports, choices, tolerance, law_file))  # type: ignore[arg-type]
     else:
         for path, report in reports:
             warn(f"{path}: {line}" for line in report.warnings)
-        text = render_table(reports, tolerance, color=color)
+        text = render_table(reports, tolerance, color=color, law=law_file)
     emit(text, output, inputs)
     if not all(report.ok for _, report in reports):
         raise typer.Exit(1)
@@ -134,7 +158,8 @@ def _fmt(value: float | None, field: str) -> str:
     return fmt_value(value, 6)
 
 
-def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: bool | None = None) -> str:
+def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: bool | None = None,
+                 law: Any = None) -> str:
     """One line per target that matches; a findings table per target that does not; a summary.
 
     Fits the terminal (``render.table_width``): field paths never wrap (they are grepped for);
@@ -172,5 +197,9 @@ def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: 
     bad = sum(1 for _, report in reports if not report.ok)
     summary = f"{len(reports) - bad} of {len(reports)} targets match"
     summary += f"; {bad} with findings" if bad else ""
+    if law is not None:  # the expectation came from a fitted law on the axes it covers
+        from ..output import printable
+
+        summary += f" (expected values under the fitted law {printable(law.name)} from {printable(law.path)})"
     renderables.append(Text(summary, style="bold red" if bad else "bold green"))
     return render_rich(renderables, color=color)

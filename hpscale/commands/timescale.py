@@ -31,13 +31,14 @@ def render_table(report: TimescaleReport, *, group: str | None, config: str | No
     from rich.table import Table
 
     from ..numbers import format_si
+    from ..output import printable
     from ..render import fmt_value, render_rich
 
     def _size(value: float) -> str:
         return f"{value:,.0f}" if value == int(value) else format_si(value)
 
     where = f" — {config}" + (f", group {group}" if group else "") if config else ""
-    table = Table(title=f"hpscale timescale{where} (weight decay: {report.convention} convention)",
+    table = Table(title=f"hpscale timescale{printable(where)} (weight decay: {report.convention} convention)",
                   box=box.SIMPLE_HEAD, title_justify="left")
     for column, justify in (("quantity", "left"), ("value", "right"), ("", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,6 +22,7 @@ def transfer_command(
     depth: O.DepthOpt = None,
     format: O.format_option(O.FORMATS, "table (report), json (the contract) or yaml (a target config).") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
+    law: O.LawOpt = None,
     derivation: Annotated[bool, typer.Option(
         "--derivation", metavar="", help="JSON: add `factors`, every factor of every value with its rule."
     )] = False,
@@ -40,5 +42,6 @@ def transfer_command(
         "dataset_size": O.size_option("--dataset-size", dataset_size),
         "depth": O.size_option("--depth", depth, whole=True),
     }
-    result = transfer(load_config(proxy), **sizes, **asdict(choices))  # type: ignore[arg-type]
-    emit_transfer(result, fmt, output, [proxy], derivation=derivation)
+    law_file = O.law_option(law)
+    result = transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices))  # type: ignore[arg-type]
+    emit_transfer(result, fmt, output, [proxy] + ([Path(law)] if law else []), derivation=derivation)

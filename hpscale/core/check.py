@@ -52,6 +52,7 @@ from .compose import (
 
 if TYPE_CHECKING:  # annotations only: building the pydantic models costs start-up time
     from ..config import RunConfig
+    from .law import Law
 
 #: Default relative tolerance of ``hpscale check`` (1 %): far above the 12 significant digits
 #: ``transfer --format yaml`` writes, far below any deliberate change of a hyperparameter.
@@ -227,6 +228,7 @@ def compare(
     stated: Collection[str] | None = None,
     proxy_run: ProxyRun | None = None,
     ignore: Collection[str] = (),
+    law: Law | None = None,
 ) -> CheckReport:
     """Compare every hyperparameter ``target`` states with ``proxy`` transferred to its scale.
 
@@ -241,6 +243,7 @@ def compare(
             ``RunConfig``'s ``model_fields_set`` decides; for other config objects, everything.
         proxy_run: ``read_proxy(proxy)``, when checking many targets against one proxy.
         ignore: glob patterns of fields set by policy, left out (see the module docstring).
+        law: a fitted law used instead of the rules on the axes it covers (``check --law``).
 
     Returns:
         A ``CheckReport`` with one ``Comparison`` per stated value.
@@ -257,7 +260,7 @@ def compare(
             "dataset sizes of proxy and target must use one unit"
         )
     run = proxy_run if proxy_run is not None else read_proxy(proxy)
-    result = transfer_from(run, scale_of(target), choices or RuleChoices(), alternatives=False)
+    result = transfer_from(run, scale_of(target), choices or RuleChoices(), alternatives=False, law=law)
     convention = target.optimizer.weight_decay_convention
     states = functools.partial(_stated_in, target, stated)
     found = resolve_groups(target)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError, RuleDomainError
+from .law import Law, law_factors, law_warnings
 from . import rules as R
 from .rules import GROUPS, Group
 
@@ -207,6 +208,8 @@ class TransferResult:
     steps_per_epoch: tuple[float, float]
     alternatives: tuple[WidthRuleAlternative, ...]
     warnings: tuple[str, ...] = field(default=())
+    #: The fitted law used instead of the rules on the axes it covers (``transfer --law``).
+    law: Law | None = None
 
     def to_json_dict(self, *, derivation: bool = False) -> dict[str, Any]:
         """The JSON contract (``schema_version`` 1) as a dict; ``derivation`` adds ``factors``."""
@@ -367,25 +370,29 @@ def _timescales(
     return Timescales(t_iter, t_epoch, fraction)
 
 
-def transfer_to(config: RunConfig, target: Scale, choices: RuleChoices = RuleChoices()) -> TransferResult:
+def transfer_to(config: RunConfig, target: Scale, choices: RuleChoices = RuleChoices(),
+                law: Law | None = None) -> TransferResult:
     """Move every hyperparameter of ``config`` (the proxy) to the ``target`` scale.
 
     ``target.depth`` (if given and different from the proxy's) triggers depth transfer under
-    ``choices.depth_rule``; it needs ``config.model.depth``.
+    ``choices.depth_rule``; it needs ``config.model.depth``. ``law``: a fitted law used instead
+    of the rules on the axes it covers.
     """
-    return transfer_from(read_proxy(config), target, choices)
+    return transfer_from(read_proxy(config), target, choices, law=law)
 
 
 def transfer_from(
-    run: ProxyRun, target: Scale, choices: RuleChoices = RuleChoices(), *, alternatives: bool = True
+    run: ProxyRun, target: Scale, choices: RuleChoices = RuleChoices(), *, alternatives: bool = True,
+    law: Law | None = None,
 ) -> TransferResult:
     """``transfer`` on a proxy already read by ``read_proxy``.
 
     ``alternatives=False`` leaves ``TransferResult.alternatives`` empty (``hpscale check``
-    compares the chosen rule only and skips the side-by-side view).
+    compares the chosen rule only and skips the side-by-side view). ``law``: a fitted law used
+    instead of the rules for the hyperparameters and axes it covers (``hpscale.core.law``).
     """
     try:
-        return _transfer(run, target, choices, alternatives)
+        return _transfer(run, target, choices, alternatives, law)
     except InputError:
         raise
     except (ValueError, ArithmeticError) as exc:
@@ -397,7 +404,8 @@ def transfer_from(
         ) from None
 
 
-def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternatives: bool) -> TransferResult:
+def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternatives: bool,
+              law: Law | None = None) -> TransferResult:
     warnings: list[str] = list(run.notes)
     # 1. Ratios m, κ, ν, m_L and, for Power Lines, the tokens-per-parameter ratio.
     ratios, target = _ratios(run, target, choices)
@@ -406,7 +414,12 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
     betas = _betas(run, ratios.batch, target.batch_size, choices, warnings)
     # 3. Per group: η, λ, init std, multiplier, ε.
     shared = _shared_factors(ratios, choices)
-    groups = {group: _group(group, run, ratios, choices, shared, target) for group in GROUPS}
+    params_p = run.scale.params if run.scale.params is not None else estimated_params(run.scale.width, run.scale.depth)
+    params_ratio = target.params / params_p if target.params is not None and params_p else None
+    if law is not None:
+        law.check_axes()
+        warnings += law_warnings(law, target, FAR_EXTRAPOLATION)
+    groups = {group: _group(group, run, ratios, choices, shared, target, law, params_ratio) for group in GROUPS}
     for group, values in groups.items():
         _warn_timescales(group, values, run.convention, warnings)
     warnings += _width_rule_warnings(run, groups, ratios, choices)
@@ -420,6 +433,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
     alternatives = _width_rule_alternatives(
         run.groups["hidden"], hidden.lr.target, _coupled(hidden, run.convention), ratios.width,
         choices, run.convention, target,
+        _product(tuple(f for f in hidden.weight_decay.factors if f.axis == "width")),
     ) if with_alternatives else ()
     eps_factor = Factor("sqrt-batch-eps", "batch", _EPS_BATCH_SYMBOL[choices.eps_batch_rule],
                         R.sqrt_batch_eps_factor(ratios.batch, choices.eps_batch_rule))
@@ -443,6 +457,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
                          target.dataset_size / target.batch_size),
         alternatives=alternatives,
         warnings=tuple(dict.fromkeys(warnings)),
+        law=law,
     )
     _check_finite(result)
     return result
@@ -579,9 +594,11 @@ def _shared_factors(ratios: Ratios, choices: RuleChoices) -> _Shared:
 
 
 def _group(
-    group: Group, run: ProxyRun, ratios: Ratios, choices: RuleChoices, shared: _Shared, target: Scale
+    group: Group, run: ProxyRun, ratios: Ratios, choices: RuleChoices, shared: _Shared, target: Scale,
+    law: Law | None = None, params_ratio: float | None = None,
 ) -> GroupResult:
-    """One group's target values; every factor names its rule (a key of ``RULES``)."""
+    """One group's target values; every factor names its rule (a key of ``RULES``, or
+    ``law:<name>`` where a fitted law replaces the rules of an axis)."""
     values = run.groups[group]
     m, m_depth = ratios.width, ratios.depth
     in_blocks = m_depth is not None and group in R.RESIDUAL_BLOCK_GROUPS
@@ -591,6 +608,7 @@ def _group(
         assert m_depth is not None
         lr_factors.append(Factor("depth-lr", "depth", choices.depth_rule, R.depth_lr_factor(m_depth, choices.depth_rule)))
     lr_factors.append(shared.batch_lr)
+    lr_factors = law_factors(lr_factors, "lr", group, law, ratios, params_ratio)
     lr_t = values.lr * _product(tuple(lr_factors))
     # Coupled λ: width rule; depth keeps η·λ (timescale); √κ and 1/ν keep τ_epoch; Power Lines
     # moves τ with tokens per parameter.
@@ -602,6 +620,7 @@ def _group(
     wd_factors += (shared.batch_wd, shared.dataset_wd)
     if shared.horizon_wd is not None:
         wd_factors.append(shared.horizon_wd)
+    wd_factors = law_factors(wd_factors, "weight_decay", group, law, ratios, params_ratio)
     wd_coupled_t = values.weight_decay_coupled * _product(tuple(wd_factors))
     if run.convention == "independent":
         # λ_ind = η·λ: convert, apply the coupled rules, convert back (factor η_t/η_p).
@@ -763,10 +782,11 @@ def _width_rule_alternatives(
     choices: RuleChoices,
     convention: str,
     target: Scale,
+    chosen: float,
 ) -> tuple[WidthRuleAlternative, ...]:
-    """The hidden group's target λ under each width rule (the chosen rule's λ rescaled by the
-    ratio of the rules' width factors), with Fan et al.'s σ_top ratio and τ_epoch of each."""
-    chosen = R.weight_decay_width_factor("hidden", m, choices.wd_width_rule, choices.readout_rule)
+    """The hidden group's target λ under each width rule (the target's λ rescaled by the ratio of
+    each rule's width factor to ``chosen``, the width factor the target's λ got — the chosen
+    rule's, or a fitted law's), with Fan et al.'s σ_top ratio and τ_epoch of each."""
     wd_proxy, lr_ratio = proxy_hidden.weight_decay_coupled, lr_t / proxy_hidden.lr
     alternatives = []
     for rule_name in R.WD_WIDTH_RULES:

@@ -1,0 +1,329 @@
+"""The machine-readable outputs of ``hpscale fit``: its JSON contract and the law file.
+
+**JSON** (``hpscale fit --format json``, ``schema_version`` 1; fields are only added within a
+schema version): see ``fit_json`` and the README section "hpscale fit". Same input and seed →
+byte-identical output; floats rounded to 12 significant digits; NaN and ∞ never appear (null).
+
+**Law file** (``hpscale fit --output law.yaml``; read by ``transfer --law`` and ``check --law``):
+a YAML mapping, ``kind: hpscale-law``, ``schema_version: 1``::
+
+    schema_version: 1
+    kind: hpscale-law
+    hpscale_version: 0.2.0
+    name: sweep-synthetic          # the first input's file name without suffix
+    group: hidden                  # the parameter group whose lr / weight_decay were swept
+    confidence: 0.95               # level of every interval below
+    laws:
+      lr:                          # one entry per fitted hyperparameter
+        of: value                  # or "1 - value" (β1, β2, ema_decay)
+        formula: lr* = 1.21 · width^-0.993
+        coefficient: 1.208         # hp* = coefficient · Π axis^exponent (axes in the table's units)
+        coefficient_ci: [1.1, 1.3]
+        exponents: {width: -0.993}
+        exponent_ci: {width: [-1.06, -0.946]}
+        axes_range: {width: [128, 1024]}   # the swept range of each axis
+        r2: 0.99997                # weighted R² (null with as many cells as coefficients)
+        cells: 4
+    provenance:                    # where the law came from
+      inputs: [{path: sweep.csv, sha256: …, rows: 140}]
+      columns: {metric: val/loss, lr: optimizer.lr}
+      metric: {column: val/loss, maximize: false}
+      runs: 140
+      diverged: 6
+      incomplete: 0
+      cells: 4
+      by: [width]
+      optimize: [lr, weight_decay]
+      method: {optimum: …, law: …, window: 5, resample: noise, resamples: 1000, seed: 0, keep_edge: false}
+
+Only ``schema_version``, ``kind``, ``group`` and, per law, ``exponents`` and ``exponent_ci`` are
+needed to apply a law; the rest documents it. Unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import __version__
+from .core.fit import DECAY_RATES, FitResult, LawFit, law_method, optimum_method
+from .core.law import Law, LawTerm
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .core.fit import CellFit
+
+SCHEMA_VERSION = 1
+LAW_KIND = "hpscale-law"
+SIGNIFICANT_DIGITS = 12
+#: A law file is a few kB; anything larger is refused before parsing.
+MAX_LAW_BYTES = 1_048_576
+
+
+def _num(value: float | None) -> float | int | None:
+    """Rounded to 12 significant digits; NaN/∞ → None (as in ``hpscale.contract.clean``)."""
+    if value is None or not math.isfinite(value):
+        return None
+    rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+
+
+def _pair(pair: tuple[float, float]) -> list[float | int | None]:
+    return [_num(pair[0]), _num(pair[1])]
+
+
+def _cell_json(cell: CellFit) -> dict[str, Any]:
+    return {
+        "axes": {axis: _num(value) for axis, value in cell.axes.items()},
+        "runs": cell.runs,
+        "diverged": cell.diverged,
+        "incomplete": cell.incomplete,
+        "optimum": {hp: _num(value) for hp, value in cell.optimum.items()},
+        "ci": {hp: _pair(pair) for hp, pair in cell.interval.items()},
+        "metric_at_optimum": _num(cell.metric_at_optimum),
+        "best_run": {"name": cell.best_run, "metric": _num(cell.best_metric)},
+        "window": cell.window,
+        "flags": list(cell.flags),
+        "used_in_laws": cell.used,
+        "derived": {hp: _num(value) for hp, value in cell.derived.items()},
+        "derived_ci": {hp: _pair(pair) for hp, pair in cell.derived_interval.items()},
+    }
+
+
+def _axes_range(result: FitResult, law: LawFit) -> dict[str, list[float | int | None]]:
+    """The range each axis of ``law`` spans over the cells the law was fitted on."""
+    out: dict[str, list[float | int | None]] = {}
+    for axis in law.axes:
+        values = [_cell_axis(cell, axis) for cell in result.cells if cell.used]
+        finite = [v for v in values if v is not None]
+        out[axis] = [_num(min(finite)), _num(max(finite))] if finite else [None, None]
+    return out
+
+
+def _cell_axis(cell: CellFit, axis: str) -> float | None:
+    if axis in cell.axes:
+        return cell.axes[axis]
+    return None
+
+
+def law_json(law: LawFit) -> dict[str, Any]:
+    """One law, as in the JSON contract and (with ``axes_range`` added) the law file."""
+    held = law.held_out
+    return {
+        "of": "1 - value" if law.hp in DECAY_RATES else "value",
+        "formula": law.formula(),
+        "axes": list(law.axes),
+        "coefficient": _num(law.coefficient),
+        "coefficient_ci": _pair(law.coefficient_interval),
+        "exponents": {axis: _num(value) for axis, value in law.exponents.items()},
+        "exponent_ci": {axis: _pair(pair) for axis, pair in law.exponent_intervals.items()},
+        "r2": _num(law.r2),
+        "cells": law.cells,
+        "excess_scatter": _num(law.excess_scatter),
+        "held_out": None if held is None else {
+            "rms_log_error": _num(held.rms_log_error),
+            "max_factor": _num(held.max_factor),
+            "max_metric_excess": _num(held.max_metric_excess),
+        },
+        "centre": {axis: _num(value) for axis, value in law.centre.items()},
+    }
+
+
+def method_json(result: FitResult) -> dict[str, Any]:
+    options = result.options
+    return {
+        "optimum": optimum_method(options, len(result.optimize)),
+        "law": law_method(options),
+        "window": options.window_for(len(result.optimize)),
+        "resample": result.resampling,
+        "resamples": options.resamples,
+        "confidence": _num(options.confidence),
+        "seed": options.seed,
+        "keep_edge": options.keep_edge,
+        "noise_sd": _num(result.noise),
+        "noise_dof": _num(result.noise_dof),
+    }
+
+
+def fit_json(result: FitResult) -> dict[str, Any]:
+    """The ``hpscale fit --format json`` object (schema_version 1)."""
+    provenance = result.provenance
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "hpscale_version": __version__,
+        "inputs": [{"path": path, "sha256": digest, "rows": rows} for path, digest, rows in provenance.inputs],
+        "columns": dict(provenance.columns),
+        "metric": {"column": provenance.metric, "maximize": provenance.maximize},
+        "by": list(result.by),
+        "optimize": list(result.optimize),
+        "group": result.options.group,
+        "method": method_json(result),
+        "runs": {"total": result.runs, "diverged": result.diverged, "incomplete": result.incomplete,
+                 "cells": len(result.cells)},
+        "cells": [_cell_json(cell) for cell in result.cells],
+        "laws": {hp: law_json(law) for hp, law in result.laws.items()},
+        "verdicts": [
+            {
+                "hp": v.hp,
+                "axis": v.axis,
+                "rule": v.rule,
+                "choice": v.choice,
+                "label": v.label,
+                "predicted": _num(v.predicted),
+                "fitted": _num(v.fitted),
+                "ci": _pair(v.interval),
+                "consistent": v.consistent,
+                "condition": v.condition,
+            }
+            for v in result.verdicts
+        ],
+        "predictions": [
+            {
+                "at": {axis: _num(value) for axis, value in p.at.items()},
+                "values": {hp: _num(value) for hp, value in p.values.items()},
+                "intervals": {hp: _pair(pair) for hp, pair in p.intervals.items()},
+            }
+            for p in result.predictions
+        ],
+        "warnings": list(result.warnings),
+    }
+
+
+def dumps_fit_json(result: FitResult) -> str:
+    """The JSON text (characters a terminal acts on escaped, as in every hpscale JSON)."""
+    from .output import json_safe
+
+    return json_safe(json.dumps(fit_json(result), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The law file
+# ---------------------------------------------------------------------------------------------
+
+
+def law_document(result: FitResult, name: str | None = None) -> dict[str, Any]:
+    """The law file's mapping (see the module docstring)."""
+    provenance = result.provenance
+    if name is None:
+        first = provenance.inputs[0][0] if provenance.inputs else "sweep"
+        name = Path(first).stem or "sweep"
+    laws = {}
+    for hp, law in result.laws.items():
+        entry = law_json(law)
+        laws[hp] = {
+            "of": entry["of"],
+            "formula": entry["formula"],
+            "coefficient": entry["coefficient"],
+            "coefficient_ci": entry["coefficient_ci"],
+            "exponents": entry["exponents"],
+            "exponent_ci": entry["exponent_ci"],
+            "axes_range": _axes_range(result, law),
+            "r2": entry["r2"],
+            "cells": entry["cells"],
+        }
+    method = method_json(result)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": LAW_KIND,
+        "hpscale_version": __version__,
+        "name": name,
+        "group": result.options.group,
+        "confidence": _num(result.options.confidence),
+        "laws": laws,
+        "provenance": {
+            "inputs": [{"path": path, "sha256": digest, "rows": rows} for path, digest, rows in provenance.inputs],
+            "columns": dict(provenance.columns),
+            "metric": {"column": provenance.metric, "maximize": provenance.maximize},
+            "runs": result.runs,
+            "diverged": result.diverged,
+            "incomplete": result.incomplete,
+            "cells": len(result.cells),
+            "by": list(result.by),
+            "optimize": list(result.optimize),
+            "method": {key: method[key] for key in ("optimum", "law", "window", "resample", "resamples",
+                                                     "seed", "keep_edge")},
+        },
+    }
+
+
+def dumps_law(result: FitResult, name: str | None = None) -> str:
+    """The law file as YAML text, with a header comment saying what it is."""
+    import yaml
+
+    header = (
+        f"# hpscale law file (schema_version {SCHEMA_VERSION}), written by hpscale {__version__} fit.\n"
+        "# Apply it with: hpscale transfer PROXY.yaml --law THIS_FILE (and check --law).\n"
+        "# The format is documented in the README, section \"Law files\". Refit rather than edit.\n"
+    )
+    body = yaml.safe_dump(law_document(result, name), sort_keys=False, allow_unicode=True,
+                          default_flow_style=None, width=100)
+    return header + body
+
+
+def read_law(path: str | os.PathLike[str]) -> Law:
+    """Read and validate a law file (safe YAML, ``MAX_LAW_BYTES``, strict schema).
+
+    Raises ``InputError`` naming the file and the key for every problem.
+    """
+    from pydantic import BaseModel, ConfigDict, ValidationError
+
+    from .loader import parse_yaml, read_text, validation_messages
+
+    source = str(path)
+    text = read_text(Path(path), limit=MAX_LAW_BYTES, what="law")
+    data = parse_yaml(text, source)
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: expected a law file (a mapping with kind: {LAW_KIND}), got "
+                         f"{type(data).__name__}")
+    if data.get("kind") != LAW_KIND:
+        raise InputError(f"{source}: kind: {data.get('kind')!r}: expected {LAW_KIND!r} (write one with hpscale fit --output)")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{source}: schema_version: {data.get('schema_version')!r}: this hpscale reads "
+                         f"version {SCHEMA_VERSION}; refit with this version")
+
+    class _Model(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=False)
+
+    class LawModel(_Model):
+        of: Literal["value", "1 - value"]
+        formula: str = ""
+        coefficient: float | None = None
+        coefficient_ci: list[float | None] | None = None
+        exponents: dict[str, float]
+        exponent_ci: dict[str, tuple[float, float]]
+        axes_range: dict[str, tuple[float, float]] = {}
+        r2: float | None = None
+        cells: int | None = None
+
+    class Document(_Model):
+        schema_version: int
+        kind: str
+        hpscale_version: str
+        name: str
+        group: Literal["embedding", "hidden", "readout", "vector"]
+        confidence: float | None = None
+        laws: dict[str, LawModel]
+        provenance: dict[str, Any] = {}
+
+    try:
+        document = Document.model_validate(data)
+    except ValidationError as exc:
+        raise InputError("\n".join(f"{source}: {line}" for line in validation_messages(exc))) from None
+    terms: dict[str, LawTerm] = {}
+    for hp, law in document.laws.items():
+        if set(law.exponents) != set(law.exponent_ci):
+            raise InputError(f"{source}: laws.{hp}: exponents and exponent_ci must name the same axes")
+        for axis, value in law.exponents.items():
+            if not math.isfinite(value) or abs(value) > 10:
+                raise InputError(f"{source}: laws.{hp}.exponents.{axis}: {value!r}: must be a finite number in [-10, 10]")
+        terms[hp] = LawTerm(hp, dict(law.exponents), {a: (lo, hi) for a, (lo, hi) in law.exponent_ci.items()},
+                            {a: (lo, hi) for a, (lo, hi) in law.axes_range.items()}, law.formula)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    optimized = document.provenance.get("optimize", [])
+    return Law(document.name, source, digest, document.group, document.confidence, terms,
+               "lr" in optimized if isinstance(optimized, list) else False)
