@@ -179,7 +179,7 @@ def check(
         stated, target_config = stated_fields(data), config_from_data(data, str(path))
     else:
         target_config = target
-    return compare(_config(proxy), target_config, RuleChoices(**rule_choices), rtol, stated)
+    return compare(_config(proxy), target_config, RuleChoices(**rule_choices), rtol, stated, law=_law(law))
 
 
 def scan_checkpoint(
@@ -355,9 +355,6 @@ def _spectrum_predictions(
     return width_only, None, None, "hidden matrix shapes"
 
 
-    return compare(_config(proxy), target_config, RuleChoices(**rule_choices), rtol, stated, law=_law(law))
-
-
 def load_law(path: str | os.PathLike[str]) -> Law:
     """A law file written by ``hpscale fit --output``, validated (what ``transfer --law`` reads).
 
@@ -438,7 +435,8 @@ def fit(
     >>> round(result.laws["lr"].exponents["width"], 1)
     -1.0
     """
-    from .core.fit import AXES, HYPERPARAMETERS, FitOptions, FrozenMap, Provenance, fit_sweep, parse_law
+    from .core.fit import FitOptions, FrozenMap, Provenance, fit_sweep, parse_law
+    from .core.fit import AXES, HYPERPARAMETERS
     from .runs import parse_names, read_table, sweep_from_tables, table_from_rows
 
     if isinstance(runs, str | os.PathLike):
