@@ -43,9 +43,9 @@ needed to apply a law; the rest documents it. Unknown keys are refused.
 from __future__ import annotations
 
 import hashlib
-import os
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal

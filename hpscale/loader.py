@@ -46,11 +46,13 @@ STDIN = "-"
 _SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_text(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_BYTES, what: str = "config") -> str:
-    """A UTF-8 text file of at most ``limit`` bytes (``-``: standard input), or ``InputFileError``.
+def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_BYTES,
+               what: str = "YAML config file") -> bytes:
+    """At most ``limit`` bytes of a regular file (``-``: standard input), or ``InputFileError``.
 
     The file is opened without blocking and refused unless it is a regular file, so a FIFO or a
-    device named as a config fails at once instead of waiting or reading without end.
+    device named as an input fails at once instead of waiting or reading without end; ``what``
+    names what was expected in the messages.
     """
     if os.fspath(path) == STDIN:
         data = sys.stdin.buffer.read(limit + 1)
@@ -60,15 +62,15 @@ def read_text(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_BYTES, wh
         except FileNotFoundError:
             raise InputFileError(f"{path}: no such file") from None
         except IsADirectoryError:
-            raise InputFileError(f"{path}: is a directory, expected a YAML {what} file") from None
+            raise InputFileError(f"{path}: is a directory, expected a {what}") from None
         except OSError as exc:
             raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
         try:
             mode = os.fstat(fd).st_mode
             if stat.S_ISDIR(mode):
-                raise InputFileError(f"{path}: is a directory, expected a YAML {what} file")
+                raise InputFileError(f"{path}: is a directory, expected a {what}")
             if not stat.S_ISREG(mode):
-                raise InputFileError(f"{path}: not a regular file (a pipe or a device?); expected a YAML {what} file")
+                raise InputFileError(f"{path}: not a regular file (a pipe or a device?); expected a {what}")
             chunks, size = [], 0
             while size <= limit:
                 chunk = os.read(fd, limit + 1 - size)
@@ -82,9 +84,16 @@ def read_text(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_BYTES, wh
         finally:
             os.close(fd)
     if len(data) > limit:
-        raise InputFileError(f"{path}: larger than the {limit:,}-byte limit for a {what} file")
+        raise InputFileError(f"{path}: larger than the {limit:,}-byte limit for a {what}")
+    return data
+
+
+def read_text(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_BYTES,
+              what: str = "YAML config file") -> str:
+    """``read_bytes`` decoded as UTF-8 (a byte-order mark is dropped), or ``InputError``."""
+    data = read_bytes(path, limit=limit, what=what)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 

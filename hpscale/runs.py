@@ -78,17 +78,9 @@ def read_table(path: str | os.PathLike[str]) -> RunTable:
     if kind is None:
         raise InputError(f"{path}: unknown run-table format {path.suffix or '(no suffix)'!r}; "
                          f"allowed: {', '.join(FORMATS)}")
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_TABLE_BYTES + 1)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, expected a run table (.csv, .tsv, .jsonl)") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_TABLE_BYTES:
-        raise InputFileError(f"{path}: larger than the {MAX_TABLE_BYTES:,}-byte limit for a run table")
+    from .loader import read_bytes
+
+    data = read_bytes(path, limit=MAX_TABLE_BYTES, what="run table (.csv, .tsv, .jsonl)")
     digest = hashlib.sha256(data).hexdigest()
     try:
         text = data.decode("utf-8-sig")

@@ -7,13 +7,13 @@ each naming its rule (a key of ``hpscale.rules.RULES``), so renderers can explai
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError, RuleDomainError
-from .law import Law, law_factors, law_warnings
 from . import rules as R
+from .frozen import FrozenMap
+from .law import Law, law_factors, law_warnings
 from .rules import GROUPS, Group
 
 if TYPE_CHECKING:
@@ -151,35 +151,6 @@ class Ratios(NamedTuple):
     tokens_per_param: float | None  # TPP_t / TPP_p (power-lines only)
 
 
-class GroupMap(Mapping[Group, "GroupResult"]):
-    """A read-only mapping of parameter group → ``GroupResult`` (picklable, unlike
-    ``types.MappingProxyType``)."""
-
-    __slots__ = ("_items",)
-    _items: dict[Group, GroupResult]
-
-    def __init__(self, items: Mapping[Group, GroupResult]) -> None:
-        object.__setattr__(self, "_items", dict(items))
-
-    def __getitem__(self, group: Group) -> GroupResult:
-        return self._items[group]
-
-    def __iter__(self) -> Iterator[Group]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("a transfer result is read-only")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (GroupMap, (self._items,))
-
-    def __repr__(self) -> str:
-        return f"GroupMap({self._items!r})"
-
-
 @dataclass(frozen=True)
 class TransferResult:
     """Every target hyperparameter of one transfer, with the factors that produced it.
@@ -199,7 +170,7 @@ class TransferResult:
     unit: str
     epochs: float
     base_width: int
-    groups: GroupMap
+    groups: FrozenMap[Group, GroupResult]
     betas: tuple[Quantity, Quantity]
     eps: Quantity
     ema_decay: Quantity | None
@@ -447,7 +418,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         unit=run.unit,
         epochs=run.epochs,
         base_width=run.base_width,
-        groups=GroupMap(groups),
+        groups=FrozenMap(groups),
         betas=betas,
         eps=Quantity(run.eps, run.eps * eps_factor.value, (eps_factor,)),
         ema_decay=ema,

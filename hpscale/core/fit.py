@@ -23,11 +23,12 @@ import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError
 from . import rules as R
 from .compose import FAR_EXTRAPOLATION
+from .frozen import FrozenMap
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,44 +74,6 @@ _BLOCK = 1 << 22
 _MIN_VARIANCE = 1e-8
 #: Warn when a law's weighted R² is below this (and the law has residual degrees of freedom).
 LOW_R2 = 0.8
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class FrozenMap(Mapping[K, V], Generic[K, V]):
-    """A read-only, picklable mapping (results are immutable)."""
-
-    __slots__ = ("_items",)
-    _items: dict[K, V]
-
-    def __init__(self, items: Mapping[K, V] | Sequence[tuple[K, V]] = ()) -> None:
-        object.__setattr__(self, "_items", dict(items))
-
-    def __getitem__(self, key: K) -> V:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("a fit result is read-only")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenMap, (self._items,))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._items.items()))
-
-    def __repr__(self) -> str:
-        return f"FrozenMap({self._items!r})"
-
 
 # ---------------------------------------------------------------------------------------------
 # Inputs
@@ -469,8 +432,9 @@ def _poisson_table() -> np.ndarray:
 def _normal_table() -> np.ndarray:
     """uint16 → standard normal: Φ⁻¹((k + ½)/2¹⁶), the quantile at the middle of level k (a
     normal draw quantised to 2¹⁶ levels, tails cut at ±4.3σ; ~4× faster than sampling)."""
-    import numpy as np
     from statistics import NormalDist
+
+    import numpy as np
 
     half = [NormalDist().inv_cdf((k + 0.5) / _LEVELS) for k in range(_LEVELS // 2)]
     return np.array(half + [-v for v in reversed(half)], dtype=np.float32)
@@ -680,7 +644,7 @@ def _normal_equations(u: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[np.n
     exponents = _EXPONENTS[d]
     u1 = [np.ones_like(w), u[..., 0]]
     u2 = [np.ones_like(w), u[..., 1] if d == 2 else np.zeros_like(w)]
-    for k in range(2, 5):
+    for _ in range(2, 5):
         u1.append(u1[-1] * u1[1])
         u2.append(u2[-1] * u2[1])
     weighted = [w * power for power in u1]
@@ -734,7 +698,7 @@ def _optima(chunk: _Chunk, counts: np.ndarray | None, y: np.ndarray | None = Non
 
     sums = chunk.sums(counts, y, squares=detail)
     W, Y, Wd = sums["W"], sums["Y"], sums.get("Wd")
-    Bk, G, S, d = Y.shape[0], chunk.G, chunk.S, chunk.d
+    Bk, G, d = Y.shape[0], chunk.G, chunk.d
     W = np.broadcast_to(W, Y.shape)
     if Wd is not None:
         Wd = np.broadcast_to(Wd, Y.shape)
@@ -1015,7 +979,6 @@ def robust_spread(samples: np.ndarray, axis: int = -1) -> np.ndarray:
     """The spread of bootstrap samples as a standard deviation that ignores their tails:
     IQR/1.349 (the SD of a normal with that interquartile range). A parabola's vertex is a ratio
     of fitted coefficients, so its resamples have heavy tails that inflate the plain SD."""
-    import numpy as np
 
     q25, q75 = _quantile(samples, [0.25, 0.75], axis)
     return (q75 - q25) / 1.349
@@ -1046,7 +1009,6 @@ def robust_interval(point: Any, samples: np.ndarray, confidence: float, axis: in
 
 
 def _quantiles(samples: np.ndarray, confidence: float, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    import numpy as np
 
     tail = (1 - confidence) / 2
     lo, hi = _quantile(samples, [tail, 1 - tail], axis)

@@ -109,7 +109,6 @@ def _cell_title(result: FitResult, cell: CellFit) -> str:
 
 def cells_figure(result: FitResult) -> Figure:
     """The metric against the swept hyperparameter(s), one panel per cell."""
-    import numpy as np
 
     plt = _pyplot()
     sweep = result.sweep

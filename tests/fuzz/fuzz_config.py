@@ -24,6 +24,23 @@ import tempfile
 import atheris
 
 with atheris.instrument_imports():
+    # Everything the commands import lazily, imported here so that it is instrumented too.
+    import hpscale.api
+    import hpscale.commands.check
+    import hpscale.commands.ladder
+    import hpscale.commands.options
+    import hpscale.commands.timescale
+    import hpscale.commands.transfer
+    import hpscale.config
+    import hpscale.contract
+    import hpscale.core.check
+    import hpscale.core.compose
+    import hpscale.core.ladder
+    import hpscale.core.rules
+    import hpscale.core.timescale
+    import hpscale.loader
+    import hpscale.numbers
+    import hpscale.render  # noqa: F401 — instrumented for coverage guidance
     from hpscale.cli import main
 
 COMMANDS = ("transfer", "check", "ladder", "timescale")
