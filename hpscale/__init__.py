@@ -10,8 +10,10 @@ The Python API is what the CLI commands call::
     result.to_json_dict()                  # the JSON contract of `hpscale transfer -f json`
 
 Public names (each documented in its docstring and in the README's "Python API" section):
-``load_config``, ``transfer``, ``check``, ``fit``, ``load_law``, ``RunConfig``, ``Scale``,
-``RuleChoices``, ``TransferResult``, ``CheckReport``, ``FitResult``, ``Law``, ``RULES``, ``HpscaleError``, ``InputError``,
+``load_config``, ``transfer``, ``check``, ``fit``, ``load_law``, ``scan_checkpoint``,
+``compare_checkpoints``, ``RunConfig``, ``Scale``, ``RuleChoices``, ``TransferResult``,
+``CheckReport``, ``FitResult``, ``Law``, ``Scan``, ``CheckpointComparison``, ``RULES``,
+``HpscaleError``, ``InputError``,
 ``RuleDomainError``. No public name is also the name of a submodule, so
 ``from hpscale import transfer`` is always the function.
 
@@ -26,10 +28,14 @@ __version__ = "0.2.0"
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
     from .api import check as check
+    from .api import compare_checkpoints as compare_checkpoints
     from .api import fit as fit
     from .api import load_config as load_config
     from .api import load_law as load_law
+    from .api import scan_checkpoint as scan_checkpoint
     from .api import transfer as transfer
+    from .checkpoints import CheckpointComparison as CheckpointComparison
+    from .checkpoints import Scan as Scan
     from .config import RunConfig as RunConfig
     from .core.check import CheckReport as CheckReport
     from .core.compose import RuleChoices as RuleChoices
@@ -49,6 +55,10 @@ _LAZY = {
     "check": "hpscale.api",
     "fit": "hpscale.api",
     "load_law": "hpscale.api",
+    "scan_checkpoint": "hpscale.api",
+    "compare_checkpoints": "hpscale.api",
+    "Scan": "hpscale.checkpoints",
+    "CheckpointComparison": "hpscale.checkpoints",
     "RunConfig": "hpscale.config",
     "CheckReport": "hpscale.core.check",
     "RuleChoices": "hpscale.core.compose",

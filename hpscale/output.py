@@ -85,6 +85,11 @@ def _destination(path: Path, inputs: Iterable[Path]) -> tuple[Path, int | None]:
     return real, None if info is None else stat.S_IMODE(info.st_mode)
 
 
+def check_destination(path: Path, inputs: Iterable[Path] = ()) -> None:
+    """Raise the ``--output`` error ``write_atomic`` would, before a long computation starts."""
+    _destination(path, inputs)
+
+
 def _umask_mode() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
