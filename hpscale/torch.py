@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from .core.rules import GROUPS
-from .core.spectrum import Grouper, MatrixStats, as_matrix
+from .core.spectrum import Grouper, MatrixStats, as_matrix, matrix_stats
 from .errors import InputError
 from .plan import Plan, override_groups, read_plan
 
@@ -756,29 +756,15 @@ class WeightSpectrum(NamedTuple):
     stats: MatrixStats
 
 
-def _matrix_stats(weight: torch.Tensor) -> MatrixStats:
-    """σ_top (``torch.linalg.matrix_norm(ord=2)``: exact, from the singular values), Frobenius
-    norm and stable rank ‖W‖_F²/σ_top² on the weight's own device, in float32 or float64."""
-    shape2 = as_matrix(tuple(weight.shape))
-    assert shape2 is not None
-    a = weight.detach().reshape(shape2)
-    if a.dtype not in (torch.float32, torch.float64):
-        a = a.float()
-    if not bool(torch.isfinite(a).all()):
-        return MatrixStats(None, None, None, False, True)
-    frobenius = float(torch.linalg.vector_norm(a, dtype=torch.float64))
-    sigma = float(torch.linalg.matrix_norm(a, ord=2))
-    stable = frobenius**2 / sigma**2 if sigma > 0 else None
-    return MatrixStats(sigma, frobenius, stable, True, True)
-
-
 def spectrum(model: nn.Module, *, grouper: Grouper | None = None) -> dict[str, WeightSpectrum]:
     """σ_top, Frobenius norm and stable rank of every weight matrix of a live model.
 
-    The same grouping (``hpscale.core.spectrum.Grouper``: name patterns, the shape rule) and the
-    same matrix view (conv kernels (out, in, *k) as out × in·k) as ``hpscale spectrum`` on a
-    checkpoint, so a training loop can log what the command would report. Computed on the
-    weights' device (CUDA included) with ``torch.linalg``; vector-like parameters are skipped.
+    The same grouping (``hpscale.core.spectrum.Grouper``) and the same core
+    (``hpscale.core.spectrum.matrix_stats``: the matrix view, conv kernels (out, in, *k) as
+    out × in·k, and σ_top by Lanczos on the Gram matrix, its products run by torch on the weight's
+    device, CUDA included) as ``hpscale spectrum`` on a checkpoint, so a training loop logs what
+    the command would report. One record per tensor (the command also splits fused q/k/v and
+    stacked experts); vector-like parameters are skipped.
 
     Args:
         model: any ``nn.Module``; tied tensors are measured once.
@@ -795,7 +781,7 @@ def spectrum(model: nn.Module, *, grouper: Grouper | None = None) -> dict[str, W
             shape = tuple(int(d) for d in p.shape)
             if as_matrix(shape) is None:
                 continue
-            out[name] = WeightSpectrum(grouper.group_of(name, shape), shape, _matrix_stats(p))
+            out[name] = WeightSpectrum(grouper.group_of(name, shape), shape, matrix_stats(p.detach()))
     return out
 
 

@@ -662,6 +662,18 @@ def test_spectrum_of_a_live_model_matches_numpy():
     assert hpt.spectrum(model)["head.weight"].stats.finite is False
 
 
+def test_spectrum_uses_the_checkpoint_core_on_large_matrices():
+    from hpscale.core.spectrum import matrix_stats
+
+    layer = nn.Linear(300, 200)  # both sides above the direct-solve limit: Lanczos with torch products
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(200, 300, generator=torch.Generator().manual_seed(0)) / 20)
+    stats = hpt.spectrum(nn.Sequential(layer))["0.weight"].stats
+    core = matrix_stats(layer.weight.detach().numpy())  # what `hpscale spectrum` computes from a file
+    assert stats.sigma_max == pytest.approx(core.sigma_max, rel=1e-6)
+    assert stats.frobenius == pytest.approx(core.frobenius, rel=1e-6) and stats.converged
+
+
 # ---------------------------------------------------------------------------------------------
 # The README's code
 # ---------------------------------------------------------------------------------------------
