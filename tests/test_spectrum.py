@@ -107,7 +107,8 @@ def test_direct_path_and_degenerate_matrices() -> None:
 def test_invariant_subspace_stops_exactly() -> None:
     w = planted(300, 400, [3.0, 2.0, 1.0])  # rank 3: the Krylov space closes after 3 steps
     res = top_singular_value(w, method="lanczos")
-    assert res.sigma == pytest.approx(3.0, rel=1e-9) and res.steps <= 4
+    # ≤ 4 steps from each of the two starts (short side 300 ≤ TWO_STARTS_SIDE)
+    assert res.sigma == pytest.approx(3.0, rel=1e-9) and res.steps <= 8
 
 
 def test_matrix_stats_frobenius_and_stable_rank() -> None:
