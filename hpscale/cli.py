@@ -154,7 +154,7 @@ def _usage_message(exc: Exception, argv: list[str]) -> str:
     message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
     command = _invoked(argv)
     where = f"hpscale {command} --help" if command else "hpscale --help"
-    return f"{message[:1].lower()}{message[1:].rstrip('.')}; see '{where}'"
+    return f"{message[:1].lower()}{message[1:].rstrip('.')} (see '{where}')"
 
 
 def _completion_misuse(argv: list[str]) -> str | None:

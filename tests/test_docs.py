@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import os
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,10 @@ def test_ci_runs_the_readme_test_command():
     assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
+@pytest.mark.skipif(bool(os.environ.get("HPSCALE_OLDEST_DEPS")),
+                    reason="the README shows output of the newest releases; older Rich lays tables out "
+                    "with other blank lines and older numpy rounds bootstrap sums differently "
+                    "(.ci/run's oldest-releases job runs every other test)")
 def test_readme_examples_show_real_output():
     problems = readme.check()
     assert not problems, "\n\n".join(problems) + "\n\nregenerate with: python tests/readme.py --update"

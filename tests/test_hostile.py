@@ -162,7 +162,7 @@ def test_a_full_stdout_is_an_error_not_a_bug():
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["transfer", str(LLAMA), "--foo"], "no such option: --foo"),
+    (["transfer", str(LLAMA), "--foo"], "--foo"),  # Click's own wording varies between releases
     (["check", str(LLAMA), str(LLAMA), "--jobs", "abc"], "--jobs: expected a whole number ≥ 0"),
     (["transfer"], "missing argument"),
     (["nosuch"], "no such command 'nosuch'"),
