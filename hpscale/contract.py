@@ -33,7 +33,8 @@ _CLEAN_CACHE_MAX = 65_536  # bounded; a ladder repeats the same proxy values, β
 
 
 def clean(value: float | None) -> float | int | None:
-    """Round to ``SIGNIFICANT_DIGITS`` (hides 0.0012000000000000001-style noise); ∞/NaN → None.
+    """Round to ``SIGNIFICANT_DIGITS`` (hides 0.0012000000000000001-style noise); whole numbers
+    below 2⁵³ are written exactly; ∞/NaN → None.
 
     Memoised: ``hpscale ladder`` cleans ~100 values per row and most of them repeat.
     """
@@ -43,12 +44,22 @@ def clean(value: float | None) -> float | int | None:
         return _CLEAN_CACHE[value]
     if value != value or value in (float("inf"), float("-inf")):
         result = None
+    elif float(value).is_integer() and abs(value) < 2**53:
+        result = int(value)  # a count (batch size, tokens) is written exactly, all its digits
     else:
         rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
         result = int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
     if len(_CLEAN_CACHE) < _CLEAN_CACHE_MAX:
         _CLEAN_CACHE[value] = result
     return result
+
+
+def exact(value: float | None) -> float | int | None:
+    """A size (batch, dataset, parameter count) as it is: no rounding — a target written with
+    12 digits could hold fewer tokens per epoch than per step — and whole numbers as ints."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
 
 
 def clean_fraction(value: float | None) -> float | int | None:
@@ -68,10 +79,10 @@ def whole_steps(quantity: Quantity | None) -> int | None:
 def _scale(scale: Scale, steps_per_epoch: float, epochs: float) -> dict[str, Any]:
     return {
         "width": scale.width,
-        "batch_size": clean(scale.batch_size),
-        "dataset_size": clean(scale.dataset_size),
+        "batch_size": exact(scale.batch_size),
+        "dataset_size": exact(scale.dataset_size),
         "depth": scale.depth,
-        "params": clean(scale.params),
+        "params": exact(scale.params),
         "steps_per_epoch": clean(steps_per_epoch),
         "total_steps": clean(steps_per_epoch * epochs),
     }
@@ -217,7 +228,7 @@ def to_target_config(result: TransferResult) -> dict[str, Any]:
     if result.target.depth is not None:
         model["depth"] = result.target.depth
     if result.target.params is not None:
-        model["params"] = clean(result.target.params)
+        model["params"] = exact(result.target.params)
     if result.residual_multiplier is not None:
         model["residual_multiplier"] = clean(result.residual_multiplier.target)
     embedding = groups["embedding"]
@@ -226,8 +237,8 @@ def to_target_config(result: TransferResult) -> dict[str, Any]:
         "name": f"{printable(result.name or 'proxy')} → width {result.target.width}",
         "model": model,
         "data": {
-            "dataset_size": clean(result.target.dataset_size),
-            "batch_size": clean(result.target.batch_size),
+            "dataset_size": exact(result.target.dataset_size),
+            "batch_size": exact(result.target.batch_size),
             "unit": result.unit,
             "epochs": clean(result.epochs),
         },
