@@ -42,6 +42,7 @@ def clean(value: float | None) -> float | int | None:
         return None
     if value in _CLEAN_CACHE:
         return _CLEAN_CACHE[value]
+    result: float | int | None
     if value != value or value in (float("inf"), float("-inf")):
         result = None
     elif float(value).is_integer() and abs(value) < 2**53:
