@@ -9,6 +9,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,14 @@ def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def _github_anchor(heading: str) -> str:
+    """GitHub's heading slug: lower case, punctuation dropped, spaces to hyphens."""
+    return "".join(c for c in heading.strip().lower() if c.isalnum() or c in "-_ ").replace(" ", "-")
+
+
+def test_readme_links_point_at_headings():
+    anchors = {_github_anchor(h) for h in re.findall(r"^#+ (.+)$", README, re.MULTILINE)}
+    links = re.findall(r"\]\(#([^)]+)\)", README)
+    assert links and not [link for link in links if link not in anchors]

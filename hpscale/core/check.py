@@ -24,8 +24,8 @@ patterns matched against a comparison's per-group field and the key the file sta
 (``optimizer.betas`` ignores both betas; ``param_groups.*.eps`` every group's ε). A pattern that
 can match no field hpscale compares is refused (a typo would silently check everything).
 
-A value matches when |found − expected| ≤ rtol·|expected|; an expected 0 (the √d rule's
-vector-like weight decay) needs |found| ≤ ``ZERO_TOLERANCE``. Decay rates (β1, β2, ρ) are
+A value matches when |found − expected| ≤ rtol·|expected|; an expected 0 (a group the
+proxy trains without weight decay) needs |found| ≤ ``ZERO_TOLERANCE``. Decay rates (β1, β2, ρ) are
 compared on 1 − value, the inverse of their averaging window, which is what their rules scale.
 """
 
