@@ -239,7 +239,7 @@ def main() -> int:
         worst = 0.0
         for name, err, bound in errors(folder, results[0]["sigma"]):
             worst = max(worst, abs(err))
-            print(f"  σ error {name}: {err * 100:+.3f} % (its estimate {bound * 100:.3f} %)")
+            print(f"  σ error {name}: {err * 100:+.3f} % below the exact σ (its own estimate {bound * 100:.3f} %)")
         print(f"σ error worst {worst * 100:.3f} % (--sigma-rtol {args.sigma_rtol:g})  "
               f"{'PASS' if worst <= 5e-3 else 'FAIL'} ≤ 0.5 %")
         if results[0]["warnings"]:
