@@ -20,8 +20,9 @@ from .output import printable
 
 if TYPE_CHECKING:
     from .core.check import CheckReport, Comparison
-    from .core.compose import Quantity, RuleChoices, Scale, Timescales, TransferResult
+    from .core.compose import Quantity, RuleChoices, Timescales, TransferResult
     from .core.law import Law
+    from .core.scale import Scale
     from .core.timescale import TimescaleReport
 
 SCHEMA_VERSION = 1

@@ -62,8 +62,12 @@ def _number(where: str, value: Any, *, low: float, low_inclusive: bool, high: fl
 
 
 def _plan_dict(plan: Any) -> dict[str, Any]:
-    if hasattr(plan, "to_json_dict") and callable(plan.to_json_dict):  # hpscale.TransferResult
-        return dict(plan.to_json_dict())
+    from .core.compose import TransferResult
+
+    if isinstance(plan, TransferResult):
+        from .contract import to_json_dict
+
+        return to_json_dict(plan)
     if isinstance(plan, str | os.PathLike):
         from .loader import read_text
 
@@ -249,10 +253,10 @@ def overrides_json(result: Any, entries: Sequence[tuple[str, tuple[int, ...] | N
     optimizer options (the shape ``hpscale.torch.overrides`` returns), plus what the model applies
     itself. ``schema_version`` 1; weight decay in torch's coupled convention."""
     from . import __version__
-    from .contract import clean
+    from .contract import clean, to_json_dict
 
     groups, warnings = name_groups(entries)
-    contract = result.to_json_dict()
+    contract = to_json_dict(result)
     overrides = override_groups(groups, read_plan(contract))
     for group in overrides:
         group.update(lr=clean(group["lr"]), weight_decay=clean(group["weight_decay"]), eps=clean(group["eps"]))

@@ -33,7 +33,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -42,9 +42,6 @@ from .core.rules import GROUPS
 from .core.spectrum import Grouper, MatrixStats, as_matrix, matrix_stats
 from .errors import InputError
 from .plan import Plan, override_groups, read_plan
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 __all__ = [
     "classify",
@@ -877,13 +874,6 @@ class CoordCheck:
             )
         return "\n".join(lines)
 
-    def figure(self, metric: str = "size") -> Figure:
-        """The coordinate-check figure (the ``hpscale[plot]`` extra): see
-        ``hpscale.plots.coord_check.figure``, which also draws several checks side by side."""
-        from .plots.coord_check import figure
-
-        return figure([self], metric=metric)
-
 
 def _first_tensor(output: Any) -> torch.Tensor | None:
     if isinstance(output, torch.Tensor):
@@ -904,12 +894,13 @@ def _default_loss(output: Any, target: torch.Tensor) -> torch.Tensor:
 def _plan_at(plan: Any, width: int) -> Any:
     """The plan for ``width``: ``plan(width)`` for a function; a transfer of a proxy config (or of
     a ``TransferResult``'s target config) to ``width`` otherwise."""
-    if callable(plan) and not hasattr(plan, "to_json_dict"):
-        return plan(width)
-    from .api import transfer
+    from .api import to_target_config, transfer
+    from .core.compose import TransferResult
 
-    if hasattr(plan, "to_target_config"):
-        return transfer(plan.to_target_config(), width=width)
+    if isinstance(plan, TransferResult):
+        return transfer(to_target_config(plan), width=width)
+    if callable(plan):
+        return plan(width)
     is_json = (isinstance(plan, Mapping) and "schema_version" in plan) or (
         isinstance(plan, str | os.PathLike) and str(plan).endswith(".json"))
     if is_json:
@@ -971,7 +962,8 @@ def coord_check(
 
     Returns:
         A ``CoordCheck``: ``.records``, ``.slopes`` (slope of log size vs log width per layer at
-        the last step), ``.change_slopes``, ``.table()``, ``.figure()``.
+        the last step), ``.change_slopes``, ``.table()``; ``hpscale.plots.coord_check.figure``
+        draws one or several checks (the ``hpscale[plot]`` extra).
 
     It keeps the step-0 output of every layer to compute the change: use a small batch.
     """

@@ -14,7 +14,8 @@ from hpscale.cli import app
 from hpscale.commands import options as O
 from hpscale.contract import to_json_dict
 from hpscale.core import ladder as LD
-from hpscale.core.compose import RuleChoices, Scale, scale_of, transfer_to
+from hpscale.core.compose import RuleChoices, scale_of, transfer_to
+from hpscale.core.scale import Scale
 from hpscale.errors import InputError
 from hpscale.loader import load_config
 

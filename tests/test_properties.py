@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from hpscale.contract import dumps_json, dumps_target_yaml, to_json_dict
 from hpscale.core import rules as R
 from hpscale.core.check import compare, stated_fields
-from hpscale.core.compose import RuleChoices, Scale, transfer_to
+from hpscale.core.compose import RuleChoices, transfer_to
+from hpscale.core.scale import Scale
 from hpscale.errors import InputError
 from hpscale.loader import config_from_data, parse_yaml
 

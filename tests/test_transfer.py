@@ -9,7 +9,8 @@ import pytest
 
 from hpscale.contract import to_target_config
 from hpscale.core import rules as R
-from hpscale.core.compose import RuleChoices, Scale, resolve_groups, transfer_to
+from hpscale.core.compose import RuleChoices, resolve_groups, transfer_to
+from hpscale.core.scale import Scale
 from hpscale.errors import InputError, RuleDomainError
 from hpscale.loader import config_from_data
 

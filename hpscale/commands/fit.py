@@ -84,7 +84,7 @@ def fit_command(
     fmt = O.choice("--format", format, FIT_FORMATS)
     law_path = O.output_option(output)
     from ..api import fit
-    from ..lawfile import dumps_fit_json
+    from ..lawfile import dumps_fit_json, dumps_law
     from ..output import emit, printable, warn, write_atomic
     from ..runs import parse_mapping
 
@@ -115,7 +115,7 @@ def fit_command(
         figures = render_figures(result)  # drawn before anything is written
     written: list[str] = []
     if law_path is not None:
-        write_atomic(law_path, result.to_law_yaml(), runs)
+        write_atomic(law_path, dumps_law(result), runs)
         written.append(str(law_path))
     if plot_dir is not None:
         plot_dir.mkdir(exist_ok=True)

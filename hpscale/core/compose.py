@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InputError, RuleDomainError
 from . import rules as R
 from .frozen import FrozenMap
 from .law import Law, law_factors, law_warnings
 from .rules import GROUPS, Group
+from .scale import Factor, Ratios, Scale
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -28,17 +29,6 @@ BETA_WINDOW_WARNING = 2.0
 #: Adam learning rates outside this range are almost certainly typos (``lr: 6e4``), and are
 #: called that instead of being diagnosed as something else.
 PLAUSIBLE_LR = (1e-7, 1.0)
-
-
-@dataclass(frozen=True)
-class Scale:
-    """The scale of one run. ``batch_size`` and ``dataset_size`` share one unit."""
-
-    width: int
-    batch_size: float
-    dataset_size: float
-    depth: int | None = None
-    params: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,15 +71,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "eps_depth_rule": R.EPS_DEPTH_RULES,
     "eps_batch_rule": R.EPS_BATCH_RULES,
 }
-
-
-class Factor(NamedTuple):
-    """One multiplicative step: ``value`` from rule ``rule`` along ``axis``, shown as ``symbol``."""
-
-    rule: str
-    axis: str
-    symbol: str
-    value: float
 
 
 class Quantity(NamedTuple):
@@ -143,22 +124,14 @@ class WidthRuleAlternative(NamedTuple):
     tau_epoch: float | None
 
 
-class Ratios(NamedTuple):
-    width: float  # m
-    batch: float  # κ
-    dataset: float  # ν
-    depth: float | None  # m_L
-    tokens_per_param: float | None  # TPP_t / TPP_p (power-lines only)
-
-
 @dataclass(frozen=True)
 class TransferResult:
     """Every target hyperparameter of one transfer, with the factors that produced it.
 
     Immutable. ``groups`` maps each parameter group (embedding, hidden, readout, vector) to its
     ``GroupResult``; every ``Quantity`` holds ``proxy``, ``target`` and ``factors`` (rule,
-    axis, symbol, value) with target = proxy · Π factor values. ``to_json_dict`` gives the
-    versioned JSON contract that ``hpscale transfer --format json`` prints.
+    axis, symbol, value) with target = proxy · Π factor values. ``hpscale.to_json(result)``
+    gives the versioned JSON contract that ``hpscale transfer --format json`` prints.
     """
 
     name: str | None
@@ -181,18 +154,6 @@ class TransferResult:
     warnings: tuple[str, ...] = field(default=())
     #: The fitted law used instead of the rules on the axes it covers (``transfer --law``).
     law: Law | None = None
-
-    def to_json_dict(self, *, derivation: bool = False) -> dict[str, Any]:
-        """The JSON contract (``schema_version`` 1) as a dict; ``derivation`` adds ``factors``."""
-        from ..contract import to_json_dict
-
-        return to_json_dict(self, derivation=derivation)
-
-    def to_target_config(self) -> dict[str, Any]:
-        """The target run as a config mapping in the input schema (what ``--format yaml`` writes)."""
-        from ..contract import to_target_config
-
-        return to_target_config(self)
 
 
 def scale_of(config: RunConfig) -> Scale:

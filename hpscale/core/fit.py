@@ -299,8 +299,8 @@ class Provenance(NamedTuple):
 class FitResult:
     """Everything ``hpscale fit`` reports: cells, laws, verdicts, predictions, warnings.
 
-    Immutable. ``to_json_dict()`` is the JSON contract of ``hpscale fit --format json``;
-    ``to_law_yaml()`` the law file that ``transfer --law`` reads.
+    Immutable. ``hpscale.to_json(result)`` is the JSON contract of ``hpscale fit --format
+    json``; ``hpscale.to_law_yaml(result)`` the law file that ``transfer --law`` reads.
     """
 
     by: tuple[str, ...]
@@ -322,18 +322,6 @@ class FitResult:
     sweep: Sweep | None = field(default=None, repr=False, compare=False)
     law_samples: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False,
                                                                       compare=False)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON contract (``schema_version`` 1) as a dict."""
-        from ..lawfile import fit_json
-
-        return fit_json(self)
-
-    def to_law_yaml(self) -> str:
-        """The law file (YAML) with provenance, as ``hpscale fit --output`` writes it."""
-        from ..lawfile import dumps_law
-
-        return dumps_law(self)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import HpscaleError, InputError
 from ..numbers import format_si
-from .compose import ProxyRun, RuleChoices, Scale, TransferResult, read_proxy, transfer_from
+from .compose import ProxyRun, RuleChoices, TransferResult, read_proxy, transfer_from
+from .scale import Scale
 
 if TYPE_CHECKING:
     from ..config import RunConfig

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InputError
+from .scale import Factor, Ratios, Scale
 
 if TYPE_CHECKING:
-    from .compose import Factor, Ratios, Scale
     from .rules import Group
 
 #: Law axis → (the transfer axis its factor is recorded under, the rule axes it replaces).
@@ -100,8 +100,6 @@ def law_factors(
 ) -> list[Factor]:
     """``factors`` (one hp of one group, as the rules built them) with the law's factors in place
     of the rule factors of every axis the law covers for this group (see the module docstring)."""
-    from .compose import Factor
-
     term = law.terms.get(hp) if law is not None and hp in APPLIED else None
     if law is None or term is None:
         return factors
