@@ -7,11 +7,11 @@ The Python API is what the CLI commands call::
     proxy = hpscale.load_config("configs/nanogpt-124m-proxy.yaml")
     result = hpscale.transfer(proxy, width=3072, batch_size="983040")
     result.groups["hidden"].lr.target      # the hidden group's target learning rate
-    hpscale.to_json(result)                # the JSON contract of `hpscale transfer -f json`
+    result.to_json_dict()                  # the JSON contract of `hpscale transfer -f json`
 
 Public names (each documented in its docstring and in the README's "Python API" section):
 ``load_config``, ``transfer``, ``check``, ``fit``, ``load_law``, ``scan_checkpoint``,
-``compare_checkpoints``, ``to_json``, ``to_target_config``, ``to_law_yaml``, ``RunConfig``,
+``compare_checkpoints``, ``to_law_yaml``, ``RunConfig``,
 ``Scale``, ``RuleChoices``, ``TransferResult``, ``CheckReport``, ``FitResult``, ``Law``,
 ``Scan``, ``CheckpointComparison``, ``RULES``, ``HpscaleError``, ``InputError``,
 ``RuleDomainError``. No public name is also the name of a submodule, so
@@ -33,19 +33,17 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the same na
     from .api import load_config as load_config
     from .api import load_law as load_law
     from .api import scan_checkpoint as scan_checkpoint
-    from .api import to_json as to_json
     from .api import to_law_yaml as to_law_yaml
-    from .api import to_target_config as to_target_config
     from .api import transfer as transfer
     from .checkpoints import CheckpointComparison as CheckpointComparison
     from .checkpoints import Scan as Scan
     from .config import RunConfig as RunConfig
     from .core.check import CheckReport as CheckReport
-    from .core.compose import RuleChoices as RuleChoices
-    from .core.compose import TransferResult as TransferResult
     from .core.fit import FitResult as FitResult
     from .core.law import Law as Law
+    from .core.result import TransferResult as TransferResult
     from .core.rules import RULES as RULES
+    from .core.rules import RuleChoices as RuleChoices
     from .core.scale import Scale as Scale
     from .errors import HpscaleError as HpscaleError
     from .errors import InputError as InputError
@@ -60,16 +58,14 @@ _LAZY = {
     "load_law": "hpscale.api",
     "scan_checkpoint": "hpscale.api",
     "compare_checkpoints": "hpscale.api",
-    "to_json": "hpscale.api",
-    "to_target_config": "hpscale.api",
     "to_law_yaml": "hpscale.api",
     "Scan": "hpscale.checkpoints",
     "CheckpointComparison": "hpscale.checkpoints",
     "RunConfig": "hpscale.config",
     "CheckReport": "hpscale.core.check",
-    "RuleChoices": "hpscale.core.compose",
+    "RuleChoices": "hpscale.core.rules",
     "Scale": "hpscale.core.scale",
-    "TransferResult": "hpscale.core.compose",
+    "TransferResult": "hpscale.core.result",
     "FitResult": "hpscale.core.fit",
     "Law": "hpscale.core.law",
     "RULES": "hpscale.core.rules",

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core import rules as R
-from .core.compose import RuleChoices, TransferResult, scale_of, transfer_to
+from .core.compose import scale_of, transfer_to
+from .core.result import TransferResult
+from .core.rules import RuleChoices
 from .core.scale import Scale
 from .errors import InputError
 from .loader import load_config as _load_config
@@ -115,7 +117,7 @@ def transfer(
 
     Returns:
         An immutable ``TransferResult``; ``result.groups["hidden"].lr.target`` is the hidden
-        group's target learning rate, ``to_json(result)`` the JSON contract.
+        group's target learning rate, ``result.to_json_dict()`` the JSON contract.
 
     Raises:
         InputError: a bad config, size or rule choice; ``RuleDomainError`` (a subclass) when a
@@ -125,7 +127,7 @@ def transfer(
     >>> result = transfer("configs/nanogpt-124m-proxy.yaml", width=3072)
     >>> result.ratios.width, result.groups["hidden"].lr.target
     (4.0, 0.00015)
-    >>> to_json(result)["param_groups"]["hidden"]["weight_decay"]
+    >>> result.to_json_dict()["param_groups"]["hidden"]["weight_decay"]
     0.4
     """
     proxy = _config(config)
@@ -133,57 +135,6 @@ def transfer(
     scale = target_scale(proxy, width=width, batch_size=batch_size, dataset_size=dataset_size,
                          depth=depth, params=params)
     return transfer_to(proxy, scale, choices, _law(law))
-
-
-def to_json(
-    result: TransferResult | FitResult | Scan | CheckpointComparison, *, derivation: bool = False
-) -> dict[str, Any]:
-    """The JSON contract of a result: what the matching command prints with ``--format json``.
-
-    A ``TransferResult`` gives ``hpscale transfer``'s contract (``derivation=True`` adds every
-    value's ``factors``, as ``--derivation``), a ``FitResult`` ``hpscale fit``'s, a ``Scan`` or
-    ``CheckpointComparison`` ``hpscale spectrum``'s. The contracts are documented in the README's
-    "JSON contracts" and each command's section; NaN and inf never appear (they are ``null``).
-    The serialisers live beside the other output formats (``hpscale.contract``,
-    ``hpscale.lawfile``), not on the result types, so the core never imports an output module.
-
-    Raises:
-        TypeError: ``result`` is none of these types.
-
-    >>> to_json(transfer("configs/nanogpt-124m-proxy.yaml", width=3072))["schema_version"]
-    1
-    """
-    from .core.fit import FitResult
-
-    if isinstance(result, TransferResult):
-        from .contract import to_json_dict
-
-        return to_json_dict(result, derivation=derivation)
-    if isinstance(result, FitResult):
-        from .lawfile import fit_json
-
-        return fit_json(result)
-    from .checkpoints import CheckpointComparison, Scan
-
-    if isinstance(result, Scan | CheckpointComparison):
-        return dict(result.to_json())
-    raise TypeError(f"to_json: expected a TransferResult, FitResult, Scan or CheckpointComparison, "
-                    f"found {type(result).__name__}")
-
-
-def to_target_config(result: TransferResult) -> dict[str, Any]:
-    """The target run of a transfer as a config mapping in the input schema: what
-    ``hpscale transfer --format yaml`` writes, and what ``check`` and ``load_config`` take.
-
-    >>> target = to_target_config(transfer("configs/nanogpt-124m-proxy.yaml", width=1536))
-    >>> target["model"]["width"], check("configs/nanogpt-124m-proxy.yaml", target).ok
-    (1536, True)
-    """
-    from .contract import to_target_config as target_config
-
-    if not isinstance(result, TransferResult):
-        raise TypeError(f"to_target_config: expected a TransferResult, found {type(result).__name__}")
-    return target_config(result)
 
 
 def to_law_yaml(result: FitResult) -> str:
@@ -264,7 +215,7 @@ def scan_checkpoint(
     Returns:
         A ``Scan``: ``.records`` (one ``TensorRecord`` per matrix: ``name``, ``group``,
         ``role``, ``layer``, ``stats.sigma_max`` …), ``.model`` (width, depth… from
-        config.json), ``.warnings``, ``.notes``, ``.to_json()``.
+        config.json), ``.warnings``, ``.notes``, ``.to_json_dict()`` (the JSON contract).
     """
     from .checkpoints import scan_checkpoint as scan
     from .core.spectrum import Grouper
@@ -486,8 +437,7 @@ def fit(
 
     Returns:
         An immutable ``FitResult``: ``.cells``, ``.laws[hp].exponents[axis]``, ``.verdicts``,
-        ``.predictions``, ``.warnings``; ``to_json(result)`` is the JSON contract of
-        ``hpscale fit --format json`` and ``to_law_yaml(result)`` the law file.
+        ``.predictions``, ``.warnings``; ``to_law_yaml(result)`` is the law file.
 
     Raises:
         InputError: a missing column, text in a number column, a single cell, a cell whose

@@ -73,6 +73,8 @@ from hpscale.core.spectrum import (
 )
 from hpscale.errors import InputError, InputFileError
 
+SCHEMA_VERSION = 2
+"""The version of the JSON contract of ``hpscale spectrum`` (scans and compares)."""
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 """A safetensors JSON header larger than this is refused (the format itself caps it at 100 MB)."""
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -228,14 +230,14 @@ def _parse_json(raw: bytes, where: str) -> Any:
 
 def _shown(name: object, limit: int = 80) -> str:
     """A name from a file as it goes into a message: repr, control characters escaped, cut."""
-    from hpscale.output import printable
+    from hpscale.text import printable
 
     text = printable(repr(name))
     return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_name(name: str, where: str) -> None:
-    from hpscale.output import printable
+    from hpscale.text import printable
 
     if len(name) > MAX_NAME_CHARS:
         raise InputError(f"{where}: tensor name of {len(name)} characters "
@@ -409,7 +411,7 @@ class _Npz(_Source):
             raise InputError(f"{path}: not a readable npz archive: {_first_line(exc)}") from None
 
     def _parse(self) -> tuple[list[TensorInfo], list[str]]:
-        from hpscale.output import printable
+        from hpscale.text import printable
 
         path = self.path
         infos = self.zf.infolist()
@@ -747,7 +749,7 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 
 def _open_directory(folder: Path) -> Checkpoint:
-    from hpscale.output import printable
+    from hpscale.text import printable
 
     try:
         entries = sorted(os.listdir(folder))
@@ -876,7 +878,12 @@ class Scan:
     files: int = 1
     bytes_read: int = 0
 
-    def to_json(self) -> dict[str, object]:
+    def to_json_dict(self) -> dict[str, object]:
+        """The JSON contract of ``hpscale spectrum --format json`` for one checkpoint."""
+        return {"schema_version": SCHEMA_VERSION, "mode": "scan", **self._fields(), "warnings": list(self.warnings)}
+
+    def _fields(self) -> dict[str, object]:
+        """The scan's own fields (a compare holds two of them under ``proxy`` and ``target``)."""
         m = self.model
         return {
             "checkpoint": str(self.path),
@@ -1104,6 +1111,8 @@ class CheckpointComparison:
     comparison: Any
     warnings: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, object]:
-        return {"proxy": self.proxy.to_json(), "target": self.target.to_json(),
-                "compare": self.comparison.to_json()}
+    def to_json_dict(self) -> dict[str, object]:
+        """The JSON contract of ``hpscale spectrum --compare --format json``."""
+        return {"schema_version": SCHEMA_VERSION, "mode": "compare", "proxy": self.proxy._fields(),
+                "target": self.target._fields(), "compare": self.comparison.to_json(),
+                "warnings": list(self.warnings)}

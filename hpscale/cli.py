@@ -38,7 +38,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _error(lines: str, code: int = EXIT_INPUT) -> typer.Exit:
-    from .output import printable
+    from .text import printable
 
     for line in lines.splitlines() or ["invalid input"]:
         print(f"error: {printable(line)}", file=sys.stderr)

@@ -196,7 +196,7 @@ def fit_json(result: FitResult) -> dict[str, Any]:
 
 def dumps_fit_json(result: FitResult) -> str:
     """The JSON text (characters a terminal acts on escaped, as in every hpscale JSON)."""
-    from .output import json_safe
+    from .text import json_safe
 
     return json_safe(json.dumps(fit_json(result), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 

@@ -135,3 +135,56 @@ def format_si(value: float) -> str:
     if value == int(value):
         return f"{int(value):,}"
     return f"{value:.4g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers as the outputs write them (JSON, YAML, CSV): one rounding for every contract
+# ---------------------------------------------------------------------------------------------
+
+#: Significant digits of every float in hpscale's outputs: far beyond any hyperparameter's
+#: precision, short enough to hide binary noise (0.0012000000000000001).
+SIGNIFICANT_DIGITS = 12
+
+_CLEAN_CACHE: dict[float, float | int | None] = {}
+_CLEAN_CACHE_MAX = 65_536  # bounded; a ladder repeats the same proxy values, β, ε and factors
+
+
+def clean(value: float | None) -> float | int | None:
+    """Round to ``SIGNIFICANT_DIGITS`` (hides 0.0012000000000000001-style noise); whole numbers
+    below 2⁵³ are written exactly; ∞/NaN → None.
+
+    Memoised: ``hpscale ladder`` cleans ~100 values per row and most of them repeat.
+    """
+    if value is None:
+        return None
+    if value in _CLEAN_CACHE:
+        return _CLEAN_CACHE[value]
+    result: float | int | None
+    if value != value or value in (float("inf"), float("-inf")):
+        result = None
+    elif float(value).is_integer() and abs(value) < 2**53:
+        result = int(value)  # a count (batch size, tokens) is written exactly, all its digits
+    else:
+        rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+        result = int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+    if len(_CLEAN_CACHE) < _CLEAN_CACHE_MAX:
+        _CLEAN_CACHE[value] = result
+    return result
+
+
+def exact(value: float | None) -> float | int | None:
+    """A size (batch, dataset, parameter count) as it is: no rounding — a target written with
+    12 digits could hold fewer tokens per epoch than per step — and whole numbers as ints."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+
+
+def clean_fraction(value: float | None) -> float | int | None:
+    """``clean`` for decay rates in [0, 1) (β, ρ), which rules scale through 1 − value: keep
+    ``SIGNIFICANT_DIGITS`` digits of the smaller of value and 1 − value. So ρ = 0.99999999999666…
+    is written as such, not rounded to 0.999999999997 (a 10 % error in its averaging window) or
+    to 1, and ρ^κ = 0.5^64 ≈ 5.4e-20 stays positive instead of becoming 1 − (1 − ρ) = 0."""
+    if value is None or not 0.5 <= value < 1:
+        return clean(value)
+    return 1.0 - float(f"{1.0 - value:.{SIGNIFICANT_DIGITS}g}")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import InputFileError
+from .text import printable
 
 
 class StdoutClosed(BaseException):
@@ -172,40 +173,3 @@ def warn(lines: Iterable[str]) -> None:
     """Warnings go to stderr, one ``warning:`` line each (control characters escaped)."""
     for line in lines:
         print(f"warning: {printable(line)}", file=sys.stderr)
-
-
-def printable(text: str) -> str:
-    """``text`` with every character a terminal could act on written as an escape: C0/C1 control
-    characters (ESC sequences clear the screen or retitle the window), bidirectional overrides and
-    isolates (they reorder what the reader sees), and lone surrogates. Tabs stay; anything printed
-    that came from an input file (names, keys, paths) goes through this first."""
-    if text.isprintable():
-        return text
-    return "".join(_escape(char) for char in text)
-
-
-_BIDI = frozenset(chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F))
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if char == "\t" or not (code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI or 0xD800 <= code <= 0xDFFF):
-        return char
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-_UNSAFE_IN_JSON = None
-
-
-def json_safe(text: str) -> str:
-    """JSON text with the characters ``printable`` escapes (C1 controls, DEL, bidirectional
-    overrides, lone surrogates) written as ``\\uXXXX`` escapes: the same JSON value, harmless on a
-    terminal. (``json.dumps`` already escapes C0 controls; it leaves these as they are.)"""
-    global _UNSAFE_IN_JSON
-    if text.isascii() or text.isprintable():
-        return text
-    if _UNSAFE_IN_JSON is None:
-        import re
-
-        _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .contract import SCHEMA_VERSION
+from .core.result import SCHEMA_VERSION
 from .core.rules import GROUPS, to_coupled
 from .errors import InputError
 
@@ -62,12 +62,10 @@ def _number(where: str, value: Any, *, low: float, low_inclusive: bool, high: fl
 
 
 def _plan_dict(plan: Any) -> dict[str, Any]:
-    from .core.compose import TransferResult
+    from .core.result import TransferResult
 
     if isinstance(plan, TransferResult):
-        from .contract import to_json_dict
-
-        return to_json_dict(plan)
+        return plan.to_json_dict()
     if isinstance(plan, str | os.PathLike):
         from .loader import read_text
 
@@ -253,10 +251,10 @@ def overrides_json(result: Any, entries: Sequence[tuple[str, tuple[int, ...] | N
     optimizer options (the shape ``hpscale.torch.overrides`` returns), plus what the model applies
     itself. ``schema_version`` 1; weight decay in torch's coupled convention."""
     from . import __version__
-    from .contract import clean, to_json_dict
+    from .numbers import clean
 
     groups, warnings = name_groups(entries)
-    contract = to_json_dict(result)
+    contract = result.to_json_dict()
     overrides = override_groups(groups, read_plan(contract))
     for group in overrides:
         group.update(lr=clean(group["lr"]), weight_decay=clean(group["weight_decay"]), eps=clean(group["eps"]))

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .core.compose import Quantity, TransferResult
+from .core.result import Quantity, TransferResult
 from .output import emit, warn
 
 
@@ -55,7 +55,7 @@ def transfer_renderables(result: TransferResult, width: int | None = None) -> li
     from rich import box
     from rich.table import Table
 
-    from .output import printable
+    from .text import printable
 
     wide = (width or table_width()) >= WIDE_TABLE
     r = result.ratios
@@ -158,7 +158,7 @@ def law_table(result: TransferResult) -> Any:
 
     from .core.fit import rule_lines
     from .core.law import GROUP_AXES
-    from .output import printable
+    from .text import printable
 
     law = result.law
     assert law is not None
@@ -217,7 +217,7 @@ def render_transfer(
     from . import contract
 
     if fmt == "json":
-        return contract.dumps_json(contract.to_json_dict(result, derivation=derivation))
+        return contract.dumps_json(result.to_json_dict(derivation=derivation))
     if fmt == "yaml":
         return contract.dumps_target_yaml(result)
     return render_rich(transfer_renderables(result), color=color)
@@ -241,7 +241,7 @@ def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width:
     spaces; colour only when writing to a terminal (and ``NO_COLOR`` unset).
 
     Cells are plain text (no Rich markup or emoji codes); text that comes from an input file
-    must pass through ``hpscale.output.printable`` first.
+    must pass through ``hpscale.text.printable`` first.
     """
     from rich.console import Console
 

@@ -894,11 +894,11 @@ def _default_loss(output: Any, target: torch.Tensor) -> torch.Tensor:
 def _plan_at(plan: Any, width: int) -> Any:
     """The plan for ``width``: ``plan(width)`` for a function; a transfer of a proxy config (or of
     a ``TransferResult``'s target config) to ``width`` otherwise."""
-    from .api import to_target_config, transfer
-    from .core.compose import TransferResult
+    from .api import transfer
+    from .core.result import TransferResult
 
     if isinstance(plan, TransferResult):
-        return transfer(to_target_config(plan), width=width)
+        return transfer(plan.to_target_config(), width=width)
     if callable(plan):
         return plan(width)
     is_json = (isinstance(plan, Mapping) and "schema_version" in plan) or (

@@ -46,7 +46,7 @@ def test_no_public_name_is_a_submodule():
 def test_transfer_keyword_api_matches_the_cli_contract():
     result = hpscale.transfer(NANOGPT, width=3072, batch_size="983040", dataset_size=36_142_328_792)
     assert result.ratios.width == 4 and result.ratios.batch == 2 and result.ratios.dataset == 4
-    assert hpscale.to_json(result)["param_groups"]["hidden"]["weight_decay"] == pytest.approx(0.141421356237)
+    assert result.to_json_dict()["param_groups"]["hidden"]["weight_decay"] == pytest.approx(0.141421356237)
 
 
 def test_result_is_immutable_and_picklable():
@@ -86,7 +86,7 @@ def test_load_config_from_a_mapping_and_errors_name_the_field():
 
 
 def test_check_accepts_paths_mappings_and_configs(tmp_path):
-    target = hpscale.to_target_config(hpscale.transfer(NANOGPT, width=1536))
+    target = hpscale.transfer(NANOGPT, width=1536).to_target_config()
     assert hpscale.check(NANOGPT, target).ok
     target["param_groups"]["hidden"]["lr"] *= 2
     report = hpscale.check(hpscale.load_config(NANOGPT), target)

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from hpscale.cli import app
 from hpscale.core.check import DEFAULT_RTOL, compare
-from hpscale.core.compose import RuleChoices
+from hpscale.core.rules import RuleChoices
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,7 @@ def test_expected_zero_needs_zero(proxy, tmp_path):
 def test_every_rule_choice_passes_the_identity(proxy):
     """A proxy checked against itself matches under every rule choice (issue: sqrt broke it)."""
 
-    from hpscale.core.compose import CHOICES
+    from hpscale.core.rules import CHOICES
 
     for name, allowed in CHOICES.items():
         for value in allowed:

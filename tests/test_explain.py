@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from hpscale.cli import app
 from hpscale.commands.explain import rule_entry
 from hpscale.core import rules as R
-from hpscale.core.compose import RuleChoices, transfer_to
+from hpscale.core.compose import transfer_to
+from hpscale.core.rules import RuleChoices
 from hpscale.core.scale import Scale
 from hpscale.loader import config_from_data
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from hpscale import contract as C
 from hpscale.cli import app
 from hpscale.commands import options as O
-from hpscale.contract import to_json_dict
 from hpscale.core import ladder as LD
-from hpscale.core.compose import RuleChoices, scale_of, transfer_to
+from hpscale.core.compose import scale_of, transfer_to
+from hpscale.core.rules import RuleChoices
 from hpscale.core.scale import Scale
 from hpscale.errors import InputError
 from hpscale.loader import load_config
@@ -66,7 +66,7 @@ class TestRows:
         assert len(rows) == 4
         config = load_config(LLAMA)
         for row, (width, dataset) in zip(rows, [(512, 4e9), (1024, 8e9), (2048, 16e9), (4096, 32e9)], strict=True):
-            expected = to_json_dict(transfer_to(config, Scale(width=width, batch_size=524_288, dataset_size=dataset)))
+            expected = transfer_to(config, Scale(width=width, batch_size=524_288, dataset_size=dataset)).to_json_dict()
             assert row == json.loads(json.dumps(expected))
         # and the very same object `transfer --format json` prints
         single = CliRunner().invoke(app, ["transfer", LLAMA, "--width", "1024", "--dataset-size", "8B",
@@ -167,6 +167,6 @@ def test_run_ladder_matches_transfer_for_many_rows():
     targets = LD.ladder_scales(scale_of(config), widths=[256 * (i + 1) for i in range(50)],
                                batch_sizes=[524_288 * (1 + i % 3) for i in range(50)])
     results = LD.run_ladder(config, targets, choices)
-    assert [to_json_dict(r) for r in results] == [to_json_dict(transfer_to(config, t, choices)) for t in targets]
-    text = C.dumps_json_list([to_json_dict(r) for r in results])
+    assert [r.to_json_dict() for r in results] == [transfer_to(config, t, choices).to_json_dict() for t in targets]
+    text = C.dumps_json_list([r.to_json_dict() for r in results])
     assert len(text.splitlines()) == 52  # "[", one object per line, "]"

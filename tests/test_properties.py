@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from hpscale.contract import dumps_json, dumps_target_yaml, to_json_dict
+from hpscale.contract import dumps_json, dumps_target_yaml
 from hpscale.core import rules as R
 from hpscale.core.check import compare, stated_fields
-from hpscale.core.compose import RuleChoices, transfer_to
+from hpscale.core.compose import transfer_to
+from hpscale.core.rules import RuleChoices
 from hpscale.core.scale import Scale
 from hpscale.errors import InputError
 from hpscale.loader import config_from_data, parse_yaml
@@ -147,7 +148,7 @@ def test_transfer_is_finite_or_refuses(data, m, kappa, nu, depth_ratio, rule_cho
         return
     bad = [x for x in floats_in(result) if not math.isfinite(x)]
     assert bad == [], bad
-    dumps_json(to_json_dict(result))  # allow_nan=False: raises on NaN/inf
+    dumps_json(result.to_json_dict())  # allow_nan=False: raises on NaN/inf
     # The target YAML is a valid config that passes its own check (the round trip), within
     # ratios of 2^±10 and ρ ≥ 0.5: beyond, ρ^κ underflows to 0 or rounds to 1 in the YAML's
     # 12 digits (see the xfail tests below).

@@ -490,7 +490,7 @@ def test_nanogpt_pair_with_configs_gets_timescale(tmp_path: Path) -> None:
     proxy = write_safetensors(tmp_path / "p.safetensors", gpt2_like(32, 2, 1.0, seed=1))
     target = write_safetensors(tmp_path / "t.safetensors", gpt2_like(128, 2, 2**0.5, seed=2))
     result = hpscale.compare_checkpoints(proxy, target, proxy_config=proxy_yaml,
-                                         target_config=hpscale.to_target_config(transfer))
+                                         target_config=transfer.to_target_config())
     c = result.comparison
     assert c.predicted == pytest.approx(expected)
     assert c.width_ratio == pytest.approx(4.0) and c.verdict.rule == "timescale"

@@ -229,7 +229,7 @@ PROXY = {
 
 
 def plan_at(width: int, **kwargs) -> dict:
-    return hpscale.to_json(hpscale.transfer(PROXY, width=width, **kwargs))
+    return hpscale.transfer(PROXY, width=width, **kwargs).to_json_dict()
 
 
 def quiet(fn, *args, **kwargs):
@@ -358,7 +358,7 @@ def test_every_parameter_exactly_once(name):
 
 def test_group_values_are_the_plans(tmp_path):
     result = hpscale.transfer(PROXY, width=128)
-    plan = hpscale.to_json(result)
+    plan = result.to_json_dict()
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
     model = Llama(128)
@@ -377,7 +377,7 @@ def test_group_values_are_the_plans(tmp_path):
 def test_independent_weight_decay_becomes_coupled_per_group():
     proxy = copy.deepcopy(PROXY)
     proxy["optimizer"]["weight_decay"], proxy["optimizer"]["weight_decay_convention"] = 1e-4, "independent"
-    plan = hpscale.to_json(hpscale.transfer(proxy, width=64))
+    plan = hpscale.transfer(proxy, width=64).to_json_dict()
     groups = {g["hpscale_group"]: g for g in hpt.param_groups(Llama(64), plan)}
     for group, g in groups.items():
         values = plan["optimizer_groups"][group]

@@ -68,7 +68,7 @@ def test_overrides_json_carries_the_plan_in_the_coupled_convention():
     hidden = obj["overrides"][1]
     assert hidden["params"] == ["transformer.h.0.attn.c_attn.weight", "transformer.h.0.mlp.c_proj.weight"]
     # The plan is in the independent convention; overrides are for torch: λ = λ_ind/η per group.
-    plan = hpscale.to_json(result)["optimizer_groups"]["hidden"]
+    plan = result.to_json_dict()["optimizer_groups"]["hidden"]
     assert hidden["lr"] == plan["lr"] == 0.0025
     assert hidden["weight_decay"] == pytest.approx(plan["weight_decay"] / plan["lr"])
     assert obj["weight_decay_convention"] == "coupled" and obj["model_groups"]["readout"]["multiplier"] == 0.25

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from hpscale.contract import to_target_config
 from hpscale.core import rules as R
-from hpscale.core.compose import RuleChoices, resolve_groups, transfer_to
+from hpscale.core.compose import resolve_groups, transfer_to
+from hpscale.core.rules import RuleChoices
 from hpscale.core.scale import Scale
 from hpscale.errors import InputError, RuleDomainError
 from hpscale.loader import config_from_data
@@ -103,7 +103,7 @@ class TestComposition:
         t1 = scale_of(config, width=1024, batch_size=1_048_576, dataset_size=8e9)
         t2 = scale_of(config, width=4096, batch_size=2_097_152, dataset_size=3e10)
         direct = transfer_to(config, t2, choices)
-        middle = config_from_data(to_target_config(transfer_to(config, t1, choices)), "t1")
+        middle = config_from_data(transfer_to(config, t1, choices).to_target_config(), "t1")
         chained = transfer_to(middle, t2, choices)
         a, b = targets(direct), targets(chained)
         for key in a:
@@ -115,7 +115,7 @@ class TestComposition:
         t1 = Scale(width=512, batch_size=1_048_576, dataset_size=6e9, depth=16)
         t2 = Scale(width=2048, batch_size=2_097_152, dataset_size=4e10, depth=32)
         direct = transfer_to(config, t2, choices)
-        middle = config_from_data(to_target_config(transfer_to(config, t1, choices)), "t1")
+        middle = config_from_data(transfer_to(config, t1, choices).to_target_config(), "t1")
         chained = transfer_to(middle, t2, choices)
         a, b = targets(direct), targets(chained)
         for key in a:
@@ -315,7 +315,7 @@ class TestWarmup:
         config = make(optimizer={"warmup_steps": 1000})
         t1 = scale_of(config, batch_size=3 * 524_288)
         t2 = scale_of(config, batch_size=7 * 524_288, width=1024)
-        middle = config_from_data(to_target_config(transfer_to(config, t1)), "t1")
+        middle = config_from_data(transfer_to(config, t1).to_target_config(), "t1")
         assert middle.optimizer.warmup_steps == 333  # nearest whole step of 1000/3
         chained = transfer_to(middle, t2).warmup_steps.target
         assert abs(chained - transfer_to(config, t2).warmup_steps.target) <= 0.5

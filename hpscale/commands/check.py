@@ -17,7 +17,7 @@ from . import options as O
 
 if TYPE_CHECKING:
     from ..core.check import CheckReport
-    from ..core.compose import RuleChoices
+    from ..core.rules import RuleChoices
 
 CHECK_FORMATS = ("table", "json")
 
@@ -169,8 +169,8 @@ def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: 
     from rich.table import Table
     from rich.text import Text
 
-    from ..output import printable
     from ..render import render_rich
+    from ..text import printable
 
     renderables: list[Any] = []
     for path, report in reports:
@@ -198,7 +198,7 @@ def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: 
     summary = f"{len(reports) - bad} of {len(reports)} targets match"
     summary += f"; {bad} with findings" if bad else ""
     if law is not None:  # the expectation came from a fitted law on the axes it covers
-        from ..output import printable
+        from ..text import printable
 
         summary += f" (expected values under the fitted law {printable(law.name)} from {printable(law.path)})"
     renderables.append(Text(summary, style="bold red" if bad else "bold green"))

@@ -100,7 +100,8 @@ def explain_command(
 ) -> None:
     """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
     output_file = O.output_option(output)
-    from ..contract import SCHEMA_VERSION, dumps_json
+    from ..contract import dumps_json
+    from ..core.result import SCHEMA_VERSION
     from ..core.rules import RULES
     from ..output import emit
 

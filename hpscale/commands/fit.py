@@ -85,8 +85,9 @@ def fit_command(
     law_path = O.output_option(output)
     from ..api import fit
     from ..lawfile import dumps_fit_json, dumps_law
-    from ..output import emit, printable, warn, write_atomic
+    from ..output import emit, warn, write_atomic
     from ..runs import parse_mapping
+    from ..text import printable
 
     numbers = {name: _whole(option, value) for name, option, value in
                (("window", "--window", window), ("bootstrap", "--bootstrap", bootstrap), ("seed", "--seed", seed))}
@@ -206,8 +207,8 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
 
     from ..core.fit import SOURCES
     from ..numbers import format_si
-    from ..output import printable
     from ..render import fmt_exponent, render_rich
+    from ..text import printable
 
     def table(title: str) -> Table:
         return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left")

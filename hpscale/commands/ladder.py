@@ -20,7 +20,7 @@ import typer
 from . import options as O
 
 if TYPE_CHECKING:
-    from ..core.compose import RuleChoices
+    from ..core.rules import RuleChoices
 
 LADDER_FORMATS = ("table", "json", "csv")
 
@@ -35,8 +35,8 @@ def _table(results: list[Any], color: bool | None) -> str:
     from rich.table import Table
 
     from ..numbers import format_si
-    from ..output import printable
     from ..render import columns_that_fit, fmt_value, render_rich, table_width
+    from ..text import printable
 
     first = results[0]
 

@@ -137,7 +137,7 @@ def _rule_options() -> dict[str, tuple[Any, Any]]:
     """name → (Typer annotation, default) for every ``RuleChoices`` field, in field order."""
     import dataclasses
 
-    from ..core.compose import CHOICES, RuleChoices
+    from ..core.rules import CHOICES, RuleChoices
 
     options: dict[str, tuple[Any, Any]] = {}
     for field in dataclasses.fields(RuleChoices):
@@ -156,7 +156,7 @@ RULE_OPTIONS: dict[str, tuple[Any, Any]] = _rule_options()
 
 def rule_choices(**values: Any) -> Any:
     """The validated ``RuleChoices`` of the rule options; errors name the command-line flag."""
-    from ..core.compose import RuleChoices
+    from ..core.rules import RuleChoices
     from ..numbers import parse_number
 
     try:

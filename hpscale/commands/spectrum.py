@@ -17,11 +17,10 @@ from . import options as O
 
 if TYPE_CHECKING:
     from ..checkpoints import CheckpointComparison, Scan
-    from ..core.compose import RuleChoices
+    from ..core.rules import RuleChoices
 
 SPECTRUM_FORMATS = ("table", "json", "csv")
 PROGRESS_MIN_TENSORS = 20
-SCHEMA_VERSION = 2
 #: The scan table shows shape and ‖W‖_F from this many columns, the stable rank from
 #: MEDIUM_TABLE; narrower terminals get tensor, group, role and σ_top (JSON/CSV have all).
 WIDE_TABLE = 110
@@ -132,7 +131,7 @@ def _with_progress(path: Path, run: Any) -> Scan:
         TransferSpeedColumn,
     )
 
-    from ..output import printable
+    from ..text import printable
 
     console = Console(stderr=True)
     progress = Progress(
@@ -181,7 +180,7 @@ def _shape(shape: Any) -> str:
 
 
 def _notes(lines: list[str]) -> None:
-    from ..output import printable
+    from ..text import printable
 
     for line in lines:
         print(f"note: {printable(line)}", file=sys.stderr)
@@ -196,8 +195,7 @@ def _emit_scan(scan: Scan, fmt: str, output: Path | None, inputs: list[Path]) ->
     warn(scan.warnings)
     _notes(scan.notes)
     if fmt == "json":
-        _write(_json({"schema_version": SCHEMA_VERSION, "mode": "scan", **scan.to_json(),
-                      "warnings": list(scan.warnings)}), output, inputs)
+        _write(_json(scan.to_json_dict()), output, inputs)
     elif fmt == "csv":
         _write(_scan_csv(scan), output, inputs)
     else:
@@ -212,7 +210,7 @@ def _csv(rows: list[list[object]], header: tuple[str, ...]) -> str:
     import csv
     import io
 
-    from ..output import printable
+    from ..text import printable
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -239,8 +237,8 @@ def _scan_table(scan: Scan, color: bool | None) -> str:
     from rich.table import Table
 
     from ..core.spectrum import group_summary
-    from ..output import printable
     from ..render import render_rich, table_width
+    from ..text import printable
 
     width = table_width()
     columns = ["tensor", "group", "role"] + (["shape"] if width >= WIDE_TABLE else []) + ["σ_top"]
@@ -282,8 +280,7 @@ def _emit_compare(result: CheckpointComparison, fmt: str, output: Path | None, i
     warn(result.warnings)
     _notes([f"proxy: {n}" for n in result.proxy.notes] + [f"target: {n}" for n in result.target.notes])
     if fmt == "json":
-        _write(_json({"schema_version": SCHEMA_VERSION, "mode": "compare", **result.to_json(),
-                      "warnings": list(result.warnings)}), output, inputs)
+        _write(_json(result.to_json_dict()), output, inputs)
     elif fmt == "csv":
         rows: list[list[object]] = [[p.group, p.role, p.name, p.proxy, p.target, p.sigma_proxy, p.sigma_target, p.ratio]
                                     for p in result.comparison.pairs]
@@ -297,8 +294,8 @@ def _compare_table(result: CheckpointComparison, color: bool | None) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    from ..output import printable
     from ..render import render_rich
+    from ..text import printable
 
     c = result.comparison
     rules = list(c.predicted)

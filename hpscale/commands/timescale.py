@@ -31,8 +31,8 @@ def render_table(report: TimescaleReport, *, group: str | None, config: str | No
     from rich.table import Table
 
     from ..numbers import format_si
-    from ..output import printable
     from ..render import fmt_value, render_rich
+    from ..text import printable
 
     def _size(value: float) -> str:
         return f"{value:,.0f}" if value == int(value) else format_si(value)

@@ -13,7 +13,7 @@ from . import options as O
 FORMATS = (*O.FORMATS, "overrides")
 
 if TYPE_CHECKING:
-    from ..core.compose import RuleChoices
+    from ..core.rules import RuleChoices
 
 
 @O.with_rule_options

@@ -7,14 +7,14 @@ each naming its rule (a key of ``hpscale.rules.RULES``), so renderers can explai
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InputError, RuleDomainError
 from . import rules as R
 from .frozen import FrozenMap
 from .law import Law, law_factors, law_warnings
-from .rules import GROUPS, Group
+from .result import GroupResult, Quantity, Timescales, TransferResult, WidthRuleAlternative
+from .rules import GROUPS, Group, RuleChoices
 from .scale import Factor, Ratios, Scale
 
 if TYPE_CHECKING:
@@ -31,61 +31,6 @@ BETA_WINDOW_WARNING = 2.0
 PLAUSIBLE_LR = (1e-7, 1.0)
 
 
-@dataclass(frozen=True)
-class RuleChoices:
-    """Which published rule to apply where the papers offer more than one.
-
-    Each field's allowed values are the matching tuple of ``hpscale.core.rules``
-    (``WD_WIDTH_RULES``, ``READOUT_RULES``, …); a value outside it raises ``InputError``
-    (a ``ValueError``) naming the field.
-    """
-
-    wd_width_rule: R.WdWidthRule = "timescale"
-    readout_rule: R.ReadoutRule = "mureadout"
-    beta_rule: R.BetaRule = "linear"
-    tau_rule: R.TauRule = "constant"
-    tau_exponent: float = R.POWER_LINES_EXPONENT
-    eps_width_rule: R.EpsWidthRule = "inverse"
-    depth_rule: R.DepthRule = "completep"
-    eps_depth_rule: R.EpsDepthRule = "inverse"
-    eps_batch_rule: R.EpsBatchRule = "sqrt"
-
-    def __post_init__(self) -> None:
-        for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise InputError(f"{name}: {value!r}: allowed: {', '.join(allowed)}")
-        exponent = self.tau_exponent
-        if isinstance(exponent, bool) or not isinstance(exponent, int | float) or not abs(exponent) < 10:
-            raise InputError(f"tau_exponent: {exponent!r}: must be a finite number in (-10, 10)")
-
-
-#: The allowed values of each string field of ``RuleChoices`` (one definition, in ``rules``).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "wd_width_rule": R.WD_WIDTH_RULES,
-    "readout_rule": R.READOUT_RULES,
-    "beta_rule": R.BETA_RULES,
-    "tau_rule": R.TAU_RULES,
-    "eps_width_rule": R.EPS_WIDTH_RULES,
-    "depth_rule": R.DEPTH_RULES,
-    "eps_depth_rule": R.EPS_DEPTH_RULES,
-    "eps_batch_rule": R.EPS_BATCH_RULES,
-}
-
-
-class Quantity(NamedTuple):
-    """A hyperparameter at the proxy and the target; target = proxy · Π factor values.
-
-    For β and ρ, which do not scale multiplicatively, the single factor's value is κ, the
-    batch ratio that enters the map its ``symbol`` names (``linear``: 1 − κ(1 − β),
-    ``exponential``: β^κ, ``ρ^κ``).
-    """
-
-    proxy: float | None
-    target: float | None
-    factors: tuple[Factor, ...] = ()
-
-
 class GroupValues(NamedTuple):
     """One group's hyperparameters as a run used them (after falling back to globals)."""
 
@@ -95,65 +40,6 @@ class GroupValues(NamedTuple):
     init_std: float | None
     multiplier: float
     eps: float
-
-
-class Timescales(NamedTuple):
-    """τ_iter (steps) and τ_epoch (epochs) of one group; ``None`` means ∞ (no decay)."""
-
-    tau_iter: float | None
-    tau_epoch: float | None
-    tau_run_fraction: float | None  # τ_epoch / epochs of the run
-
-
-class GroupResult(NamedTuple):
-    lr: Quantity
-    weight_decay: Quantity
-    init_std: Quantity
-    multiplier: Quantity
-    eps: Quantity
-    timescales_proxy: Timescales
-    timescales_target: Timescales
-
-
-class WidthRuleAlternative(NamedTuple):
-    """The hidden group's weight decay under one width rule, and its predicted σ_top ratio."""
-
-    rule: R.WdWidthRule
-    weight_decay: float
-    sigma_top_ratio: float | None
-    tau_epoch: float | None
-
-
-@dataclass(frozen=True)
-class TransferResult:
-    """Every target hyperparameter of one transfer, with the factors that produced it.
-
-    Immutable. ``groups`` maps each parameter group (embedding, hidden, readout, vector) to its
-    ``GroupResult``; every ``Quantity`` holds ``proxy``, ``target`` and ``factors`` (rule,
-    axis, symbol, value) with target = proxy · Π factor values. ``hpscale.to_json(result)``
-    gives the versioned JSON contract that ``hpscale transfer --format json`` prints.
-    """
-
-    name: str | None
-    proxy: Scale
-    target: Scale
-    ratios: Ratios
-    choices: RuleChoices
-    convention: str
-    unit: str
-    epochs: float
-    base_width: int
-    groups: FrozenMap[Group, GroupResult]
-    betas: tuple[Quantity, Quantity]
-    eps: Quantity
-    ema_decay: Quantity | None
-    residual_multiplier: Quantity | None
-    warmup_steps: Quantity | None  # unrounded target; outputs round to whole steps
-    steps_per_epoch: tuple[float, float]
-    alternatives: tuple[WidthRuleAlternative, ...]
-    warnings: tuple[str, ...] = field(default=())
-    #: The fitted law used instead of the rules on the axes it covers (``transfer --law``).
-    law: Law | None = None
 
 
 def scale_of(config: RunConfig) -> Scale:

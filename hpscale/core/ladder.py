@@ -4,7 +4,7 @@ A ladder is a list of target ``Scale`` s (zipped option lists, or their Cartesia
 each target goes through the one ``hpscale.transfer.transfer`` every other command uses, so a
 ladder row is byte-for-byte the ``transfer --format json`` contract of that target.
 
-Why no numpy here: ``transfer`` plus ``contract.to_json_dict`` cost ≈ 0.4 ms per target, about
+Why no numpy here: ``transfer`` plus ``TransferResult.to_json_dict`` cost ≈ 0.4 ms per target, about
 the cost of importing numpy (≈ 60 ms) per 150 targets; a vectorised copy of ``transfer`` would
 duplicate every rule and its warnings for a saving that only matters beyond ~10⁴ targets. The
 JSON list is written one compact object per line, which lets ``json`` use its C encoder
@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import HpscaleError, InputError
 from ..numbers import format_si
-from .compose import ProxyRun, RuleChoices, TransferResult, read_proxy, transfer_from
+from .compose import ProxyRun, read_proxy, transfer_from
+from .result import TransferResult
+from .rules import RuleChoices
 from .scale import Scale
 
 if TYPE_CHECKING:

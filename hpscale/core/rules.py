@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from ..errors import InputError
+
 Group = Literal["embedding", "hidden", "readout", "vector"]
 GROUPS: tuple[Group, ...] = ("embedding", "hidden", "readout", "vector")
 
@@ -64,6 +66,48 @@ SIGMA_WIDTH_EXPONENT = 0.75
 #: Default relative error to which ``hpscale spectrum`` measures σ_top (0.25 %: half the 0.5 %
 #: the diagnostic is specified to; the rules' predictions differ by m^0.25, 19 % at m = 2).
 SIGMA_TOP_RTOL = 2.5e-3
+
+
+@dataclass(frozen=True)
+class RuleChoices:
+    """Which published rule to apply where the papers offer more than one.
+
+    Each field's allowed values are the matching tuple of ``hpscale.core.rules``
+    (``WD_WIDTH_RULES``, ``READOUT_RULES``, …); a value outside it raises ``InputError``
+    (a ``ValueError``) naming the field.
+    """
+
+    wd_width_rule: WdWidthRule = "timescale"
+    readout_rule: ReadoutRule = "mureadout"
+    beta_rule: BetaRule = "linear"
+    tau_rule: TauRule = "constant"
+    tau_exponent: float = POWER_LINES_EXPONENT
+    eps_width_rule: EpsWidthRule = "inverse"
+    depth_rule: DepthRule = "completep"
+    eps_depth_rule: EpsDepthRule = "inverse"
+    eps_batch_rule: EpsBatchRule = "sqrt"
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise InputError(f"{name}: {value!r}: allowed: {', '.join(allowed)}")
+        exponent = self.tau_exponent
+        if isinstance(exponent, bool) or not isinstance(exponent, int | float) or not abs(exponent) < 10:
+            raise InputError(f"tau_exponent: {exponent!r}: must be a finite number in (-10, 10)")
+
+
+#: The allowed values of each string field of ``RuleChoices`` (one definition, in ``rules``).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "wd_width_rule": WD_WIDTH_RULES,
+    "readout_rule": READOUT_RULES,
+    "beta_rule": BETA_RULES,
+    "tau_rule": TAU_RULES,
+    "eps_width_rule": EPS_WIDTH_RULES,
+    "depth_rule": DEPTH_RULES,
+    "eps_depth_rule": EPS_DEPTH_RULES,
+    "eps_batch_rule": EPS_BATCH_RULES,
+}
 
 
 @dataclass(frozen=True)
