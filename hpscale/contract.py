@@ -66,9 +66,10 @@ def exact(value: float | None) -> float | int | None:
 
 def clean_fraction(value: float | None) -> float | int | None:
     """``clean`` for decay rates in [0, 1) (β, ρ), which rules scale through 1 − value: keep
-    ``SIGNIFICANT_DIGITS`` digits of 1 − value, so ρ = 0.99999999999666… is written as such, not
-    rounded to 0.999999999997 (a 10 % error in its averaging window) or to 1."""
-    if value is None or not 0 < value < 1:
+    ``SIGNIFICANT_DIGITS`` digits of the smaller of value and 1 − value. So ρ = 0.99999999999666…
+    is written as such, not rounded to 0.999999999997 (a 10 % error in its averaging window) or
+    to 1, and ρ^κ = 0.5^64 ≈ 5.4e-20 stays positive instead of becoming 1 − (1 − ρ) = 0."""
+    if value is None or not 0.5 <= value < 1:
         return clean(value)
     return 1.0 - float(f"{1.0 - value:.{SIGNIFICANT_DIGITS}g}")
 

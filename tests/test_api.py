@@ -99,8 +99,9 @@ def test_rule_choices_fields_are_the_cli_rule_options():
     assert [f.name for f in dataclasses.fields(RuleChoices)] == list(RULE_OPTIONS)
 
 
-def test_public_surface_type_checks():
+def test_package_type_checks():
+    """The whole package, the public surface included (it costs what the surface alone did)."""
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--no-error-summary", "hpscale/__init__.py", "hpscale/api.py",
-         "hpscale/core"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        [sys.executable, "-m", "mypy", "--no-error-summary", "hpscale"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -429,6 +429,16 @@ def test_round_trip_of_a_decay_close_to_one(tmp_path):
     assert "1 − 5e-12" in result.stdout and "1 − 2.5e-12" in result.stdout  # never "1" and "1"
 
 
+def test_round_trip_of_a_decay_close_to_zero(tmp_path):
+    """ρ = 0.5 with 64× the batch: ρ^κ = 0.5^64 ≈ 5.4e-20 must stay positive in the YAML (1 − (1 − ρ)
+    rounded it to 0, which the config schema refuses); found by the property test."""
+    proxy = tmp_path / "p.yaml"
+    proxy.write_text(PROXY_YAML.replace("ema_decay: 0.999\n", "ema_decay: 0.5\n"))
+    target = make_target(proxy, tmp_path, "t.yaml", "--batch-size", str(524288 * 64), "--beta-rule", "exponential")
+    assert yaml.safe_load(target.read_text())["ema_decay"] == pytest.approx(0.5**64, rel=1e-11)
+    assert run("check", proxy, target, "--beta-rule", "exponential").exit_code == 0
+
+
 def test_ignore_fields_set_by_policy(proxy, tmp_path):
     """A team that keeps β and ε fixed when the batch grows: --ignore (or the keep rules)."""
     target = make_target(proxy, tmp_path, "t.yaml", "--batch-size", "2097152")

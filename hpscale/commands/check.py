@@ -104,7 +104,7 @@ def check_command(
     Exit 0 if every target matches, 1 if any value differs by more than --rtol, 2 on a usage
     or input error (nothing on stdout).
     """
-    output = O.output_option(output)  # type: ignore[assignment]
+    output_file = O.output_option(output)
     fmt = O.choice("--format", format, CHECK_FORMATS)
     tolerance = _rtol(rtol)
     jobs_wanted = O.jobs_option(jobs)
@@ -129,14 +129,14 @@ def check_command(
         raise InputError("\n".join(problems))
 
     inputs = [proxy, *targets, *([Path(law)] if law else [])]
-    color = None if output is None else False
+    color = None if output_file is None else False
     if fmt == "json":
         text = dumps_json(report_json(reports, choices, tolerance, law_file))  # type: ignore[arg-type]
     else:
         for path, report in reports:
             warn(f"{path}: {line}" for line in report.warnings)
         text = render_table(reports, tolerance, color=color, law=law_file)
-    emit(text, output, inputs)
+    emit(text, output_file, inputs)
     if not all(report.ok for _, report in reports):
         raise typer.Exit(1)
 

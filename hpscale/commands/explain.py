@@ -99,13 +99,13 @@ def explain_command(
     output: O.OutputOpt = None,
 ) -> None:
     """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
-    output = O.output_option(output)  # type: ignore[assignment]
+    output_file = O.output_option(output)
     from ..contract import SCHEMA_VERSION, dumps_json
     from ..core.rules import RULES
     from ..output import emit
 
     fmt = O.choice("--format", format, EXPLAIN_FORMATS)
-    color = None if output is None else False
+    color = None if output_file is None else False
     if rule is None:
         entries = [rule_entry(key) for key in RULES]
         text = (dumps_json({"schema_version": SCHEMA_VERSION, "rules": entries}) if fmt == "json"
@@ -113,4 +113,4 @@ def explain_command(
     else:
         entry = rule_entry(resolve_rule(rule))
         text = dumps_json({"schema_version": SCHEMA_VERSION, **entry}) if fmt == "json" else render_entry(entry)
-    emit(text, output)
+    emit(text, output_file)

@@ -108,7 +108,7 @@ def ladder_command(
     CSV rows are streamed (memory does not grow with the ladder); the table is for ladders a
     person reads.
     """
-    output = O.output_option(output)  # type: ignore[assignment]
+    output_file = O.output_option(output)
     from ..errors import InputError
 
     fmt = O.choice("--format", format, LADDER_FORMATS)
@@ -148,9 +148,9 @@ def ladder_command(
     gc.disable()
     try:
         if fmt == "table":
-            results = LD.run_ladder(config, list(targets), choices)  # type: ignore[arg-type]
+            results = LD.run_ladder(config, list(targets), choices)
             warn(C.stderr_warnings([result.warnings for result in results]))
-            emit(_table(results, None if output is None else False), output, [proxy])
+            emit(_table(results, None if output_file is None else False), output_file, [proxy])
             return
         shared = (read_proxy(config), choices, fmt)
         workers = worker_count(jobs_wanted, size)
@@ -158,7 +158,7 @@ def ladder_command(
         # Rows are computed in blocks and written as they come; a spool file (or the --output
         # temporary file) holds them until every row has succeeded, so an error in row 50,000
         # still leaves stdout empty.
-        with _sink(output, [proxy]) as stream:
+        with _sink(output_file, [proxy]) as stream:
             writer = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
             stream.write("[\n" if fmt == "json" else "")
             if writer is not None:

@@ -25,8 +25,8 @@ def config_schema() -> dict[str, Any]:
 
 def schema_command(output: O.OutputOpt = None) -> None:
     """Print the JSON Schema of proxy/target config files (pass --output to write it to a file)."""
-    output = O.output_option(output)  # type: ignore[assignment]
+    output_file = O.output_option(output)
     from ..contract import dumps_json
     from ..output import emit
 
-    emit(dumps_json(config_schema()), output)
+    emit(dumps_json(config_schema()), output_file)

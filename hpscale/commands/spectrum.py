@@ -153,7 +153,7 @@ def _with_progress(path: Path, run: Any) -> Scan:
             progress.update(task[0], completed=done_bytes, done=done)
 
     try:
-        return run({"on_open": on_open, "on_tensor": on_tensor})  # type: ignore[no-any-return]
+        return run({"on_open": on_open, "on_tensor": on_tensor})
     finally:
         progress.stop()
 

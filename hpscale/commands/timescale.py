@@ -110,7 +110,7 @@ def timescale_command(
     --dataset-size 9035582198 gives τ_epoch = 0.9066; add --tau-epoch 1 and drop
     --weight-decay to get λ = 0.09066.
     """
-    output = O.output_option(output)  # type: ignore[assignment]
+    output_file = O.output_option(output)
     from ..errors import InputError
     from ..output import emit, warn
 
@@ -181,5 +181,5 @@ def timescale_command(
         text = dumps_json(timescale_json(report, group=group, config=config_name, unit=unit))
     else:
         text = render_table(report, group=group, config=config_name, unit=unit,
-                            color=None if output is None else False)
-    emit(text, output, [config] if config is not None else [])
+                            color=None if output_file is None else False)
+    emit(text, output_file, [config] if config is not None else [])

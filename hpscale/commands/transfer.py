@@ -36,7 +36,7 @@ def transfer_command(
     choices: RuleChoices | None = None,
 ) -> None:
     """Print target-scale hyperparameters for every parameter group of PROXY."""
-    output = O.output_option(output)  # type: ignore[assignment]
+    output_file = O.output_option(output)
     fmt = O.choice("--format", format, FORMATS)
     if (fmt == "overrides") != (model_names is not None):
         from ..errors import InputError
@@ -64,6 +64,6 @@ def transfer_command(
 
         obj = overrides_json(result, read_model_names(model_names))
         warn(obj["warnings"])
-        emit(dumps_json(obj), output, [*inputs, model_names])  # type: ignore[arg-type]
+        emit(dumps_json(obj), output_file, [*inputs, model_names])
         return
-    emit_transfer(result, fmt, output, inputs, derivation=derivation)  # type: ignore[arg-type]
+    emit_transfer(result, fmt, output_file, inputs, derivation=derivation)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from ..errors import InputError
 from . import rules as R
 from .compose import (
+    GroupValues,
     ProxyRun,
     Quantity,
     RuleChoices,
@@ -53,6 +54,7 @@ from .compose import (
 if TYPE_CHECKING:  # annotations only: building the pydantic models costs start-up time
     from ..config import RunConfig
     from .law import Law
+    from .rules import Group
 
 #: Default relative tolerance of ``hpscale check`` (1 %): far above the 12 significant digits
 #: ``transfer --format yaml`` writes, far below any deliberate change of a hyperparameter.
@@ -261,54 +263,87 @@ def compare(
         )
     run = proxy_run if proxy_run is not None else read_proxy(proxy)
     result = transfer_from(run, scale_of(target), choices or RuleChoices(), alternatives=False, law=law)
-    convention = target.optimizer.weight_decay_convention
     states = functools.partial(_stated_in, target, stated)
     found = resolve_groups(target)
     out: list[Comparison] = []
     notes: list[str] = []
-
     for group in R.GROUPS:
-        prefix = f"param_groups.{group}"
-        over = target.group_override(group)
-        predicted = result.groups[group]
-        values = found[group]
+        out += _compare_group(group, result, target, found[group], states, rtol, notes)
+    out += _compare_run(result, proxy, target, states, rtol)
 
-        source = functools.partial(_source, over, prefix)
+    if ignore:
+        skip = ignore_matcher(ignore)
+        ignored = tuple(c.field for c in out if skip(c.field, c.source))
+        out = [c for c in out if not skip(c.field, c.source)]
+    else:
+        ignored = ()
+    return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out), ignored)
 
-        lr_expected = predicted.lr.target
-        assert lr_expected is not None
-        out.append(_judge(f"{prefix}.lr", source("lr", "optimizer.lr"), lr_expected, values.lr,
-                          predicted.lr, rtol))
 
-        wd_extra = ("coupled-to-independent",) if convention != result.convention else ()
-        out.append(_judge(f"{prefix}.weight_decay", source("weight_decay", "optimizer.weight_decay"),
-                          _expected_weight_decay(result, group, convention), values.weight_decay,
-                          predicted.weight_decay, rtol, *wd_extra))
+def _compare_group(
+    group: Group,
+    result: TransferResult,
+    target: RunConfig,
+    values: GroupValues,
+    states: Callable[[str, str], bool],
+    rtol: float,
+    notes: list[str],
+) -> list[Comparison]:
+    """One parameter group's lr, weight decay (in the target's convention), init std, multiplier
+    and ε, each where the target states it; a stated init std no rule predicts goes to ``notes``."""
+    prefix = f"param_groups.{group}"
+    over = target.group_override(group)
+    predicted = result.groups[group]
+    source = functools.partial(_source, over, prefix)
+    convention = target.optimizer.weight_decay_convention
+    out: list[Comparison] = []
 
-        if values.init_std is not None:
-            field = f"{prefix}.init_std"
-            if predicted.init_std.target is None:
-                # Not a finding: the proxy says nothing about this group's init, so no rule
-                # predicts it (a global init_std in the target also reaches such groups).
-                notes.append(f"{field}: the proxy states no init std for this group; the "
-                             f"target's {values.init_std:g} is not checked")
-            else:
-                out.append(_judge(field, source("init_std", "init_std"), predicted.init_std.target,
-                                  values.init_std, predicted.init_std, rtol))
+    lr_expected = predicted.lr.target
+    assert lr_expected is not None
+    out.append(_judge(f"{prefix}.lr", source("lr", "optimizer.lr"), lr_expected, values.lr,
+                      predicted.lr, rtol))
 
-        implied = group == "readout" and states("model", "base_width")
-        if over.multiplier is not None or implied:
-            expected = predicted.multiplier.target
-            assert expected is not None
-            out.append(_judge(f"{prefix}.multiplier", source("multiplier", "model.base_width"),
-                              expected, values.multiplier, predicted.multiplier, rtol))
+    wd_extra = ("coupled-to-independent",) if convention != result.convention else ()
+    out.append(_judge(f"{prefix}.weight_decay", source("weight_decay", "optimizer.weight_decay"),
+                      _expected_weight_decay(result, group, convention), values.weight_decay,
+                      predicted.weight_decay, rtol, *wd_extra))
 
-        if over.eps is not None or states("optimizer", "eps"):
-            expected = predicted.eps.target
-            assert expected is not None
-            out.append(_judge(f"{prefix}.eps", source("eps", "optimizer.eps"), expected, values.eps,
-                              predicted.eps, rtol))
+    if values.init_std is not None:
+        field = f"{prefix}.init_std"
+        if predicted.init_std.target is None:
+            # Not a finding: the proxy says nothing about this group's init, so no rule
+            # predicts it (a global init_std in the target also reaches such groups).
+            notes.append(f"{field}: the proxy states no init std for this group; the "
+                         f"target's {values.init_std:g} is not checked")
+        else:
+            out.append(_judge(field, source("init_std", "init_std"), predicted.init_std.target,
+                              values.init_std, predicted.init_std, rtol))
 
+    implied = group == "readout" and states("model", "base_width")
+    if over.multiplier is not None or implied:
+        expected = predicted.multiplier.target
+        assert expected is not None
+        out.append(_judge(f"{prefix}.multiplier", source("multiplier", "model.base_width"),
+                          expected, values.multiplier, predicted.multiplier, rtol))
+
+    if over.eps is not None or states("optimizer", "eps"):
+        expected = predicted.eps.target
+        assert expected is not None
+        out.append(_judge(f"{prefix}.eps", source("eps", "optimizer.eps"), expected, values.eps,
+                          predicted.eps, rtol))
+    return out
+
+
+def _compare_run(
+    result: TransferResult,
+    proxy: RunConfig,
+    target: RunConfig,
+    states: Callable[[str, str], bool],
+    rtol: float,
+) -> list[Comparison]:
+    """The run-wide values: Adam β (stated), the model EMA ρ, the residual multiplier (stated, or
+    implied by a depth change) and the warmup; a value the proxy cannot predict is ``unpredicted``."""
+    out: list[Comparison] = []
     if states("optimizer", "betas"):
         for index, (quantity, beta) in enumerate(zip(result.betas, target.optimizer.betas, strict=True)):
             field = f"optimizer.betas[{index}]"
@@ -339,11 +374,4 @@ def compare(
         else:
             out.append(_judge(field, field, result.warmup_steps.target, target.optimizer.warmup_steps,
                               result.warmup_steps, rtol, whole=True))
-
-    if ignore:
-        skip = ignore_matcher(ignore)
-        ignored = tuple(c.field for c in out if skip(c.field, c.source))
-        out = [c for c in out if not skip(c.field, c.source)]
-    else:
-        ignored = ()
-    return CheckReport(tuple(out), (*result.warnings, *notes), rtol, len(out), ignored)
+    return out

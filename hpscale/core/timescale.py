@@ -88,58 +88,22 @@ def compute_timescale(
     """
     from ..errors import InputError
     from . import rules as R
-    from .compose import TAU_EPOCH_FLOOR
 
     if tau_epoch is not None and tau_iter is not None:
         raise InputError("--tau-iter: given together with --tau-epoch; give one timescale to solve for")
     if epochs is not None and total_steps is not None:
         raise InputError("--total-steps: given together with --epochs; give one run length")
-    for option, size in (("--batch-size", batch_size), ("--dataset-size", dataset_size)):
-        if size is not None and size < 1:
-            raise InputError(f"{option}: must be at least 1 (one sample or token), found {size:g}")
-    if batch_size is not None and dataset_size is not None and dataset_size < batch_size:
-        raise InputError(
-            f"--dataset-size: {dataset_size:g} is smaller than one batch ({batch_size:g}); an epoch "
-            "holds at least one optimizer step"
-        )
-    if (batch_size is None) != (dataset_size is None):
-        given, absent = ("--batch-size", "--dataset-size") if dataset_size is None else ("--dataset-size", "--batch-size")
-        raise _missing(absent, f"{given} alone does not define an epoch (τ_epoch = B/(η·λ·N) needs both)")
+    _check_sizes(batch_size, dataset_size)
     has_sizes = batch_size is not None and dataset_size is not None
 
     target: tuple[str, float] | None = None
     solved_for: str | None = None
-    if tau_epoch is not None or tau_iter is not None:
-        key, value = ("tau_epoch", tau_epoch) if tau_epoch is not None else ("tau_iter", tau_iter)
-        assert value is not None
-        target = (key, value)
-        option = "--" + key.replace("_", "-")
-        if key == "tau_epoch" and not has_sizes:
-            raise _missing("--batch-size", f"{option} needs --batch-size and --dataset-size (or --config)")
-        # τ_epoch with B = N is τ_iter (one step per "epoch"), so one inverse serves both.
-        b, n = (batch_size, dataset_size) if key == "tau_epoch" else (1.0, 1.0)
-        assert b is not None and n is not None
-        if solve == "weight-decay":
-            if lr is None:
-                raise _missing("--lr", f"solving {option} for the weight decay needs the learning rate")
-            coupled = R.weight_decay_for_tau_epoch(lr, value, b, n)
-            weight_decay = coupled if convention == "coupled" else R.to_independent(lr, coupled)
-            solved_for = "weight_decay"
-        elif solve == "lr":
-            if convention == "independent":
-                raise InputError(
-                    "--solve: 'lr' with the independent convention: τ_iter = 1/λ_ind does not depend "
-                    "on the learning rate; solve for the weight decay instead"
-                )
-            if weight_decay is None:
-                raise _missing("--weight-decay", f"solving {option} for the learning rate needs λ")
-            if weight_decay == 0:
-                raise InputError(f"--weight-decay: 0: with λ = 0 no learning rate gives a finite {option}")
-            # η and λ enter τ only through η·λ: the same inverse with η and λ swapped returns η.
-            lr = R.weight_decay_for_tau_epoch(weight_decay, value, b, n)
-            solved_for = "lr"
-        else:
-            raise InputError(f"--solve: {solve!r}: allowed: {', '.join(SOLVE_FOR)}")
+    if tau_epoch is not None:
+        target = ("tau_epoch", tau_epoch)
+    elif tau_iter is not None:
+        target = ("tau_iter", tau_iter)
+    if target is not None:
+        lr, weight_decay, solved_for = _solve(target, solve, lr, weight_decay, batch_size, dataset_size, convention)
 
     if lr is None:
         raise _missing("--lr", "the learning rate η is needed (or --config)")
@@ -160,26 +124,94 @@ def compute_timescale(
     elif epochs is not None and t_epoch is not None:
         fraction = t_epoch / epochs
 
-    def finite(x: float | None) -> float | None:
-        return None if x is None or x == float("inf") else x
-
-    warnings: list[str] = []
-    if lr * coupled >= 1:
-        warnings.append(f"η·λ = {lr * coupled:.3g} ≥ 1: each step decays the weights by 100 % or more "
-                        "(is λ in the independent convention? use --convention independent)")
-    if finite(fraction) is not None and fraction > 1:  # type: ignore[operator]
-        warnings.append(f"τ is {fraction:.3g}× the run: weight decay barely acts")
-    if finite(t_epoch) is not None and t_epoch < TAU_EPOCH_FLOOR:  # type: ignore[operator]
-        warnings.append(f"τ_epoch = {t_epoch:.3g} epochs is far below one epoch: the weights forget "
-                        "most of each epoch")
     _check_range(lr, weight_decay, coupled, t_iter, t_epoch, per_epoch, total_steps, epochs, fraction)
     return TimescaleReport(
         solved_for=solved_for, target=target, convention=convention, lr=lr,
         weight_decay=weight_decay, weight_decay_coupled=coupled, batch_size=batch_size,
-        dataset_size=dataset_size, iterations_per_epoch=per_epoch, tau_iter=finite(t_iter),
-        tau_epoch=finite(t_epoch), epochs=epochs, total_steps=total_steps,
-        tau_run_fraction=finite(fraction), warnings=tuple(warnings),
+        dataset_size=dataset_size, iterations_per_epoch=per_epoch, tau_iter=_finite(t_iter),
+        tau_epoch=_finite(t_epoch), epochs=epochs, total_steps=total_steps,
+        tau_run_fraction=_finite(fraction),
+        warnings=_warnings(lr * coupled, _finite(fraction), _finite(t_epoch)),
     )
+
+
+def _finite(x: float | None) -> float | None:
+    """``None`` for ∞ (λ = 0: no decay), as the JSON contract writes it."""
+    return None if x is None or x == float("inf") else x
+
+
+def _check_sizes(batch_size: float | None, dataset_size: float | None) -> None:
+    """Both sizes or neither, each at least 1, and an epoch of at least one batch."""
+    from ..errors import InputError
+
+    for option, size in (("--batch-size", batch_size), ("--dataset-size", dataset_size)):
+        if size is not None and size < 1:
+            raise InputError(f"{option}: must be at least 1 (one sample or token), found {size:g}")
+    if batch_size is not None and dataset_size is not None and dataset_size < batch_size:
+        raise InputError(
+            f"--dataset-size: {dataset_size:g} is smaller than one batch ({batch_size:g}); an epoch "
+            "holds at least one optimizer step"
+        )
+    if (batch_size is None) != (dataset_size is None):
+        given, absent = ("--batch-size", "--dataset-size") if dataset_size is None else ("--dataset-size", "--batch-size")
+        raise _missing(absent, f"{given} alone does not define an epoch (τ_epoch = B/(η·λ·N) needs both)")
+
+
+def _solve(
+    target: tuple[str, float],
+    solve: str,
+    lr: float | None,
+    weight_decay: float | None,
+    batch_size: float | None,
+    dataset_size: float | None,
+    convention: str,
+) -> tuple[float | None, float | None, str]:
+    """The inverse: (η, λ in ``convention``, the solved name) that give ``target`` = (``tau_epoch``
+    or ``tau_iter``, value), solving for ``solve`` (``weight-decay`` or ``lr``)."""
+    from ..errors import InputError
+    from . import rules as R
+
+    key, value = target
+    option = "--" + key.replace("_", "-")
+    if key == "tau_epoch" and (batch_size is None or dataset_size is None):
+        raise _missing("--batch-size", f"{option} needs --batch-size and --dataset-size (or --config)")
+    # τ_epoch with B = N is τ_iter (one step per "epoch"), so one inverse serves both.
+    b, n = (batch_size, dataset_size) if key == "tau_epoch" else (1.0, 1.0)
+    assert b is not None and n is not None
+    if solve == "weight-decay":
+        if lr is None:
+            raise _missing("--lr", f"solving {option} for the weight decay needs the learning rate")
+        coupled = R.weight_decay_for_tau_epoch(lr, value, b, n)
+        return lr, coupled if convention == "coupled" else R.to_independent(lr, coupled), "weight_decay"
+    if solve == "lr":
+        if convention == "independent":
+            raise InputError(
+                "--solve: 'lr' with the independent convention: τ_iter = 1/λ_ind does not depend "
+                "on the learning rate; solve for the weight decay instead"
+            )
+        if weight_decay is None:
+            raise _missing("--weight-decay", f"solving {option} for the learning rate needs λ")
+        if weight_decay == 0:
+            raise InputError(f"--weight-decay: 0: with λ = 0 no learning rate gives a finite {option}")
+        # η and λ enter τ only through η·λ: the same inverse with η and λ swapped returns η.
+        return R.weight_decay_for_tau_epoch(weight_decay, value, b, n), weight_decay, "lr"
+    raise InputError(f"--solve: {solve!r}: allowed: {', '.join(SOLVE_FOR)}")
+
+
+def _warnings(lr_times_wd: float, fraction: float | None, t_epoch: float | None) -> tuple[str, ...]:
+    """η·λ ≥ 1 (λ given in the wrong convention?), τ longer than the run, τ_epoch ≪ one epoch."""
+    from .compose import TAU_EPOCH_FLOOR
+
+    warnings: list[str] = []
+    if lr_times_wd >= 1:
+        warnings.append(f"η·λ = {lr_times_wd:.3g} ≥ 1: each step decays the weights by 100 % or more "
+                        "(is λ in the independent convention? use --convention independent)")
+    if fraction is not None and fraction > 1:
+        warnings.append(f"τ is {fraction:.3g}× the run: weight decay barely acts")
+    if t_epoch is not None and t_epoch < TAU_EPOCH_FLOOR:
+        warnings.append(f"τ_epoch = {t_epoch:.3g} epochs is far below one epoch: the weights forget "
+                        "most of each epoch")
+    return tuple(warnings)
 
 
 def _check_range(lr: float, weight_decay: float, coupled: float, t_iter: float, t_epoch: float | None,
