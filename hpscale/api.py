@@ -448,7 +448,9 @@ def fit(
     >>> round(result.laws["lr"].exponents["width"], 1)
     -1.0
     """
-    from .core.fit import AXES, HYPERPARAMETERS, FitOptions, FrozenMap, Provenance, fit_sweep, parse_law
+    from .core.fit import Provenance, fit_sweep
+    from .core.frozen import FrozenMap
+    from .core.sweep import AXES, HYPERPARAMETERS, FitOptions, parse_law
     from .runs import parse_names, read_table, sweep_from_tables, table_from_rows
 
     if isinstance(runs, str | os.PathLike):

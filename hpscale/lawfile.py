@@ -51,8 +51,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import __version__
-from .core.fit import DECAY_RATES, FitResult, LawFit, law_method, optimum_method
+from .core.fit import FitResult, LawFit, law_method
 from .core.law import Law, LawTerm
+from .core.optimum import optimum_method
+from .core.sweep import DECAY_RATES
 from .errors import InputError
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .core.fit import AXES, DECAY_RATES, HYPERPARAMETERS, Sweep
+from .core.sweep import AXES, DECAY_RATES, HYPERPARAMETERS, Sweep
 from .errors import InputError, InputFileError
 from .numbers import parse_number
 

@@ -51,7 +51,8 @@ def test_readme_python_examples(monkeypatch):
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.parametrize("module", ["hpscale.api", "hpscale.loader", "hpscale.core.compose"])
+@pytest.mark.parametrize("module", ["hpscale.api", "hpscale.loader", "hpscale.core.compose", "hpscale.core.sweep",
+                                    "hpscale.core.fit"])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -17,15 +17,9 @@ import sweeps
 import hpscale
 from hpscale import InputError
 from hpscale.core import rules as R
-from hpscale.core.fit import (
-    CAPPED,
-    NOT_BRACKETED,
-    log_tau_epoch,
-    log_tau_iter,
-    rule_exponent,
-    rule_lines,
-    t_quantile,
-)
+from hpscale.core.fit import rule_exponent, rule_lines
+from hpscale.core.optimum import CAPPED, NOT_BRACKETED, t_quantile
+from hpscale.core.sweep import log_tau_epoch, log_tau_iter
 from hpscale.lawfile import fit_json
 
 
