@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from ._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
     from .api import check as check
@@ -39,12 +39,12 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the same na
     from .checkpoints import Scan as Scan
     from .config import RunConfig as RunConfig
     from .core.check import CheckReport as CheckReport
-    from .core.fit import FitResult as FitResult
+    from .core.fit_result import FitResult as FitResult
     from .core.law import Law as Law
-    from .core.result import TransferResult as TransferResult
     from .core.rules import RULES as RULES
     from .core.rules import RuleChoices as RuleChoices
     from .core.scale import Scale as Scale
+    from .core.transfer_result import TransferResult as TransferResult
     from .errors import HpscaleError as HpscaleError
     from .errors import InputError as InputError
     from .errors import RuleDomainError as RuleDomainError
@@ -65,8 +65,8 @@ _LAZY = {
     "CheckReport": "hpscale.core.check",
     "RuleChoices": "hpscale.core.rules",
     "Scale": "hpscale.core.scale",
-    "TransferResult": "hpscale.core.result",
-    "FitResult": "hpscale.core.fit",
+    "TransferResult": "hpscale.core.transfer_result",
+    "FitResult": "hpscale.core.fit_result",
     "Law": "hpscale.core.law",
     "RULES": "hpscale.core.rules",
     "HpscaleError": "hpscale.errors",

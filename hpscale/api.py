@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from .core import rules as R
 from .core.compose import scale_of, transfer_to
-from .core.result import TransferResult
 from .core.rules import RuleChoices
 from .core.scale import Scale
+from .core.transfer_result import TransferResult
 from .errors import InputError
 from .loader import load_config as _load_config
 from .numbers import parse_positive
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .checkpoints import CheckpointComparison, Scan
     from .config import RunConfig
     from .core.check import CheckReport
-    from .core.fit import FitResult
+    from .core.fit_result import FitResult
     from .core.law import Law
     from .core.spectrum import ModelInfo, Prediction
 
@@ -140,7 +140,7 @@ def transfer(
 def to_law_yaml(result: FitResult) -> str:
     """The law file of a fit (YAML with provenance), as ``hpscale fit --output`` writes it; what
     ``transfer(..., law=...)``, ``check(..., law=...)`` and ``load_law`` read."""
-    from .core.fit import FitResult
+    from .core.fit_result import FitResult
     from .lawfile import dumps_law
 
     if not isinstance(result, FitResult):
@@ -437,7 +437,8 @@ def fit(
 
     Returns:
         An immutable ``FitResult``: ``.cells``, ``.laws[hp].exponents[axis]``, ``.verdicts``,
-        ``.predictions``, ``.warnings``; ``to_law_yaml(result)`` is the law file.
+        ``.predictions``, ``.warnings``; ``.to_json_dict()`` is the JSON contract of
+        ``hpscale fit --format json`` and ``to_law_yaml(result)`` the law file.
 
     Raises:
         InputError: a missing column, text in a number column, a single cell, a cell whose
@@ -448,7 +449,8 @@ def fit(
     >>> round(result.laws["lr"].exponents["width"], 1)
     -1.0
     """
-    from .core.fit import Provenance, fit_sweep
+    from .core.fit import fit_sweep
+    from .core.fit_result import Provenance
     from .core.frozen import FrozenMap
     from .core.sweep import AXES, HYPERPARAMETERS, FitOptions, parse_law
     from .runs import parse_names, read_table, sweep_from_tables, table_from_rows

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from . import __version__
+from ._version import __version__
 from .errors import HpscaleError
 from .output import StdoutClosed, Terminated
 

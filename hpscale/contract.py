@@ -1,6 +1,6 @@
 """The machine-readable outputs: JSON and YAML text of a transfer, and the JSON contracts of
 ``check``, ``timescale`` and ``ladder`` (the transfer's own contract is built by its result
-type, ``hpscale.core.result``).
+type, ``hpscale.core.transfer_result``).
 
 Every contract is versioned by ``schema_version`` (documented in the README; fields are only
 ever added, never renamed or removed, within a schema version). Same input → byte-identical
@@ -16,18 +16,18 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .core.result import SCHEMA_VERSION, law_json, rules_json
+from ._version import __version__
 from .core.rules import GROUPS
+from .core.transfer_result import SCHEMA_VERSION, law_json, rules_json
 from .numbers import clean
 
 if TYPE_CHECKING:
     from .core.check import CheckReport, Comparison
     from .core.law import Law
-    from .core.result import TransferResult
     from .core.rules import RuleChoices
     from .core.scale import Scale
     from .core.timescale import TimescaleReport
+    from .core.transfer_result import TransferResult
 
 
 def dumps_json(obj: Any) -> str:

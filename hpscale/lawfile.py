@@ -1,7 +1,7 @@
 """The machine-readable outputs of ``hpscale fit``: its JSON contract and the law file.
 
 **JSON** (``hpscale fit --format json``, ``schema_version`` 1; fields are only added within a
-schema version): see ``fit_json`` and the README section "hpscale fit". Same input and seed →
+schema version): built by ``FitResult.to_json_dict`` (``hpscale.core.fit_result``), see the README section "hpscale fit". Same input and seed →
 byte-identical output; floats rounded to 12 significant digits; NaN and ∞ never appear (null).
 
 **Law file** (``hpscale fit --output law.yaml``; read by ``transfer --law`` and ``check --law``):
@@ -48,159 +48,26 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from . import __version__
-from .core.fit import FitResult, LawFit, law_method
+from ._version import __version__
+from .core.fit_result import FitResult, axes_range, law_json, method_json
 from .core.law import Law, LawTerm
-from .core.optimum import optimum_method
-from .core.sweep import DECAY_RATES
 from .errors import InputError
+from .numbers import clean
 
-if TYPE_CHECKING:
-    from .core.fit import CellFit
-
+#: The version of the law file format (``kind: hpscale-law``).
 SCHEMA_VERSION = 1
 LAW_KIND = "hpscale-law"
-SIGNIFICANT_DIGITS = 12
 #: A law file is a few kB; anything larger is refused before parsing.
 MAX_LAW_BYTES = 1_048_576
-
-
-def _num(value: float | None) -> float | int | None:
-    """Rounded to 12 significant digits; NaN/∞ → None (as in ``hpscale.contract.clean``)."""
-    if value is None or not math.isfinite(value):
-        return None
-    rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
-
-
-def _pair(pair: tuple[float, float]) -> list[float | int | None]:
-    return [_num(pair[0]), _num(pair[1])]
-
-
-def _cell_json(cell: CellFit) -> dict[str, Any]:
-    return {
-        "axes": {axis: _num(value) for axis, value in cell.axes.items()},
-        "runs": cell.runs,
-        "diverged": cell.diverged,
-        "incomplete": cell.incomplete,
-        "optimum": {hp: _num(value) for hp, value in cell.optimum.items()},
-        "ci": {hp: _pair(pair) for hp, pair in cell.interval.items()},
-        "metric_at_optimum": _num(cell.metric_at_optimum),
-        "best_run": {"name": cell.best_run, "metric": _num(cell.best_metric)},
-        "window": cell.window,
-        "flags": list(cell.flags),
-        "used_in_laws": cell.used,
-        "derived": {hp: _num(value) for hp, value in cell.derived.items()},
-        "derived_ci": {hp: _pair(pair) for hp, pair in cell.derived_interval.items()},
-    }
-
-
-def _axes_range(result: FitResult, law: LawFit) -> dict[str, list[float | int | None]]:
-    """The range each axis of ``law`` spans over the cells the law was fitted on."""
-    out: dict[str, list[float | int | None]] = {}
-    for axis in law.axes:
-        values = [_cell_axis(cell, axis) for cell in result.cells if cell.used]
-        finite = [v for v in values if v is not None]
-        out[axis] = [_num(min(finite)), _num(max(finite))] if finite else [None, None]
-    return out
-
-
-def _cell_axis(cell: CellFit, axis: str) -> float | None:
-    if axis in cell.axes:
-        return cell.axes[axis]
-    return None
-
-
-def law_json(law: LawFit) -> dict[str, Any]:
-    """One law, as in the JSON contract and (with ``axes_range`` added) the law file."""
-    held = law.held_out
-    return {
-        "of": "1 - value" if law.hp in DECAY_RATES else "value",
-        "formula": law.formula(),
-        "axes": list(law.axes),
-        "coefficient": _num(law.coefficient),
-        "coefficient_ci": _pair(law.coefficient_interval),
-        "exponents": {axis: _num(value) for axis, value in law.exponents.items()},
-        "exponent_ci": {axis: _pair(pair) for axis, pair in law.exponent_intervals.items()},
-        "r2": _num(law.r2),
-        "cells": law.cells,
-        "excess_scatter": _num(law.excess_scatter),
-        "held_out": None if held is None else {
-            "rms_log_error": _num(held.rms_log_error),
-            "max_factor": _num(held.max_factor),
-            "max_metric_excess": _num(held.max_metric_excess),
-        },
-        "centre": {axis: _num(value) for axis, value in law.centre.items()},
-    }
-
-
-def method_json(result: FitResult) -> dict[str, Any]:
-    options = result.options
-    return {
-        "optimum": optimum_method(options, len(result.optimize)),
-        "law": law_method(options),
-        "window": options.window_for(len(result.optimize)),
-        "resample": result.resampling,
-        "resamples": options.resamples,
-        "confidence": _num(options.confidence),
-        "seed": options.seed,
-        "keep_edge": options.keep_edge,
-        "noise_sd": _num(result.noise),
-        "noise_dof": _num(result.noise_dof),
-    }
-
-
-def fit_json(result: FitResult) -> dict[str, Any]:
-    """The ``hpscale fit --format json`` object (schema_version 1)."""
-    provenance = result.provenance
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "hpscale_version": __version__,
-        "inputs": [{"path": path, "sha256": digest, "rows": rows} for path, digest, rows in provenance.inputs],
-        "columns": dict(provenance.columns),
-        "metric": {"column": provenance.metric, "maximize": provenance.maximize},
-        "by": list(result.by),
-        "optimize": list(result.optimize),
-        "group": result.options.group,
-        "method": method_json(result),
-        "runs": {"total": result.runs, "diverged": result.diverged, "incomplete": result.incomplete,
-                 "cells": len(result.cells)},
-        "cells": [_cell_json(cell) for cell in result.cells],
-        "laws": {hp: law_json(law) for hp, law in result.laws.items()},
-        "verdicts": [
-            {
-                "hp": v.hp,
-                "axis": v.axis,
-                "rule": v.rule,
-                "choice": v.choice,
-                "label": v.label,
-                "predicted": _num(v.predicted),
-                "fitted": _num(v.fitted),
-                "ci": _pair(v.interval),
-                "consistent": v.consistent,
-                "condition": v.condition,
-            }
-            for v in result.verdicts
-        ],
-        "predictions": [
-            {
-                "at": {axis: _num(value) for axis, value in p.at.items()},
-                "values": {hp: _num(value) for hp, value in p.values.items()},
-                "intervals": {hp: _pair(pair) for hp, pair in p.intervals.items()},
-            }
-            for p in result.predictions
-        ],
-        "warnings": list(result.warnings),
-    }
 
 
 def dumps_fit_json(result: FitResult) -> str:
     """The JSON text (characters a terminal acts on escaped, as in every hpscale JSON)."""
     from .text import json_safe
 
-    return json_safe(json.dumps(fit_json(result), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+    return json_safe(json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +91,7 @@ def law_document(result: FitResult, name: str | None = None) -> dict[str, Any]:
             "coefficient_ci": entry["coefficient_ci"],
             "exponents": entry["exponents"],
             "exponent_ci": entry["exponent_ci"],
-            "axes_range": _axes_range(result, law),
+            "axes_range": axes_range(result, law),
             "r2": entry["r2"],
             "cells": entry["cells"],
         }
@@ -235,7 +102,7 @@ def law_document(result: FitResult, name: str | None = None) -> dict[str, Any]:
         "hpscale_version": __version__,
         "name": name,
         "group": result.options.group,
-        "confidence": _num(result.options.confidence),
+        "confidence": clean(result.options.confidence),
         "laws": laws,
         "provenance": {
             "inputs": [{"path": path, "sha256": digest, "rows": rows} for path, digest, rows in provenance.inputs],

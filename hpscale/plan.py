@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .core.result import SCHEMA_VERSION
 from .core.rules import GROUPS, to_coupled
+from .core.transfer_result import SCHEMA_VERSION
 from .errors import InputError
 
 #: A plan file larger than this is refused before parsing (a real one is a few kB).
@@ -62,7 +62,7 @@ def _number(where: str, value: Any, *, low: float, low_inclusive: bool, high: fl
 
 
 def _plan_dict(plan: Any) -> dict[str, Any]:
-    from .core.result import TransferResult
+    from .core.transfer_result import TransferResult
 
     if isinstance(plan, TransferResult):
         return plan.to_json_dict()
@@ -250,7 +250,7 @@ def overrides_json(result: Any, entries: Sequence[tuple[str, tuple[int, ...] | N
     """``hpscale transfer --format overrides``: the transfer's groups as name lists with their
     optimizer options (the shape ``hpscale.torch.overrides`` returns), plus what the model applies
     itself. ``schema_version`` 1; weight decay in torch's coupled convention."""
-    from . import __version__
+    from ._version import __version__
     from .numbers import clean
 
     groups, warnings = name_groups(entries)

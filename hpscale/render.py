@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .core.result import Quantity, TransferResult
+from .core.transfer_result import Quantity, TransferResult
 from .output import emit, warn
 
 

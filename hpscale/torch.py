@@ -895,7 +895,7 @@ def _plan_at(plan: Any, width: int) -> Any:
     """The plan for ``width``: ``plan(width)`` for a function; a transfer of a proxy config (or of
     a ``TransferResult``'s target config) to ``width`` otherwise."""
     from .api import transfer
-    from .core.result import TransferResult
+    from .core.transfer_result import TransferResult
 
     if isinstance(plan, TransferResult):
         return transfer(plan.to_target_config(), width=width)

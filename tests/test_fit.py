@@ -20,7 +20,6 @@ from hpscale.core import rules as R
 from hpscale.core.fit import rule_exponent, rule_lines
 from hpscale.core.optimum import CAPPED, NOT_BRACKETED, t_quantile
 from hpscale.core.sweep import log_tau_epoch, log_tau_iter
-from hpscale.lawfile import fit_json
 
 
 def fit(rows, **kwargs):
@@ -256,15 +255,15 @@ def test_result_is_immutable_picklable_and_json_is_strict():
     with pytest.raises(AttributeError):
         result.laws["lr"].exponents.x = 1  # type: ignore[attr-defined]
     again = pickle.loads(pickle.dumps(result))
-    assert fit_json(again) == fit_json(result)
-    json.dumps(fit_json(result), allow_nan=False)
+    assert again.to_json_dict() == result.to_json_dict()
+    json.dumps(result.to_json_dict(), allow_nan=False)
 
 
 def test_same_seed_same_result_other_seed_other_intervals():
     rows = sweeps.mup_world(seed=13)
-    a = fit_json(fit(rows, by="width", optimize="lr", bootstrap=100, seed=1))
-    b = fit_json(fit(rows, by="width", optimize="lr", bootstrap=100, seed=1))
-    c = fit_json(fit(rows, by="width", optimize="lr", bootstrap=100, seed=2))
+    a = fit(rows, by="width", optimize="lr", bootstrap=100, seed=1).to_json_dict()
+    b = fit(rows, by="width", optimize="lr", bootstrap=100, seed=1).to_json_dict()
+    c = fit(rows, by="width", optimize="lr", bootstrap=100, seed=2).to_json_dict()
     assert a == b and a["laws"]["lr"]["exponent_ci"] != c["laws"]["lr"]["exponent_ci"]
     # The law's weights are 1/(bootstrap variance + τ²), so the point estimate moves a little.
     assert a["laws"]["lr"]["exponents"]["width"] == pytest.approx(c["laws"]["lr"]["exponents"]["width"], abs=1e-3)

@@ -101,8 +101,8 @@ def explain_command(
     """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
     output_file = O.output_option(output)
     from ..contract import dumps_json
-    from ..core.result import SCHEMA_VERSION
     from ..core.rules import RULES
+    from ..core.transfer_result import SCHEMA_VERSION
     from ..output import emit
 
     fmt = O.choice("--format", format, EXPLAIN_FORMATS)

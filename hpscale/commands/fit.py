@@ -14,7 +14,7 @@ import typer
 from . import options as O
 
 if TYPE_CHECKING:
-    from ..core.fit import CellFit, FitResult
+    from ..core.fit_result import CellFit, FitResult
 
 FIT_FORMATS = ("table", "json")
 #: Short names of the flags, for the 80-column table (the JSON keeps the full names).

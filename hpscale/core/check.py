@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from ..errors import InputError
 from . import rules as R
 from .compose import GroupValues, ProxyRun, read_proxy, resolve_groups, scale_of, transfer_from
-from .result import Quantity, TransferResult
 from .rules import RuleChoices
+from .transfer_result import Quantity, TransferResult
 
 if TYPE_CHECKING:  # annotations only: building the pydantic models costs start-up time
     from ..config import RunConfig

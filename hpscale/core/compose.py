@@ -13,9 +13,9 @@ from ..errors import InputError, RuleDomainError
 from . import rules as R
 from .frozen import FrozenMap
 from .law import Law, law_factors, law_warnings
-from .result import GroupResult, Quantity, Timescales, TransferResult, WidthRuleAlternative
 from .rules import GROUPS, Group, RuleChoices
 from .scale import Factor, Ratios, Scale
+from .transfer_result import GroupResult, Quantity, Timescales, TransferResult, WidthRuleAlternative
 
 if TYPE_CHECKING:
     from ..config import RunConfig

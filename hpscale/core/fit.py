@@ -28,19 +28,18 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError
 from . import rules as R
 from .compose import FAR_EXTRAPOLATION
+from .fit_result import CellFit, FitResult, HeldOut, LawFit, Prediction, Provenance, Verdict
 from .frozen import FrozenMap
 from .optimum import (
     NON_CONVEX,
     NOT_BRACKETED,
     TOO_FEW_POINTS,
     CellEstimates,
-    Quadratic,
     cell_flags,
     cell_optima,
     cell_quadratic,
@@ -48,7 +47,6 @@ from .optimum import (
     metric_excess,
 )
 from .sweep import (
-    DECAY_RATES,
     DERIVED,
     TOKENS_PER_PARAM,
     FitOptions,
@@ -67,139 +65,6 @@ if TYPE_CHECKING:
 _MIN_VARIANCE = 1e-8
 #: Warn when a law's weighted R² is below this (and the law has residual degrees of freedom).
 LOW_R2 = 0.8
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------------------------
-
-
-class CellFit(NamedTuple):
-    """One cell's optimum: the hp values (``optimum``), their interval, the evidence and flags.
-
-    ``interval[hp]`` is the percentile bootstrap interval at the fit's confidence; ``derived``
-    holds τ_epoch* and τ_iter* at the optimum when they can be computed; ``best_run`` is the
-    name (or row) of the best finished run and ``best_metric`` its metric (as in the table,
-    not negated); ``used`` says whether the cell's optimum enters the laws.
-    """
-
-    axes: FrozenMap[str, float]
-    runs: int
-    diverged: int
-    incomplete: int
-    optimum: FrozenMap[str, float]
-    interval: FrozenMap[str, tuple[float, float]]
-    metric_at_optimum: float
-    best_run: str | None
-    best_metric: float
-    window: int
-    flags: tuple[str, ...]
-    used: bool
-    derived: FrozenMap[str, float]
-    derived_interval: FrozenMap[str, tuple[float, float]]
-    quadratic: Quadratic | None = None
-
-
-class HeldOut(NamedTuple):
-    """Leave-one-cell-out check of a law: refit without each cell, predict it.
-
-    ``rms_log_error``: root-mean-square of log(predicted/fitted optimum) over the cells;
-    ``max_factor``: the largest predicted/fitted ratio (≥ 1, either direction);
-    ``max_metric_excess``: the largest relative metric increase the cell's own quadratic puts at
-    the predicted optimum (Step Law's test, arXiv 2503.04715 §4), ``None`` if no cell has one.
-    """
-
-    rms_log_error: float
-    max_factor: float
-    max_metric_excess: float | None
-    per_cell: tuple[float, ...]
-
-
-class LawFit(NamedTuple):
-    """hp* = coefficient · Π axisᵢ^exponentᵢ, with bootstrap intervals.
-
-    For decay rates the law is of 1 − hp*. ``excess_scatter`` is τ², the variance (in log hp*²)
-    of the cells around the law beyond their own bootstrap variance (DerSimonian–Laird).
-    """
-
-    hp: str
-    axes: tuple[str, ...]
-    coefficient: float
-    coefficient_interval: tuple[float, float]
-    exponents: FrozenMap[str, float]
-    exponent_intervals: FrozenMap[str, tuple[float, float]]
-    r2: float | None
-    cells: int
-    excess_scatter: float
-    held_out: HeldOut | None
-    centre: FrozenMap[str, float]
-
-    def formula(self) -> str:
-        """'lr* = 0.0123 · width^-1.02' (decay rates: '1 − beta2* = …')."""
-        left = f"1 − {self.hp}*" if self.hp in DECAY_RATES else f"{self.hp}*"
-        terms = " · ".join(f"{axis}^{self.exponents[axis]:.3g}" for axis in self.axes)
-        return f"{left} = {self.coefficient:.4g} · {terms}"
-
-
-class Verdict(NamedTuple):
-    """A fitted exponent next to what a published rule predicts for it."""
-
-    hp: str
-    axis: str
-    rule: str  # key of hpscale.core.rules.RULES
-    choice: str  # the rule's variant (e.g. 'sqrt'), or the rule key
-    label: str  # who says so, for tables
-    predicted: float
-    fitted: float
-    interval: tuple[float, float]
-    consistent: bool
-    condition: str
-
-
-class Prediction(NamedTuple):
-    """The laws evaluated at one point: ``values[hp]`` and the prediction interval."""
-
-    at: FrozenMap[str, float]
-    values: FrozenMap[str, float]
-    intervals: FrozenMap[str, tuple[float, float]]
-
-
-class Provenance(NamedTuple):
-    """Where the runs came from: each input's path, SHA-256 and rows; the column mapping."""
-
-    inputs: tuple[tuple[str, str | None, int], ...]
-    columns: FrozenMap[str, str]
-    metric: str
-    maximize: bool
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """Everything ``hpscale fit`` reports: cells, laws, verdicts, predictions, warnings.
-
-    Immutable. ``hpscale.to_json(result)`` is the JSON contract of ``hpscale fit --format
-    json``; ``hpscale.to_law_yaml(result)`` the law file that ``transfer --law`` reads.
-    """
-
-    by: tuple[str, ...]
-    optimize: tuple[str, ...]
-    options: FitOptions
-    provenance: Provenance
-    runs: int
-    diverged: int
-    incomplete: int
-    cells: tuple[CellFit, ...]
-    laws: FrozenMap[str, LawFit]
-    verdicts: tuple[Verdict, ...]
-    predictions: tuple[Prediction, ...]
-    warnings: tuple[str, ...]
-    resampling: str = "noise"
-    noise: float | None = None
-    noise_dof: float = 0.0
-    #: The runs (for figures) and each law's bootstrap coefficients (P, B) with its centre.
-    sweep: Sweep | None = field(default=None, repr=False, compare=False)
-    law_samples: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False,
-                                                                      compare=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,15 +478,6 @@ def check_laws(sweep: Sweep, specs: Sequence[LawSpec]) -> list[LawSpec]:
 # ---------------------------------------------------------------------------------------------
 # Laws
 # ---------------------------------------------------------------------------------------------
-
-
-def law_method(options: FitOptions) -> str:
-    return (
-        "log hp* = c + Σ aᵢ·log axisᵢ by weighted least squares, weights 1/(bootstrap variance + τ²) "
-        "with τ² the excess scatter (DerSimonian–Laird); the law refitted on every resample of the "
-        "cell optima plus N(0, τ²) per cell, interval = estimate ± z·IQR/1.349 of the refits; "
-        f"{'all cells' if options.keep_edge else 'unbracketed cells left out'}"
-    )
 
 
 class _LawData(NamedTuple):

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import HpscaleError, InputError
 from ..numbers import format_si
 from .compose import ProxyRun, read_proxy, transfer_from
-from .result import TransferResult
 from .rules import RuleChoices
 from .scale import Scale
+from .transfer_result import TransferResult
 
 if TYPE_CHECKING:
     from ..config import RunConfig

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..core.fit import CellFit, FitResult
+    from ..core.fit_result import CellFit, FitResult
 
 RED = "#c0392b"
 BLUE = "#1f5fa8"

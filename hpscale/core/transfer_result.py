@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .. import __version__
+from .._version import __version__
 from ..numbers import clean, clean_fraction, exact
 from ..text import printable
 from .frozen import FrozenMap
