@@ -43,7 +43,6 @@ needed to apply a law; the rest documents it. Unknown keys are refused.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -61,13 +60,6 @@ SCHEMA_VERSION = 1
 LAW_KIND = "hpscale-law"
 #: A law file is a few kB; anything larger is refused before parsing.
 MAX_LAW_BYTES = 1_048_576
-
-
-def dumps_fit_json(result: FitResult) -> str:
-    """The JSON text (characters a terminal acts on escaped, as in every hpscale JSON)."""
-    from .text import json_safe
-
-    return json_safe(json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,8 +198,6 @@ def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: 
     summary = f"{len(reports) - bad} of {len(reports)} targets match"
     summary += f"; {bad} with findings" if bad else ""
     if law is not None:  # the expectation came from a fitted law on the axes it covers
-        from ..text import printable
-
         summary += f" (expected values under the fitted law {printable(law.name)} from {printable(law.path)})"
     renderables.append(Text(summary, style="bold red" if bad else "bold green"))
     return render_rich(renderables, color=color)

@@ -84,7 +84,8 @@ def fit_command(
     fmt = O.choice("--format", format, FIT_FORMATS)
     law_path = O.output_option(output)
     from ..api import fit
-    from ..lawfile import dumps_fit_json, dumps_law
+    from ..contract import dumps_json
+    from ..lawfile import dumps_law
     from ..output import emit, warn, write_atomic
     from ..runs import parse_mapping
     from ..text import printable
@@ -108,7 +109,7 @@ def fit_command(
                  keep_edge=keep_edge, predict=points, **numbers)  # type: ignore[arg-type]
     if law_path is not None and not result.laws:
         raise InputError(f"--output: {output}: no law could be fitted, so there is nothing to write")
-    text = dumps_fit_json(result) if fmt == "json" else render_table(result)
+    text = dumps_json(result.to_json_dict()) if fmt == "json" else render_table(result)
     figures = {}
     if plot_dir is not None:
         from ..plots.fit import render_figures
