@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpscale.core.spectrum import DIRECT_SIDE, SIGMA_RTOL, TWO_STARTS_SIDE, matrix_stats
+from hpscale.core.sigma import DIRECT_SIDE, SIGMA_RTOL, TWO_STARTS_SIDE, matrix_stats
 
 TARGET = 2 * SIGMA_RTOL  # 0.5 %, the diagnostic's target
 
