@@ -10,8 +10,8 @@ target/proxy is ``hpscale.core.rules.sigma_top_ratio``; the η and λ ratios it 
 the same composition ``transfer`` uses (``hpscale.core.compose``), so batch and dataset
 changes are included. The caller passes a ``predict(m)`` function (see :func:`compare`).
 
-This module is the public face; the work lives in four modules, each importable on its own
-(no import circles: sigma ← spectrum_groups ← spectrum_records ← spectrum_pairs):
+This module is the public face; the work lives in five modules, each importable on its own
+(no import circles: sigma ← spectrum_groups ← spectrum_records ← spectrum_init ← spectrum_pairs):
 
 - ``hpscale.core.sigma``: σ_top of one matrix (:func:`top_singular_value`, the block Krylov
   method over row tiles) and :func:`matrix_stats` (σ_top, ‖W‖_F, stable rank), on numpy
@@ -24,6 +24,8 @@ This module is the public face; the work lives in four modules, each importable 
 - ``hpscale.core.spectrum_records``: :func:`records_for` turns one tensor's results into
   :class:`TensorRecord` rows and :func:`group_summary` summarises them — what
   ``hpscale.checkpoints.scan_checkpoint`` does per tensor of a file;
+- ``hpscale.core.spectrum_init``: :func:`init_check` — do a checkpoint's hidden matrices
+  still sit at the σ_top of an i.i.d. matrix of their shape and std (untrained)?
 - ``hpscale.core.spectrum_pairs``: :func:`pair_records`, :func:`verdict`, :func:`compare`.
 
 ``hpscale.torch.spectrum`` uses the same grouping and core.
@@ -49,6 +51,7 @@ from .spectrum_groups import (
     Split,
     tensor_matrices,
 )
+from .spectrum_init import INIT_EDGE_MARGIN, InitCheck, edge_ratio, iid_sigma_edge, init_check
 from .spectrum_pairs import (
     Comparison,
     Pair,
@@ -64,9 +67,9 @@ from .spectrum_pairs import (
 from .spectrum_records import TensorRecord, group_summary, layer_role, records_for
 
 __all__ = [
-    "GROUPS", "MAX_NAME_CHARS", "SIGMA_RTOL", "UNMATCHED", "Comparison", "Grouper", "MatrixStats",
+    "GROUPS", "INIT_EDGE_MARGIN", "InitCheck", "MAX_NAME_CHARS", "SIGMA_RTOL", "UNMATCHED", "Comparison", "Grouper", "MatrixStats",
     "ModelInfo", "Pair", "Placement", "Prediction", "RatioRow", "SigmaTop", "Split", "TensorRecord",
-    "Verdict", "as_matrix", "compare", "group_summary", "infer_width_ratio", "layer_role",
+    "Verdict", "as_matrix", "compare", "edge_ratio", "group_summary", "iid_sigma_edge", "infer_width_ratio", "init_check", "layer_role",
     "matrix_stats", "pair_records", "ratio_rows", "records_for", "tensor_matrices",
     "top_singular_value", "verdict",
 ]

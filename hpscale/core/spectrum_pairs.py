@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .spectrum_init import InitCheck, init_check
 from .spectrum_records import TensorRecord, _median, layer_role
 
 
@@ -156,10 +157,14 @@ class Verdict:
     also_within: tuple[str, ...]
     distinguishable: bool
     message: str
+    untrained: bool = False  # withheld: the weights still look like their initialisation
 
     @property
     def short(self) -> str:
-        """One word for a table cell: the rule, "none", "?" (indistinguishable) or "—"."""
+        """One word for a table cell: the rule, "none", "?" (indistinguishable), "init" (the
+        weights look untrained) or "—"."""
+        if self.untrained:
+            return "init"
         if self.measured is None or self.closest is None:
             return "—"
         if not self.distinguishable:
@@ -176,6 +181,7 @@ class Verdict:
             "also_within_tolerance": list(self.also_within),
             "rules_distinguishable": self.distinguishable,
             "message": self.message,
+            "untrained": self.untrained,
         }
 
 
@@ -295,6 +301,7 @@ class Comparison:
     verdict: Verdict
     warnings: tuple[str, ...]
     depths: tuple[int | None, int | None] = (None, None)
+    init: InitCheck | None = None
 
     @property
     def groups(self) -> dict[str, dict[str, object]]:
@@ -316,6 +323,7 @@ class Comparison:
             "groups": self.groups,
             "rows": [r.to_json() for r in self.rows],
             "verdict": self.verdict.to_json(),
+            "initialisation": self.init.to_json() if self.init is not None else None,
             "pairs": [
                 {
                     "name": p.name,
@@ -363,7 +371,9 @@ def compare(
     (one source of truth with ``transfer``). ``configured(m)`` is the ratio the two run
     configs' own η and λ predict, if known. The verdict uses the hidden group's median
     ratio, because the three rules differ only in the hidden λ; per-role rows get their
-    own verdicts and embedding/readout medians are reported for inspection.
+    own verdicts and embedding/readout medians are reported for inspection. When either
+    side's hidden matrices still look like their random initialisation
+    (``hpscale.core.spectrum_init.init_check``) every verdict is withheld (``untrained``).
     """
     pairing, pairs, unpaired = pair_records(proxy, target)
     warnings: list[str] = []
@@ -393,10 +403,23 @@ def compare(
     rows = ratio_rows(pairs, prediction.sigma_ratios, tolerance)
     hidden = next((r for r in rows if r.group == "hidden" and r.role is None), None)
     v = hidden.verdict if hidden and hidden.verdict else verdict(None, prediction.sigma_ratios, tolerance)
+    init = init_check(proxy, target)
+    if init.untrained:
+        rows, v = _withheld(rows, v, init)
     conf = configured(m) if configured is not None and m is not None else None
     depths = (max(_depths(proxy).values(), default=None), max(_depths(target).values(), default=None))
     return Comparison(
         pairing, tuple(pairs), tuple(unpaired), tuple(rows), m,
         m_source if m is not None else "unknown", prediction.lr_ratio, prediction.source,
-        prediction.sigma_ratios, prediction.source, conf, v, tuple(warnings), depths,
+        prediction.sigma_ratios, prediction.source, conf, v, tuple(warnings), depths, init,
     )
+
+
+def _withheld(rows: list[RatioRow], v: Verdict, init: InitCheck) -> tuple[list[RatioRow], Verdict]:
+    """Every verdict replaced by "untrained": no rule named, the closest still reported."""
+
+    def off(x: Verdict, message: str) -> Verdict:
+        return replace(x, rule=None, also_within=(), untrained=True, message=message)
+
+    rows = [replace(r, verdict=off(r.verdict, init.message())) if r.verdict else r for r in rows]
+    return rows, off(v, init.message())
