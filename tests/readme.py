@@ -1,6 +1,8 @@
-"""Run the README's examples and compare (or rewrite) their output.
+"""Run the examples of the README and of every page under docs/; compare (or rewrite) their output.
 
-The README marks every example it shows with the command that produced it::
+The pages run in reading order (``ORDER``: the README, then the docs pages, then any other page
+by name), all in one scratch folder, so a page may use what an earlier one wrote. Each marks every example it shows with the
+command that produced it::
 
     <!-- setup: SHELL COMMAND -->          run first, output not shown
     <!-- run: SHELL COMMAND -->            run; the fenced block below shows its output
@@ -17,7 +19,7 @@ as a user in a checkout would type them. A plain ``hpscale …`` command (no she
 in this process through ``hpscale.cli.main``; anything else runs in ``bash``.
 
     python tests/readme.py            # check: exit 1 and a diff if any output differs
-    python tests/readme.py --update   # rewrite the outputs in README.md
+    python tests/readme.py --update   # rewrite the outputs in README.md and docs/*.md
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+#: The reading order; pages under docs/ not named here run after these, by name.
+ORDER = ["concepts", "transfer", "check", "fit", "spectrum", "ladder", "timescale", "explain", "schema",
+         "rules", "torch", "contracts", "api", "development"]
+
+
+def pages() -> list[Path]:
+    """README.md, then docs/*.md in reading order."""
+    found = sorted((ROOT / "docs").glob("*.md"))
+    rank = {name: index for index, name in enumerate(ORDER)}
+    return [README, *sorted(found, key=lambda path: (rank.get(path.stem, len(rank)), path.stem))]
 ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
 _MARK = re.compile(r"^<!-- (run|setup): (.*) -->$")
 _SHELL = set("|&;<>()$`*?[]#~=%{}\\'\"")
@@ -53,7 +65,7 @@ class Example:
     expected: str = ""
 
 
-def parse(lines: list[str]) -> list[Example]:
+def parse(lines: list[str], name: str = "README.md") -> list[Example]:
     examples = []
     for index, line in enumerate(lines):
         match = _MARK.match(line.strip())
@@ -63,7 +75,7 @@ def parse(lines: list[str]) -> list[Example]:
         if example.kind == "run":
             fence = index + 1
             if not lines[fence].startswith("```") or lines[fence + 1] != f"$ {example.command}":
-                raise SystemExit(f"README.md:{index + 1}: the block after a run marker must start "
+                raise SystemExit(f"{name}:{index + 1}: the block after a run marker must start "
                                  f"with ```lang and '$ {example.command}'")
             end = next(i for i in range(fence + 2, len(lines)) if lines[i].startswith("```"))
             body = lines[fence + 2:end]
@@ -122,33 +134,40 @@ def sandbox() -> Path:
 
 
 def check(update: bool = False) -> list[str]:
-    """Run every example; return a diff per example that differs (rewrite them if ``update``)."""
-    lines = README.read_text(encoding="utf-8").split("\n")
-    examples = parse(lines)
+    """Run every example of every page; return a diff per example that differs (rewrite if ``update``)."""
     folder = sandbox()
     problems: list[str] = []
-    replacements: list[tuple[Example, str]] = []
     try:
-        for example in examples:
-            output, code = run(example.command, folder)
-            if example.kind == "setup":
-                if code != 0:
-                    problems.append(f"README.md:{example.line}: setup failed ({code}): {output[-500:]}")
-                continue
-            actual = render(example, output, code)
-            if not example.shows_exit and code not in (0, 1):
-                problems.append(f"README.md:{example.line}: exit {code} (show it with '$ echo $?'):\n{actual}")
-            if actual != example.expected:
-                replacements.append((example, actual))
-                diff = difflib.unified_diff(example.expected.split("\n"), actual.split("\n"),
-                                            "README.md", "actual", lineterm="", n=1)
-                problems.append(f"README.md:{example.line}: $ {example.command}\n" + "\n".join(diff))
+        for page in pages():
+            problems += _check_page(page, folder, update)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    return problems
+
+
+def _check_page(page: Path, folder: Path, update: bool) -> list[str]:
+    name = page.relative_to(ROOT).as_posix()
+    lines = page.read_text(encoding="utf-8").split("\n")
+    problems: list[str] = []
+    replacements: list[tuple[Example, str]] = []
+    for example in parse(lines, name):
+        output, code = run(example.command, folder)
+        if example.kind == "setup":
+            if code != 0:
+                problems.append(f"{name}:{example.line}: setup failed ({code}): {output[-500:]}")
+            continue
+        actual = render(example, output, code)
+        if not example.shows_exit and code not in (0, 1):
+            problems.append(f"{name}:{example.line}: exit {code} (show it with '$ echo $?'):\n{actual}")
+        if actual != example.expected:
+            replacements.append((example, actual))
+            diff = difflib.unified_diff(example.expected.split("\n"), actual.split("\n"),
+                                        name, "actual", lineterm="", n=1)
+            problems.append(f"{name}:{example.line}: $ {example.command}\n" + "\n".join(diff))
     if update and replacements:
         for example, actual in sorted(replacements, key=lambda pair: -pair[0].start):
             lines[example.start:example.end] = actual.split("\n")
-        README.write_text("\n".join(lines), encoding="utf-8")
+        page.write_text("\n".join(lines), encoding="utf-8")
     return problems
 
 

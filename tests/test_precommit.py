@@ -1,6 +1,6 @@
-"""The README's pre-commit recipe works as written, with the real pre-commit (issue 9).
+"""The pre-commit recipe of docs/check.md works as written, with the real pre-commit (issue 9).
 
-The test copies the README's `.pre-commit-config.yaml` block verbatim into a fresh git
+The test copies that page's `.pre-commit-config.yaml` block verbatim into a fresh git
 repository, then checks that the hook passes on good targets, fails when a target drifts, and
 also runs (and fails) when only the proxy changes.
 """
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 
 def readme_config() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "check.md").read_text(encoding="utf-8")
     return text.split(MARK, 1)[1].split("```", 1)[0]
 
 

@@ -675,14 +675,14 @@ def test_spectrum_uses_the_checkpoint_core_on_large_matrices():
 
 
 # ---------------------------------------------------------------------------------------------
-# The README's code
+# The docs' code (docs/torch.md)
 # ---------------------------------------------------------------------------------------------
 
 
 def readme_block(marker: str) -> str:
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[1] / "docs" / "torch.md").read_text(encoding="utf-8")
     after = text[text.index(f"<!-- {marker}:"):]
     start = after.index("```python\n") + len("```python\n")
     return after[start:after.index("```\n", start)]
