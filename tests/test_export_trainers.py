@@ -267,3 +267,48 @@ def test_nanochat_flags(case, tmp_path):
     scale = math.sqrt(a.total_batch_size / 2**19) * (model_dim / 768) ** -0.5
     assert same(a.embedding_lr * scale, plan["param_groups"]["embedding"]["lr"])
     assert same(a.unembedding_lr * scale, plan["param_groups"]["readout"]["lr"])
+
+
+# --- the docs' recipe: TrainingArguments from the file, per-group values from hpscale.torch -------
+
+
+def test_hf_trainer_with_hpscale_torch_optimizer(tmp_path):
+    """docs/export.md's Hugging Face recipe with a real Trainer: two steps on CPU, each group
+    scheduled from its own planned peak lr."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers", reason="transformers not installed (the trainers extra)")
+    pytest.importorskip("accelerate", reason="TrainingArguments needs accelerate (the trainers extra)")
+    import hpscale.torch as hpt
+
+    path, _ = export_file(tmp_path, "hf", "llama-mup")
+    plan = transfer(load_config(LLAMA), width=1024, batch_size=2**21)
+    (args,) = transformers.HfArgumentParser(transformers.TrainingArguments).parse_yaml_file(str(path))
+    args.max_steps, args.output_dir, args.report_to, args.use_cpu = 2, str(tmp_path / "out"), [], True
+    args.per_device_train_batch_size, args.gradient_accumulation_steps = 2, 1  # a CPU-sized step
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = torch.nn.Embedding(16, 1024)
+            self.mlp = torch.nn.Linear(1024, 1024)
+            self.norm = torch.nn.LayerNorm(1024)
+            self.lm_head = torch.nn.Linear(1024, 16, bias=False)
+
+        def forward(self, input_ids, labels):
+            logits = self.lm_head(self.norm(self.mlp(self.embed(input_ids))))
+            return {"loss": torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())}
+
+    model = Tiny()
+    hpt.apply_init(model, plan)
+    handles = hpt.apply_multipliers(model, plan)
+    optimizer = torch.optim.AdamW(hpt.param_groups(model, plan))
+    data = [{"input_ids": torch.arange(8) % 16, "labels": (torch.arange(8) + 1) % 16} for _ in range(4)]
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, optimizers=(optimizer, None))
+    trainer.train()
+    planned = {name: g.lr.target for name, g in plan.groups.items()}
+    peaks = {group["hpscale_group"]: group["initial_lr"] for group in trainer.optimizer.param_groups}
+    assert set(peaks) == {"embedding", "hidden", "readout", "vector"}
+    assert all(same(peaks[name], planned[name]) for name in peaks), (peaks, planned)
+    assert peaks["hidden"] == pytest.approx(peaks["embedding"] / 4)  # µP at m = 4, kept by the schedule
+    for handle in handles:
+        handle.remove()

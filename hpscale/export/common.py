@@ -303,7 +303,7 @@ def describe(items: Sequence[Missing]) -> list[str]:
             return item.field.split(".")[1] if item.field.startswith("param_groups.") else item.field
         wanted = ", ".join(f"{name(i)} {i.wanted:.6g}" for i in group)
         got = ", ".join("unset" if i.applied is None else f"{i.applied:.6g}" for i in group)
-        lines.append(f"{kind}: {wanted} (this file: {got}); get it with {how}")
+        lines.append(f"{kind}: {wanted} (this file: {got}); get them with {how}")
     return lines
 
 
