@@ -212,3 +212,66 @@ def test_header_is_machine_readable_and_lists_what_is_left_out():
     assert header.target["width"] == 1024 and header.sizes == {"seq_len": 2048, "world_size": 8}
     assert "param_groups.embedding.lr" in header.not_expressed
     assert set(header.not_expressed) == {m.field for m in exported.missing}
+
+
+# --- units and conventions ---------------------------------------------------------------------------
+
+VIT = ROOT / "configs" / "vit-s16-ema.yaml"
+
+
+def test_a_plan_in_samples_needs_no_sequence_length_for_hf_and_says_the_ema_is_missing():
+    result = run("transfer", str(VIT), "--batch-size", "4096", "-f", "hf", "--world-size", "8", "--micro-batch", "64")
+    assert result.exit_code == 0, result.stderr
+    assert "per_device_train_batch_size: 64\ngradient_accumulation_steps: 8\n" in result.stdout  # 4096 / (8 × 64)
+    # 1,281,167 images × 300 epochs / 4,096 = 93,835.47 steps → 93,835; warmup 6,255 / κ=4 = 1,563.75 → 1,564
+    assert "max_steps: 93835\n" in result.stdout and "warmup_steps: 1564\n" in result.stdout
+    assert "cannot express ema_decay" in result.stderr and "AveragedModel" in result.stderr
+
+
+def test_token_trainers_need_a_sequence_length_even_for_samples():
+    assert_input_error(run("transfer", str(VIT), "-f", "litgpt"), "--seq-len")
+
+
+def test_independent_weight_decay_is_converted_to_the_trainers_coupled_one(tmp_path):
+    proxy = tmp_path / "independent.yaml"
+    proxy.write_text(LLAMA.read_text().replace("weight_decay: 0.1\n  weight_decay_convention: coupled",
+                                               "weight_decay: 0.001\n  weight_decay_convention: independent"))
+    plan = transfer(load_config(proxy))  # at the proxy's own scale
+    assert plan.convention == "independent"
+    exported = export(plan, "litgpt", TrainerSizes(seq_len=2048, world_size=1))
+    # λ_coupled = λ_ind / η = 0.001 / 0.01 = 0.1 (torch.optim.AdamW's convention)
+    assert exported.fields["optimizer"]["init_args"]["weight_decay"] == pytest.approx(0.1, rel=1e-12)
+    checked = run("check", str(proxy), str(_write(tmp_path / "t.yaml", exported.text)))
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# --- ladder ---------------------------------------------------------------------------------------
+
+
+def test_ladder_writes_one_checked_file_per_target(tmp_path):
+    pattern = str(tmp_path / "w{width}.args")
+    result = run("ladder", str(LLAMA), "--widths", "512,1024", "--batch-sizes", "1Mi,2Mi", "-f", "megatron",
+                 *SIZES, "-o", pattern)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    files = sorted(tmp_path.glob("w*.args"))
+    assert [f.name for f in files] == ["w1024.args", "w512.args"]
+    assert "--hidden-size 512\n" in files[1].read_text() and "--global-batch-size 512\n" in files[1].read_text()
+    checked = run("check", str(LLAMA), *map(str, files))
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+
+
+def test_ladder_export_needs_a_pattern_and_writes_nothing_on_error(tmp_path):
+    assert_input_error(run("ladder", str(LLAMA), "--widths", "512,1024", "-f", "hf", *SIZES), "--output")
+    assert_input_error(run("ladder", str(LLAMA), "--widths", "512,1024", "-f", "hf", *SIZES,
+                           "-o", str(tmp_path / "one.yaml")), "--output")
+    # the second row's batch does not divide: no file of the first row is left behind
+    result = run("ladder", str(LLAMA), "--widths", "512,1024", "--batch-sizes", "2Mi,3M", "-f", "hf", *SIZES,
+                 "-o", str(tmp_path / "{row}.yaml"))
+    assert_input_error(result, "target 2")
+    assert list(tmp_path.iterdir()) == []
