@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -38,12 +37,10 @@ TEXT = st.one_of(
 @FAST
 @given(text=TEXT)
 def test_the_loader_refuses_with_input_errors_only(text):
-    started = time.perf_counter()
     try:
         config_from_data(parse_yaml(text, "fuzz.yaml"), "fuzz.yaml")
     except InputError as exc:
         assert str(exc) and all(line.startswith("fuzz.yaml") for line in str(exc).splitlines())
-    assert time.perf_counter() - started < 2.0
 
 
 VALUES = st.one_of(

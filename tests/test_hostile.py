@@ -51,10 +51,8 @@ def one_error(done: subprocess.CompletedProcess[str] | object, *needles: str) ->
 def test_a_fifo_config_is_refused_not_waited_on(tmp_path):
     fifo = tmp_path / "config.yaml"
     os.mkfifo(fifo)
-    started = time.monotonic()
-    done = hpscale("transfer", fifo, timeout=20)
+    done = hpscale("transfer", fifo, timeout=20)  # a wait on the FIFO would end in TimeoutExpired
     one_error(done, "not a regular file")
-    assert time.monotonic() - started < 15
     # In check, one such target used to block the whole batch.
     done = hpscale("check", LLAMA, fifo, LLAMA, timeout=20)
     one_error(done, "not a regular file")
@@ -181,11 +179,9 @@ def test_usage_errors_are_one_line(args, needle):
 
 def test_a_ladder_over_the_row_limit_is_refused_before_anything_is_built():
     forty = ",".join(str(256 * (i + 1)) for i in range(40))
-    started = time.monotonic()
     one_error(hpscale("ladder", LLAMA, "--widths", forty, "--batch-sizes", forty.replace("256", "4096"),
                       "--dataset-sizes", forty.replace("256", "99999999"), "--depths", forty.replace("256", "8"),
                       "--product"), "--max-rows: the ladder has 2,560,000 rows (40 × 40 × 40 × 40)")
-    assert time.monotonic() - started < 10
 
 
 # ---------------------------------------------------------------------------------------------
