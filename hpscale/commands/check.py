@@ -61,15 +61,22 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
 
     ``shared = (proxy config, read_proxy(proxy), choices, rtol, ignore patterns, law)``.
     """
+    from dataclasses import replace
+
     from ..core.check import compare, stated_fields
     from ..errors import InputError
+    from ..export import read_export
     from ..loader import config_from_data, parse_yaml, read_text
     config, run, choices, tolerance, ignore, law = shared
     try:
         # The raw mapping says which values the file states; validation fills in defaults.
-        data = parse_yaml(read_text(path), str(path))
+        text = read_text(path)
+        exported = read_export(text, str(path))  # a trainer's file from an exporter
+        data, skipped, notes = exported if exported else (parse_yaml(text, str(path)), (), [])
         target = config_from_data(data, str(path))
-        report = compare(config, target, choices, tolerance, stated_fields(data), run, ignore, law)
+        report = compare(config, target, choices, tolerance, stated_fields(data), run, (*ignore, *skipped), law)
+        if notes:
+            report = replace(report, warnings=(*report.warnings, *notes))
         return report.without_matches(), []
     except InputError as exc:
         # Loader messages already start with the path; transfer/compare messages do not.
@@ -82,7 +89,7 @@ def check_command(
     proxy: O.ProxyArg,
     targets: Annotated[
         list[Path],
-        typer.Argument(metavar="TARGET...", help="Target configs to check (YAML), e.g. configs/target-*.yaml.",
+        typer.Argument(metavar="TARGET...", help="Target configs to check (YAML), e.g. configs/target-*.yaml, or files an exporter wrote (transfer -f hf, …).",
                        show_default=False),
     ],
     rtol: Annotated[

@@ -17,12 +17,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
+from ..export import FORMATS as EXPORT_FORMATS
+from ..export import options as X
 from . import options as O
 
 if TYPE_CHECKING:
     from ..core.rules import RuleChoices
 
-LADDER_FORMATS = ("table", "json", "csv")
+#: Then one trainer file per target per exporter (``hpscale.export``; --output is a pattern).
+LADDER_FORMATS = ("table", "json", "csv", *EXPORT_FORMATS)
 
 
 def _table(results: list[Any], color: bool | None) -> str:
@@ -94,12 +97,15 @@ def ladder_command(
     dataset_sizes: Annotated[str | None, typer.Option("--dataset-sizes", metavar="N,...", help="Target dataset sizes per epoch, comma list (10B,20B).", show_default=False)] = None,
     depths: Annotated[str | None, typer.Option("--depths", metavar="L,...", help="Target depths, comma list; needs model.depth in the proxy.", show_default=False)] = None,
     product: Annotated[bool, typer.Option("--product", metavar="", help="Every combination of the lists instead of zipping them.")] = False,
-    format: O.format_option(LADDER_FORMATS, "table, json (a list of transfer objects) or csv.") = "table",  # type: ignore[valid-type]
+    format: O.format_option(LADDER_FORMATS, "table, json (a list of transfer objects), csv, or a trainer's config per target: " + ", ".join(EXPORT_FORMATS) + " (--output is then a pattern: runs/w{width}.yaml).") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
     jobs: O.JobsOpt = "0",
     max_rows: Annotated[str, typer.Option(
         "--max-rows", metavar="N", help="Refuse a ladder of more rows than this (it is checked before "
         "anything is computed); raise it for long --product sweeps.")] = "10000",
+    seq_len: X.SeqLenOpt = None,
+    world_size: X.WorldSizeOpt = "1",
+    micro_batch: X.MicroBatchOpt = None,
     choices: RuleChoices | None = None,
 ) -> None:
     """Plan a ladder of targets from PROXY: one row per target (zipped lists, or --product).
@@ -108,10 +114,12 @@ def ladder_command(
     CSV rows are streamed (memory does not grow with the ladder); the table is for ladders a
     person reads.
     """
-    output_file = O.output_option(output)
+    fmt = O.choice("--format", format, LADDER_FORMATS)
+    trainer_sizes = X.trainer_sizes(seq_len, world_size, micro_batch, fmt)
+    # An exporter's --output is a pattern of file names (hpscale.export.ladder), not one file.
+    output_file = O.output_option(output) if trainer_sizes is None else (Path(output) if output else None)
     from ..errors import InputError
 
-    fmt = O.choice("--format", format, LADDER_FORMATS)
     jobs_wanted = O.jobs_option(jobs)
     from .. import contract as C
     from ..core import ladder as LD
@@ -147,6 +155,11 @@ def ladder_command(
     # short-lived process cut the 1,000-target ladder by ≈ 25 % (measured in development).
     gc.disable()
     try:
+        if trainer_sizes is not None:
+            from ..export.ladder import ladder_export
+
+            ladder_export(LD.run_ladder(config, list(targets), choices), fmt, trainer_sizes, output_file, [proxy])
+            return
         if fmt == "table":
             results = LD.run_ladder(config, list(targets), choices)
             warn(C.stderr_warnings([result.warnings for result in results]))

@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..export import FORMATS as EXPORT_FORMATS
+from ..export import options as X
 from . import options as O
 
-#: ``overrides``: the groups as parameter-name lists (``hpscale.plan.overrides_json``).
-FORMATS = (*O.FORMATS, "overrides")
+#: ``overrides``: the groups as parameter-name lists (``hpscale.plan.overrides_json``); then
+#: one trainer config per exporter (``hpscale.export``).
+FORMATS = (*O.FORMATS, "overrides", *EXPORT_FORMATS)
 
 if TYPE_CHECKING:
     from ..core.rules import RuleChoices
@@ -23,21 +26,25 @@ def transfer_command(
     batch_size: O.BatchOpt = None,
     dataset_size: O.DatasetOpt = None,
     depth: O.DepthOpt = None,
-    format: O.format_option(FORMATS, "table (report), json (the contract), yaml (a target config) or overrides (per-group parameter-name lists; needs --model-names).") = "table",  # type: ignore[valid-type]
+    format: O.format_option(FORMATS, "table (report), json (the contract), yaml (a target config), overrides (per-group parameter-name lists; needs --model-names), or a trainer's config: " + ", ".join(EXPORT_FORMATS) + " (docs/export.md).") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
     law: O.LawOpt = None,
     model_names: Annotated[Path | None, typer.Option(
-        "--model-names", metavar="FILE", show_default=False,
+        "--model-names", metavar="PATH", show_default=False,
         help="With --format overrides: the model's parameter names, one per line (a shape may follow "
-        "each), or a checkpoint (.safetensors, .npz, .pt) to read them from.")] = None,
+        "each), or a checkpoint (.safetensors, .npz, .pt, .bin) or model directory to read them from.")] = None,
     derivation: Annotated[bool, typer.Option(
         "--derivation", metavar="", help="JSON: add `factors`, every factor of every value with its rule."
     )] = False,
+    seq_len: X.SeqLenOpt = None,
+    world_size: X.WorldSizeOpt = "1",
+    micro_batch: X.MicroBatchOpt = None,
     choices: RuleChoices | None = None,
 ) -> None:
     """Print target-scale hyperparameters for every parameter group of PROXY."""
     output_file = O.output_option(output)
     fmt = O.choice("--format", format, FORMATS)
+    trainer_sizes = X.trainer_sizes(seq_len, world_size, micro_batch, fmt)
     if (fmt == "overrides") != (model_names is not None):
         from ..errors import InputError
 
@@ -65,5 +72,10 @@ def transfer_command(
         obj = overrides_json(result, read_model_names(model_names))
         warn(obj["warnings"])
         emit(dumps_json(obj), output_file, [*inputs, model_names])
+        return
+    if trainer_sizes is not None:
+        from ..export import emit_export
+
+        emit_export(result, fmt, trainer_sizes, output_file, inputs)
         return
     emit_transfer(result, fmt, output_file, inputs, derivation=derivation)

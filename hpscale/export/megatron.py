@@ -1,0 +1,131 @@
+"""Megatron-LM: its training flags as a bash array, ``MEGATRON_ARGS=( … )``.
+
+Every flag and rule below is read from NVIDIA/Megatron-LM at commit
+d98e8a64ddf34856e74b24714e3bedb2f5a39553 (``megatron/training/arguments.py`` and the config
+dataclasses whose fields ``ArgumentGroupFactory`` turns into ``--field-name`` flags:
+``megatron/training/config/training_config.py``, ``megatron/core/transformer/transformer_config.py``).
+
+| flag                                 | hpscale value                                            |
+|--------------------------------------|----------------------------------------------------------|
+| ``--hidden-size``, ``--num-layers``  | target width, depth (µP's width ratio reads hidden size)  |
+| ``--seq-length``                     | ``--seq-len``                                            |
+| ``--micro-batch-size``               | ``--micro-batch`` (sequences per rank)                   |
+| ``--global-batch-size``              | sequences per step (B / seq_len, or B samples)           |
+| ``--train-iters``                    | round(N·epochs / B)                                      |
+| ``--lr-warmup-iters``                | the plan's warmup steps                                   |
+| ``--lr``                             | µP: the vector group's lr (the base); else the hidden lr |
+| ``--decoupled-lr``                   | the embedding lr, where Megatron's own would differ      |
+| ``--weight-decay``                   | the hidden λ, coupled (Megatron's AdamW: η·λ per step)   |
+| ``--adam-beta1/2``, ``--adam-eps``   | β1, β2; µP: the vector ε (the base), else the hidden ε   |
+| ``--init-method-std``                | the hidden init std (×√m under µP, which divides by √m)  |
+| ``--embedding-init-method-std``      | the embedding init std                                   |
+| ``--use-mup``, ``--mup-base-hidden-size``, ``--mup-output-mult`` | µP when W ≠ W₀: base width W₀, the readout multiplier |
+
+What Megatron does with them (``megatron/core/optimizer/__init__.py``,
+``get_standard_config_overrides`` and ``get_mup_config_overrides``; m = hidden size / base):
+no weight decay on 1-D parameters and biases; under µP (m ≠ 1) hidden matrices and the
+output layer train at lr/m with ε/m, embeddings and vectors at lr and ε; ``--decoupled-lr``
+sets embedding and output layer to one absolute lr. Init (``transformer_config.py``
+``__post_init__``, ``gpt_model.py``): hidden σ/√m under µP; the output layer takes the
+embedding's init under µP. The logits are multiplied by ``mup_output_mult`` (auto 1/m).
+
+Not expressible: a weight decay per group other than 0 for vectors, a readout lr other than
+the embedding's once ``--decoupled-lr`` is set, an EMA, a residual multiplier. Megatron's
+``--rampup-batch-size START INCR SAMPLES`` (a batch schedule) is not written: a transfer plans
+one batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from . import shell
+from .common import Applied, GroupApplied, TrainerPlan
+
+TRAINER = "Megatron-LM"
+USAGE = ('source FILE; torchrun ... pretrain_gpt.py "${MEGATRON_ARGS[@]}" <data, tokenizer, '
+         'heads and the other model flags>')
+NEEDS_SEQ_LEN = True
+NOTES = (
+    "--use-mup also sets the attention softmax scale to 1/d_head (--mup-attn-scale-power 1.0); "
+    "add --mup-attn-scale-power 0.5 to keep 1/sqrt(d_head)",
+    "Megatron initialises each block's output projections with init_method_std/sqrt(2·num_layers) "
+    "(÷ sqrt(m) under µP): hpscale's hidden init std is the other matrices'",
+)
+_OVERRIDES = ("Megatron's optimizer config_overrides (megatron.core.optimizer, ParamKey → "
+              "ParamGroupOverride), which no flag sets")
+HOW: dict[str, str] = {
+    "lr": _OVERRIDES, "weight_decay": _OVERRIDES, "eps": _OVERRIDES,
+    "init_std": "the model's init methods (TransformerConfig.init_method / output_layer_init_method)",
+    "multiplier": "TransformerConfig.mup_embedding_mult / mup_output_mult",
+    "warmup_steps": "--lr-warmup-iters",
+}
+
+NAME = "MEGATRON_ARGS"
+#: Flag → type as Megatron's parser declares it (``bool``: ``store_true``).
+KINDS: dict[str, Any] = {
+    "--hidden-size": int, "--num-layers": int, "--seq-length": int, "--micro-batch-size": int,
+    "--global-batch-size": int, "--train-iters": int, "--lr-warmup-iters": int, "--lr": float,
+    "--decoupled-lr": float, "--weight-decay": float, "--adam-beta1": float, "--adam-beta2": float,
+    "--adam-eps": float, "--init-method-std": float, "--embedding-init-method-std": float,
+    "--use-mup": bool, "--mup-base-hidden-size": int, "--mup-output-mult": float,
+}
+
+
+def fields(plan: TrainerPlan) -> dict[str, Any]:
+    g = plan.groups
+    m = plan.width / plan.base_width
+    mup = m != 1
+    out: dict[str, Any] = {"--hidden-size": plan.width, "--num-layers": plan.depth,
+                           "--seq-length": plan.layout.seq_len, "--micro-batch-size": plan.layout.micro_batch,
+                           "--global-batch-size": plan.layout.sequences, "--train-iters": plan.steps,
+                           "--lr-warmup-iters": plan.warmup_steps or None}
+    base = g["vector"] if mup else g["hidden"]
+    out["--lr"] = base.lr
+    own_embedding, own_output = base.lr, base.lr / m
+    if not math.isclose(g["embedding"].lr, own_embedding, rel_tol=1e-12) or \
+            not math.isclose(g["readout"].lr, own_output, rel_tol=1e-12):
+        out["--decoupled-lr"] = g["embedding"].lr
+    out |= {"--weight-decay": g["hidden"].weight_decay, "--adam-beta1": plan.betas[0],
+            "--adam-beta2": plan.betas[1], "--adam-eps": base.eps}
+    if g["hidden"].init_std is not None:
+        out["--init-method-std"] = g["hidden"].init_std * math.sqrt(m)
+    if g["embedding"].init_std is not None:
+        out["--embedding-init-method-std"] = g["embedding"].init_std
+    if mup:
+        out |= {"--use-mup": True, "--mup-base-hidden-size": plan.base_width,
+                "--mup-output-mult": g["readout"].multiplier}
+    return out
+
+
+def apply(values: Mapping[str, Any], sizes: Mapping[str, Any]) -> Applied:
+    mup = bool(values.get("--use-mup"))
+    m = values["--hidden-size"] / values.get("--mup-base-hidden-size", values["--hidden-size"]) if mup else 1.0
+    lr, eps, wd = values["--lr"], values.get("--adam-eps", 1e-8), values.get("--weight-decay", 0.01)
+    decoupled = values.get("--decoupled-lr")
+    std = values.get("--init-method-std", 0.02)
+    embedding_std = values.get("--embedding-init-method-std", std)
+    hidden_std = std / math.sqrt(m)
+    output_mult = values.get("--mup-output-mult", 1.0) if mup else 1.0
+    if mup and m != 1 and output_mult == 1.0:
+        output_mult = 1 / m  # TransformerConfig.__post_init__: auto-set when left at 1.0
+    groups = {
+        "embedding": GroupApplied(decoupled if decoupled is not None else lr, wd, eps, embedding_std, 1.0),
+        "hidden": GroupApplied(lr / m, wd, eps / m, hidden_std, 1.0),
+        "readout": GroupApplied(decoupled if decoupled is not None else lr / m, wd, eps / m,
+                                embedding_std if mup else std, output_mult),
+        "vector": GroupApplied(lr, 0.0, eps, None, 1.0),
+    }
+    return Applied(groups, (values.get("--adam-beta1", 0.9), values.get("--adam-beta2", 0.999)),
+                   values.get("--lr-warmup-iters", 0), values["--global-batch-size"],
+                   values["--train-iters"], seq_len=values.get("--seq-length"))
+
+
+def render(values: Mapping[str, Any]) -> str:
+    return shell.render(NAME, values)
+
+
+def parse(text: str) -> dict[str, Any]:
+    return shell.flags(text, NAME, KINDS, required=("--hidden-size", "--global-batch-size", "--train-iters", "--lr"))
