@@ -1,10 +1,16 @@
-"""σ_top, ‖W‖_F and stable rank of one matrix (numpy array or torch tensor).
+"""σ_top, ‖W‖_F and stable rank of one matrix (numpy array, bf16 bit patterns, or torch tensor).
 
-Pure: arrays in, numbers out; no I/O, no printing. One of the four modules behind
-``hpscale.core.spectrum`` (which re-exports them): this one (σ_top), ``spectrum_groups``
-(which group and role a tensor has, how a fused tensor is cut), ``spectrum_records`` (one
-row per analysed matrix, per-group summaries) and ``spectrum_pairs`` (proxy/target pairing,
-the median ratios and the verdict).
+Pure: arrays in, numbers out; no I/O, no printing. One of the modules behind
+``hpscale.core.spectrum`` (which re-exports them and maps them): this one (σ_top),
+``spectrum_groups`` (which group and role a tensor has, how a fused tensor is cut),
+``spectrum_records`` (one row per analysed matrix, per-group summaries), ``spectrum_init``
+(do weights still look like their initialisation?) and ``spectrum_pairs`` (proxy/target
+pairing, the median ratios and the verdict).
+
+Why ~600 lines in one module: one method, :func:`block_krylov_sigma`, with its two pass
+backends (host row tiles, device chunks) and their small linear algebra side by side, so that
+the numpy and torch paths visibly run the same steps (``tests/test_spectrum_sigma.py`` checks
+they give the same σ and the same number of passes).
 """
 
 from __future__ import annotations
