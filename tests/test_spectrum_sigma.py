@@ -116,3 +116,17 @@ def test_torch_path_keeps_every_pass_on_the_device(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(np.linalg, "eigh", None)
     res = top_singular_value(torch.from_numpy(wide).to(torch.bfloat16))
     assert res.converged and len(reads) == res.steps + 1
+
+
+def test_torch_spectrum_of_a_bf16_model_equals_the_checkpoint_core() -> None:
+    import hpscale.torch as hpt
+
+    layer = torch.nn.Linear(500, 700, bias=False)
+    _, wide = _bf16_matrix()
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(wide))
+    stats = hpt.spectrum(layer.to(torch.bfloat16))["weight"].stats
+    core_stats = matrix_stats(f32_to_bf16_bits(wide), stored="bf16")  # what a bf16 checkpoint gives
+    assert stats.sigma_max == pytest.approx(core_stats.sigma_max, rel=1e-6)
+    assert stats.frobenius == pytest.approx(core_stats.frobenius, rel=1e-6)
+    assert stats.passes == core_stats.passes and stats.converged

@@ -48,7 +48,7 @@ def spectrum_command(
         "--tolerance", help="A rule fits when the measured median σ ratio is within this relative distance of its prediction.",
         metavar="REL")] = 0.10,
     sigma_rtol: Annotated[float, typer.Option(
-        "--sigma-rtol", help="Target relative error of each σ_top. The rules' predictions differ by m^0.25 (19 % at m = 2), so 0.02 still decides and scans faster.",
+        "--sigma-rtol", help="Tolerance of each σ_top: it is a lower bound, certified within REL of a singular value of the matrix. The rules' predictions differ by m^0.25 (19 % at m = 2), so 0.02 still decides and scans faster.",
         metavar="REL")] = SIGMA_TOP_RTOL,
     device: Annotated[str | None, typer.Option(
         "--device", help="Run the linear algebra through torch on this device (cpu, cuda, cuda:1); default numpy on the CPU.",

@@ -1,10 +1,16 @@
-"""σ_top, ‖W‖_F and stable rank of one matrix (numpy array or torch tensor).
+"""σ_top, ‖W‖_F and stable rank of one matrix (numpy array, bf16 bit patterns, or torch tensor).
 
-Pure: arrays in, numbers out; no I/O, no printing. One of the four modules behind
-``hpscale.core.spectrum`` (which re-exports them): this one (σ_top), ``spectrum_groups``
-(which group and role a tensor has, how a fused tensor is cut), ``spectrum_records`` (one
-row per analysed matrix, per-group summaries) and ``spectrum_pairs`` (proxy/target pairing,
-the median ratios and the verdict).
+Pure: arrays in, numbers out; no I/O, no printing. One of the modules behind
+``hpscale.core.spectrum`` (which re-exports them and maps them): this one (σ_top),
+``spectrum_groups`` (which group and role a tensor has, how a fused tensor is cut),
+``spectrum_records`` (one row per analysed matrix, per-group summaries), ``spectrum_init``
+(do weights still look like their initialisation?) and ``spectrum_pairs`` (proxy/target
+pairing, the median ratios and the verdict).
+
+Why ~600 lines in one module: one method, :func:`block_krylov_sigma`, with its two pass
+backends (host row tiles, device chunks) and their small linear algebra side by side, so that
+the numpy and torch paths visibly run the same steps (``tests/test_spectrum_sigma.py`` checks
+they give the same σ and the same number of passes).
 """
 
 from __future__ import annotations
@@ -47,16 +53,24 @@ class SigmaTop:
 #: A side at most this long: σ² from the eigenvalues of the k×k Gram matrix (exact, fast).
 DIRECT_SIDE = 256
 #: Vectors per block. Chosen by measurement (``benchmarks/README.md``): with BLAS at one
-#: thread per tile worker a product with 8 vectors costs about what one costs (the pass is
-#: bound by reading W), and 8 is the smallest block that never stalled on a near-degenerate
-#: top (σ1/σ2 = 1.007) in the benchmark's matrices; 16 took as many passes at a higher cost.
+#: thread per tile worker, a pass with 8 vectors costs little more than with 4 (the pass is
+#: bound by widening and reading W), and 8 took the fewest passes and the least time on
+#: bf16 11008×4096 matrices: a near-degenerate top 4 passes (4–5 at b = 4), a flat power-law
+#: bulk 8–9 (12 at b = 4, 10–11 at b = 6), Gaussian 20–21 (24–28 at b = 4). One vector
+#: stopped at σ2 of a near-degenerate top (σ1/σ2 = 1.007); b ≥ 2 never did.
 BLOCK = 8
 #: Most passes over W (then ``converged=False``; σ is still a lower bound). The Krylov basis
 #: holds at most BLOCK·MAX_PASSES float64 vectors of the short-or-long side n.
 MAX_PASSES = 40
+#: Passes the Krylov basis has room for before it grows (it doubles then): realistic spectra
+#: stop in 3–9 passes, Gaussian ones in 12–21 (``benchmarks/README.md``).
+_FIRST_ROOM = 12
 #: float32 bytes of W per row tile on the CPU: about the L2 cache of one core, so a tile is
 #: widened once and read twice (W·X, then Wᵀ·Y) from cache.
 TILE_BYTES = 1 << 20
+#: Rows per tile at least: thinner tiles make the two products too skinny for BLAS (a
+#: 4096×11008 pass took 60 ms at 23-row tiles, 11008×4096 38 ms at 64; measured).
+_MIN_TILE_ROWS = 64
 #: float32 bytes per row chunk on an accelerator: bounds the widened copy of a bf16 tensor.
 DEVICE_TILE_BYTES = 1 << 26
 #: Threads that share the row tiles of one pass (BLAS held at one thread each, so they do not
@@ -125,7 +139,7 @@ class _HostTiles:
         self.n = n
         self.dtype = np.float64 if kind == "f64" else np.float32
         item = np.dtype(self.dtype).itemsize
-        self.rows = max(8, TILE_BYTES // max(1, n * item))
+        self.rows = max(_MIN_TILE_ROWS, TILE_BYTES // max(1, n * item))
         self.copy = kind == "bf16" or a.dtype != self.dtype or scale != 1.0 or not a.flags.c_contiguous
         tiles = -(-m // self.rows)
         self.workers = max(1, min(TILE_WORKERS, _cpus(), tiles)) if _blas_controller() is not None else 1
@@ -365,7 +379,8 @@ def block_krylov_sigma(gram: Callable[[Any], Any], x0: Any, ops: Any, *, rtol: f
     """
     n, b = (int(d) for d in x0.shape)
     cap = min(n, b * (max_passes + 1))
-    basis = ops.empty((n, cap))
+    room = min(cap, b * (_FIRST_ROOM + 1))  # the basis grows by doubling: most spectra stop early
+    basis = ops.empty((n, room))
     h = ops.zeros((cap, cap))
     u, sv, _ = ops.svd(ops.asarray(x0))
     basis[:, :b] = u
@@ -397,6 +412,11 @@ def block_krylov_sigma(gram: Callable[[Any], Any], x0: Any, ops: Any, *, rtol: f
             return SigmaTop(math.sqrt(theta), bound, passes, bound <= rtol or keep == 0 or hi >= n,
                             "block-lanczos")
         keep = min(keep, cap - hi)
+        if hi + keep > room:
+            room = min(cap, 2 * room)
+            grown = ops.empty((n, room))
+            grown[:, :hi] = basis[:, :hi]
+            basis = grown
         basis[:, hi:hi + keep] = u[:, :keep]
         lo, hi = hi, hi + keep
     return SigmaTop(math.sqrt(theta), rho / theta / 2, max_passes, False, "block-lanczos")
@@ -491,7 +511,8 @@ class MatrixStats:
 
     ``error_estimate`` is the certified relative distance from σ_top to the nearest singular
     value of W (:class:`SigmaTop`); ``converged`` is False when the iteration stopped at its
-    pass limit before reaching its tolerance (σ_top is then still a lower bound).
+    pass limit before reaching its tolerance (σ_top is then still a lower bound); ``passes``
+    counts the passes over W the iteration took (0 for the direct path).
     """
 
     sigma_max: float | None
@@ -500,6 +521,7 @@ class MatrixStats:
     finite: bool
     converged: bool
     error_estimate: float = 0.0
+    passes: int = 0
 
 
 def _sum_squares(a: Any) -> float:
@@ -522,7 +544,8 @@ def _stats(sigma: SigmaTop, sumsq: float, scale: float) -> MatrixStats:
         return MatrixStats(None, None, None, False, sigma.converged)
     frob = math.sqrt(sumsq)
     stable = (frob / sigma.sigma) ** 2 if sigma.sigma > 0.0 else None
-    return MatrixStats(scale * sigma.sigma, scale * frob, stable, True, sigma.converged, sigma.error_estimate)
+    return MatrixStats(scale * sigma.sigma, scale * frob, stable, True, sigma.converged, sigma.error_estimate,
+                       sigma.steps)
 
 
 def matrix_stats(w: Any, *, stored: str | None = None, **kwargs: Any) -> MatrixStats:

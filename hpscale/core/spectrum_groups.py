@@ -1,10 +1,10 @@
 """Grouping of a checkpoint's tensors: group, sublayer role, layer, and how to cut fused tensors.
 
-Pure (no I/O, no printing); part of ``hpscale.core.spectrum`` (see ``hpscale.core.sigma`` for
-the map of the four modules). ``Grouper().place(name, shape)`` → :class:`Placement`;
+Pure (no I/O, no printing); part of ``hpscale.core.spectrum`` (see ``hpscale.core.spectrum`` for
+the map of its modules). ``Grouper().place(name, shape)`` → :class:`Placement`;
 :func:`tensor_matrices` cuts one tensor into the matrices it holds.
 
-Why one module of ~390 lines: the name tables and :func:`_by_name` are one decision list read
+Why one module of ~410 lines: the name tables and :func:`_by_name` are one decision list read
 top to bottom; splitting them would scatter the order the rules are tried in.
 """
 

@@ -1,6 +1,6 @@
 """Proxy/target pairing of two scans, the median σ ratios per group and role, and the verdict.
 
-Pure (no I/O, no printing); part of ``hpscale.core.spectrum`` (map in ``hpscale.core.sigma``).
+Pure (no I/O, no printing); part of ``hpscale.core.spectrum`` (map there).
 :func:`compare` pairs two scans' :class:`~hpscale.core.spectrum_records.TensorRecord` rows
 (:func:`pair_records`), infers or takes the width ratio, and names the weight-decay width rule
 the hidden group's median ratio is consistent with (:func:`verdict`); the caller passes the

@@ -1,6 +1,6 @@
 """One record per analysed matrix of a checkpoint, and the per-group summary of a scan.
 
-Pure (no I/O, no printing); part of ``hpscale.core.spectrum`` (map in ``hpscale.core.sigma``).
+Pure (no I/O, no printing); part of ``hpscale.core.spectrum`` (map there).
 :func:`records_for` turns one tensor's statistics into :class:`TensorRecord` rows;
 :func:`group_summary` summarises them.
 """
