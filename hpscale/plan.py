@@ -206,10 +206,12 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".bin")
 
 
 def read_model_names(path: Path) -> list[tuple[str, tuple[int, ...] | None]]:
-    """``--model-names FILE``: a text file for ``parse_names``, or a checkpoint (by suffix) whose
-    tensor names and shapes are read without loading the data. A checkpoint lists every stored
-    tensor: buffers too, and a tied tensor under each name it was saved with."""
-    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+    """``--model-names PATH``: a text file for ``parse_names``; a checkpoint (by suffix) or a model
+    directory (what ``hpscale spectrum`` accepts: ``model.safetensors``, a sharded index,
+    ``pytorch_model.bin``), whose tensor names and shapes are read from the headers by the
+    checkpoint readers without loading the data. A checkpoint lists every stored tensor: buffers
+    too, and a tied tensor under each name it was saved with."""
+    if path.is_dir() or path.suffix.lower() in CHECKPOINT_SUFFIXES:
         from .checkpoints import open_checkpoint
 
         with open_checkpoint(path) as checkpoint:

@@ -27,17 +27,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import itertools
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .core.sweep import AXES, DECAY_RATES, HYPERPARAMETERS, Sweep
 from .errors import InputError, InputFileError
-from .numbers import parse_number
+from .numbers import MAX_DIGITS, parse_number
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,7 +81,20 @@ def read_table(path: str | os.PathLike[str]) -> RunTable:
                          f"allowed: {', '.join(FORMATS)}")
     from .loader import read_bytes
 
-    data = read_bytes(path, limit=MAX_TABLE_BYTES, what="run table (.csv, .tsv, .jsonl)")
+    # read_bytes asks the OS for limit + 1 bytes at once; a limit near the file's own size keeps
+    # that buffer (and a tracemalloc peak) at the input's real size, not 512 MiB.
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = MAX_TABLE_BYTES
+    limit = MAX_TABLE_BYTES if size > MAX_TABLE_BYTES else min(MAX_TABLE_BYTES, size + 65_536)
+    what = "run table (.csv, .tsv, .jsonl)"
+    try:
+        data = read_bytes(path, limit=limit, what=what)
+    except InputFileError:
+        if limit == MAX_TABLE_BYTES:
+            raise
+        data = read_bytes(path, limit=MAX_TABLE_BYTES, what=what)  # it grew while we looked
     digest = hashlib.sha256(data).hexdigest()
     try:
         text = data.decode("utf-8-sig")
@@ -91,23 +105,60 @@ def read_table(path: str | os.PathLike[str]) -> RunTable:
     return _read_delimited(str(path), digest, text, "\t" if kind == "tsv" else ",")
 
 
+#: A line that holds more than blanks, with its line break; ``^`` and the possessive ``*+`` keep
+#: the scan linear (no retry inside a long blank line).
+_NONBLANK = re.compile(r"^[^\S\n]*+\S[^\n]*\n?", re.MULTILINE)
+#: Nesting deeper than this in a JSON Lines record is refused (W&B dumps nest 3–4 levels).
+MAX_NESTING = 32
+
+
+def _nonblank_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line with its break) of every line that is not blank, in order.
+
+    Lines end at ``\n``, ``\r\n`` or a lone ``\r`` (old Mac and some Excel exports; read as
+    ``\n``), never at the other characters ``str.splitlines`` breaks at (U+2028 may sit inside
+    a JSON string). Blank lines are skipped by the regex engine, so a file of millions of them
+    costs no Python objects (issue 18: 50 MB of blank lines took 942 MB and 25 s).
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    line, position = 1, 0
+    for match in _NONBLANK.finditer(text):
+        line += text.count("\n", position, match.start())
+        yield line, match.group()
+        line += 1
+        position = match.end()
+
+
 def _read_delimited(source: str, digest: str, text: str, delimiter: str) -> RunTable:
-    lines = text.splitlines(keepends=True)
-    skip = 0
-    while skip < len(lines) and (lines[skip].lstrip().startswith("#") or not lines[skip].strip()):
-        skip += 1
-    reader = csv.reader(io.StringIO("".join(lines[skip:])), delimiter=delimiter, strict=True)
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    numbered = _nonblank_lines(text)
+    starts_of: list[int] = []  # the line number of every line handed to the csv reader
+
+    def feed() -> Iterator[str]:
+        for number, line in numbered:
+            starts_of.append(number)
+            yield line
+
+    header_line = 0
+    for number, line in numbered:
+        if not line.lstrip().startswith("#"):
+            header_line = number
+            starts_of.append(number)
+            break
+    if not header_line:
+        raise InputError(f"{source}: no header row; expected column names such as lr,loss")
+    reader = csv.reader(itertools.chain([line], feed()), delimiter=delimiter, strict=True)
+    rows, starts = [], []
     try:
-        header = next(reader, None)
-        if header is None:
-            raise InputError(f"{source}: no header row; expected column names such as lr,loss")
-        columns = tuple(name.strip() for name in header)
-        _check_header(source, skip + 1, columns)
-        rows, starts = [], []
-        line = reader.line_num
-        for record in reader:
-            start = skip + line + 1
-            line = reader.line_num
+        columns = tuple(name.strip() for name in next(reader))
+        _check_header(source, header_line, columns)
+        while True:
+            first = len(starts_of)  # the next record starts at the next line the reader takes
+            record = next(reader, None)
+            if record is None:
+                break
+            start = starts_of[first] if first < len(starts_of) else starts_of[-1]
             if not any(cell.strip() for cell in record):
                 continue
             if len(record) != len(columns):
@@ -115,7 +166,7 @@ def _read_delimited(source: str, digest: str, text: str, delimiter: str) -> RunT
             rows.append(tuple(record))
             starts.append(start)
     except csv.Error as exc:
-        raise InputError(f"{source}:{skip + reader.line_num}: not valid {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}") from None
+        raise InputError(f"{source}:{starts_of[-1]}: not valid {kind}: {exc}") from None
     return RunTable(source, digest, columns, tuple(rows), tuple(starts))
 
 
@@ -129,30 +180,65 @@ def _check_header(source: str, line: int, columns: Sequence[str]) -> None:
         seen[name] = index
 
 
-def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(obj: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Nested mappings as one level, keys joined with ``.``; at most ``MAX_NESTING`` deep."""
     out: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, name))
-        else:
-            out[name] = value
+    stack: list[tuple[str, Mapping[str, Any], int]] = [("", obj, 1)]
+    while stack:
+        prefix, mapping, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise InputError(f"{where}: nesting deeper than {MAX_NESTING} levels; a run table nests a few")
+        for key, value in mapping.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, Mapping):
+                stack.append((name, value, depth + 1))
+            else:
+                out[name] = value
     return out
+
+
+class _Unrepresentable(str):
+    """A JSON number no float holds, kept as its text: an integer of more than ``MAX_DIGITS``
+    digits (Python refuses ints above 4,300 digits on its own) or beyond ±1.8e308 (``1e500``)."""
+
+    def too_long(self) -> bool:
+        """More digits than any number may have (else: only beyond a float's range, ±inf)."""
+        return len(self.lstrip("-")) > MAX_DIGITS
+
+    def problem(self) -> str:
+        if self.too_long():
+            return f"an integer of {len(self.lstrip('-')):,} digits; a number has at most {MAX_DIGITS}"
+        return f"{_short(str(self))}: beyond a float's range (±1.8e308)"
+
+
+def _json_int(text: str) -> int | str:
+    if len(text.lstrip("-")) > MAX_DIGITS or abs(int(text)) >= _FLOAT_MAX_INT:
+        return _Unrepresentable(text)
+    return int(text)
+
+
+def _json_float(text: str) -> float | str:
+    value = float(text)
+    return value if math.isfinite(value) else _Unrepresentable(text)
+
+
+_FLOAT_MAX_INT = 2**1024
 
 
 def _read_jsonl(source: str, digest: str, text: str) -> RunTable:
     records: list[dict[str, Any]] = []
     starts: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in _nonblank_lines(text):
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_int=_json_int, parse_float=_json_float)
         except json.JSONDecodeError as exc:
             raise InputError(f"{source}:{number}: not valid JSON: {exc.msg} (column {exc.colno})") from None
+        except RecursionError:  # the C decoder recurses once per [ or {
+            raise InputError(f"{source}:{number}: nesting deeper than {MAX_NESTING} levels; "
+                             "a run table nests a few") from None
         if not isinstance(obj, dict):
             raise InputError(f"{source}:{number}: expected a JSON object per line, got {type(obj).__name__}")
-        records.append(_flatten(obj))
+        records.append(_flatten(obj, f"{source}:{number}"))
         starts.append(number)
     return _table_from_records(source, digest, records, starts)
 
@@ -175,7 +261,7 @@ def table_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "<rows>") -
     for index, row in enumerate(rows, start=1):
         if not isinstance(row, Mapping):
             raise InputError(f"{source}: row {index}: expected a mapping of column → value, got {type(row).__name__}")
-        records.append(_flatten(row))
+        records.append(_flatten(row, f"{source}: row {index}"))
     return _table_from_records(source, None, records, list(range(1, len(records) + 1)))
 
 
@@ -220,6 +306,10 @@ def _listing(columns: Sequence[str], limit: int = 12) -> str:
 
 
 def _number(table: RunTable, row: int, column: str, value: Any, *, si: bool = False) -> float:
+    if isinstance(value, _Unrepresentable):
+        raise InputError(f"{table.where(row)}: column {column!r}: {value.problem()}")
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # numpy scalars (np.int64 from a DataFrame) as the Python number they hold
     try:
         return parse_number(value.strip() if isinstance(value, str) else value, si=si)
     except ValueError as exc:
@@ -232,8 +322,11 @@ def _short(value: Any) -> str:
 
 
 def _is_missing(value: Any) -> bool:
+    """Empty, NaN or ±inf (a metric so: the run diverged), as text, a float or JSON's ``1e500``."""
     if value is None:
         return True
+    if isinstance(value, _Unrepresentable):
+        return not value.too_long()
     if isinstance(value, float) and not math.isfinite(value):
         return True
     return isinstance(value, str) and value.strip().lower() in _MISSING
@@ -313,36 +406,66 @@ def _columns(table: RunTable, by: Sequence[str], optimize: Sequence[str], mappin
 
 def column_numbers(table: RunTable, column: str, rows: np.ndarray, *, si: bool = False,
                    missing_ok: bool = False) -> np.ndarray:
-    """The values of ``column`` in ``rows`` as floats (NaN where missing, if ``missing_ok``).
+    """The values of ``column`` in ``rows`` as float64 (NaN where missing, if ``missing_ok``).
 
-    Whole columns are converted by numpy; only a column that numpy cannot read as finite
-    numbers is read value by value with ``parse_number`` (SI suffixes, the exact error message
-    naming the first bad row).
+    A column whose every value is a plain finite number (``_fast_floats``) is converted in one
+    numpy call; any other is read value by value with ``parse_number`` (SI suffixes, the
+    400-digit limit, the exact message naming the first bad row). Memory stays a fixed multiple
+    of the column's real size: no value is copied at the width of the longest (issue 18: one
+    120,003-character cell made a 28 GiB array).
     """
     import numpy as np
 
     position = table.columns.index(column)
     values = [table.rows[i][position] for i in rows]
-    fast: np.ndarray | None = None
-    missing = np.zeros(len(values), bool)
-    if all(type(v) is str for v in values):
-        text = np.array(values, dtype=str)
-        if missing_ok:
-            missing = np.isin(np.char.lower(np.char.strip(text)), list(_MISSING))
-            text = np.where(missing, "0", text)
-        try:
-            fast = text.astype(float)
-        except ValueError:
-            fast = None
-    elif all(type(v) in (int, float) or (missing_ok and v is None) for v in values):
-        missing = np.array([v is None or (missing_ok and not math.isfinite(v)) for v in values], bool)
-        fast = np.array([0.0 if m else v for v, m in zip(values, missing, strict=True)], float)
-    if fast is not None and np.all(np.isfinite(fast)):
+    if missing_ok:
+        missing = np.fromiter((_is_missing(v) for v in values), bool, len(values))
+    else:
+        missing = np.zeros(len(values), bool)
+    fast = _fast_floats(values, missing)
+    if fast is not None:
         return np.where(missing, np.nan, fast)
     out = np.empty(len(values))
     for k, (i, value) in enumerate(zip(rows, values, strict=True)):
-        out[k] = math.nan if missing_ok and _is_missing(value) else _number(table, int(i), column, value, si=si)
+        out[k] = math.nan if missing[k] else _number(table, int(i), column, value, si=si)
     return out
+
+
+#: Larger integers take the value-by-value path (``float()`` of a bigger one overflows).
+_FAST_INT = 10**300
+
+
+def _fast_floats(values: Sequence[Any], missing: np.ndarray) -> np.ndarray | None:
+    """``values`` as float64 in one numpy call when each (not ``missing``) is an ASCII string of
+    at most ``MAX_DIGITS`` characters, a float or a not-too-large int (numpy's too) and every
+    result is finite; else None. Strings go through ``float()``, whose grammar is
+    ``parse_number``'s (signs, exponents, ``_`` between digits) save for the forms both read
+    differently, which are refused here and fall to ``parse_number``: non-ASCII digits, names
+    like ``inf``, thousands commas and unit suffixes (not floats)."""
+    import numpy as np
+
+    kept: list[Any] = []
+    for value, gone in zip(values, missing, strict=True):
+        if gone:
+            kept.append(0.0)
+        elif type(value) is str:
+            if len(value) > MAX_DIGITS or not value.isascii():
+                return None
+            kept.append(value)
+        elif isinstance(value, float | np.floating):
+            kept.append(value)
+        elif isinstance(value, int | np.integer) and not isinstance(value, bool):
+            if not -_FAST_INT < value < _FAST_INT:
+                return None
+            kept.append(int(value))
+        else:
+            return None
+    try:
+        with np.errstate(all="ignore"):
+            out = np.array(kept, dtype=object).astype(np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return out if bool(np.all(np.isfinite(out))) else None
 
 
 def _first_bad(table: RunTable, rows: np.ndarray, column: str, bad: np.ndarray, message: str) -> None:

@@ -110,6 +110,39 @@ def test_model_names_from_a_checkpoint(tmp_path):
                                       ("layers.0.self_attn.q_proj.weight", (8, 8)), ("norm.weight", (8,))]
 
 
+def test_model_names_from_a_model_directory(tmp_path):
+    """A Hugging Face model directory (what `hpscale spectrum DIR` accepts) gives its tensor names
+    and shapes from the checkpoint headers (issue 17, item 8)."""
+    np = pytest.importorskip("numpy")
+    from typer.testing import CliRunner
+
+    from hpscale.plan import read_model_names
+    from spectrum_fixtures import write_safetensors
+
+    model = tmp_path / "llama"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 8}))
+    write_safetensors(model / "model.safetensors", {
+        "model.embed_tokens.weight": np.zeros((50, 8), np.float32),
+        "model.layers.0.self_attn.q_proj.weight": np.zeros((8, 8), np.float32),
+        "model.norm.weight": np.ones(8, np.float32), "lm_head.weight": np.zeros((50, 8), np.float32)})
+    entries = read_model_names(model)
+    assert sorted(entries) == [("lm_head.weight", (50, 8)), ("model.embed_tokens.weight", (50, 8)),
+                               ("model.layers.0.self_attn.q_proj.weight", (8, 8)), ("model.norm.weight", (8,))]
+    runner = CliRunner()
+    result = runner.invoke(app, ["transfer", LLAMA, "--width", "1024", "-f", "overrides", "--model-names", str(model)])
+    assert result.exit_code == 0, result.stderr
+    obj = json.loads(result.stdout)
+    assert {g["hpscale_group"]: g["params"] for g in obj["overrides"]}["readout"] == ["lm_head.weight"]
+    assert obj == overrides_json(hpscale.transfer(LLAMA, width=1024), entries)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["transfer", LLAMA, "-f", "overrides", "--model-names", str(empty)])
+    assert result.exit_code == 2 and result.stdout == "", result.stderr
+    assert result.stderr.count("\n") == 1 and "empty" in result.stderr and "Traceback" not in result.stderr
+    assert "a model directory needs" in result.stderr  # read as a directory, not as a names file
+
+
 def test_overrides_json_matches_hpscale_torch(monkeypatch):
     torch = pytest.importorskip("torch", reason="compares with hpscale.torch (pip install 'hpscale[torch]')")
     from torch import nn

@@ -310,7 +310,8 @@ def _compare_table(result: CheckpointComparison, color: bool | None) -> str:
         fits = row.verdict.short if row.verdict else ""
         table.add_row(label, str(row.pairs), _fmt(row.median_ratio, 4), *preds, fits)
     table.caption = (f"fits: the rule within {c.verdict.tolerance:.0%} of the ratio (none: no rule "
-                     "fits; ?: the rules are too close to tell)")
+                     "fits; ?: the rules are too close to tell"
+                     + ("; init: the weights look untrained)" if c.verdict.untrained else ")"))
     table.caption_justify = "left"
     m = "unknown" if c.width_ratio is None else f"{c.width_ratio:.4g}"
 

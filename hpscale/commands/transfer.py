@@ -30,9 +30,9 @@ def transfer_command(
     output: O.OutputOpt = None,
     law: O.LawOpt = None,
     model_names: Annotated[Path | None, typer.Option(
-        "--model-names", metavar="FILE", show_default=False,
+        "--model-names", metavar="PATH", show_default=False,
         help="With --format overrides: the model's parameter names, one per line (a shape may follow "
-        "each), or a checkpoint (.safetensors, .npz, .pt) to read them from.")] = None,
+        "each), or a checkpoint (.safetensors, .npz, .pt, .bin) or model directory to read them from.")] = None,
     derivation: Annotated[bool, typer.Option(
         "--derivation", metavar="", help="JSON: add `factors`, every factor of every value with its rule."
     )] = False,

@@ -7,12 +7,16 @@ each naming its rule (a key of ``hpscale.rules.RULES``), so renderers can explai
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InputError, RuleDomainError
 from . import rules as R
 from .frozen import FrozenMap
 from .law import Law, law_factors, law_warnings
+from .optimizers import DEFAULT, OPTIMIZERS, GroupContext, GroupValues
+from .optimizers.base import group_timescales as _timescales
+from .optimizers.base import product as _product
 from .rules import GROUPS, Group, RuleChoices
 from .scale import Factor, Ratios, Scale
 from .transfer_result import GroupResult, Quantity, Timescales, TransferResult, WidthRuleAlternative
@@ -29,17 +33,6 @@ BETA_WINDOW_WARNING = 2.0
 #: Adam learning rates outside this range are almost certainly typos (``lr: 6e4``), and are
 #: called that instead of being diagnosed as something else.
 PLAUSIBLE_LR = (1e-7, 1.0)
-
-
-class GroupValues(NamedTuple):
-    """One group's hyperparameters as a run used them (after falling back to globals)."""
-
-    lr: float
-    weight_decay: float  # in the config's convention
-    weight_decay_coupled: float
-    init_std: float | None
-    multiplier: float
-    eps: float
 
 
 def scale_of(config: RunConfig) -> Scale:
@@ -105,6 +98,8 @@ class ProxyRun(NamedTuple):
     timescales: dict[Group, Timescales]
     warmup_steps: int | None = None
     notes: tuple[str, ...] = ()  # warnings about the proxy itself, repeated in every transfer
+    #: The optimizer that trains each group (a key of ``hpscale.core.optimizers.OPTIMIZERS``).
+    optimizers: Mapping[Group, str] = FrozenMap(dict.fromkeys(GROUPS, DEFAULT))
 
 
 def read_proxy(config: RunConfig) -> ProxyRun:
@@ -160,34 +155,6 @@ def estimated_params(width: int, depth: int | None) -> float | None:
     return None if depth is None else 12.0 * depth * width**2
 
 
-def _product(factors: tuple[Factor, ...]) -> float:
-    product = 1.0
-    for factor in factors:  # a plain loop: ~3× faster than math.prod over a generator
-        product *= factor.value
-    return product
-
-
-def _timescales(
-    lr: float, wd_coupled: float, batch: float, dataset: float, epochs: float, where: str
-) -> Timescales:
-    """τ_iter, τ_epoch and τ/run of one group; ``None`` means ∞, i.e. λ = 0 (no decay). A
-    timescale that overflows while λ > 0 is refused, naming the group (``where``)."""
-    if wd_coupled == 0:
-        return Timescales(None, None, None)
-    try:
-        t_iter = R.tau_iter(lr, wd_coupled)
-        t_epoch = R.tau_epoch(lr, wd_coupled, batch, dataset)
-    except ValueError:
-        t_iter = t_epoch = math.inf
-    fraction = t_epoch / epochs
-    if not (t_iter < math.inf and t_epoch < math.inf and fraction < math.inf):
-        raise InputError(
-            f"{where}: η = {lr:g} and λ = {wd_coupled:g} give an AdamW timescale 1/(η·λ) beyond the "
-            "floating-point range; these are not the magnitudes of a training run"
-        )
-    return Timescales(t_iter, t_epoch, fraction)
-
-
 def transfer_to(config: RunConfig, target: Scale, choices: RuleChoices = RuleChoices(),
                 law: Law | None = None) -> TransferResult:
     """Move every hyperparameter of ``config`` (the proxy) to the ``target`` scale.
@@ -230,14 +197,13 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
     warnings += _ratio_warnings(run, ratios)
     # 2. Adam β1, β2 (Malladi et al.: 1 − κ(1 − β), defined for κ ≤ 1/(1 − β)).
     betas = _betas(run, ratios.batch, target.batch_size, choices, warnings)
-    # 3. Per group: η, λ, init std, multiplier, ε.
-    shared = _shared_factors(ratios, choices)
+    # 3. Per group: η, λ, init std, multiplier, ε, each by the rules of the optimizer training it.
     params_p = run.scale.params if run.scale.params is not None else estimated_params(run.scale.width, run.scale.depth)
     params_ratio = target.params / params_p if target.params is not None and params_p else None
     if law is not None:
         law.check_axes()
         warnings += law_warnings(law, target, FAR_EXTRAPOLATION)
-    groups = {group: _group(group, run, ratios, choices, shared, target, law, params_ratio) for group in GROUPS}
+    groups = _groups(run, ratios, choices, target, law, params_ratio)
     for group, values in groups.items():
         _warn_timescales(group, values, run.convention, warnings)
     warnings += _width_rule_warnings(run, groups, ratios, choices)
@@ -253,8 +219,8 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         choices, run.convention, target,
         _product(tuple(f for f in hidden.weight_decay.factors if f.axis == "width")),
     ) if with_alternatives else ()
-    eps_factor = Factor("sqrt-batch-eps", "batch", _EPS_BATCH_SYMBOL[choices.eps_batch_rule],
-                        R.sqrt_batch_eps_factor(ratios.batch, choices.eps_batch_rule))
+    eps_factor = R.factor("sqrt-batch-eps", R.sqrt_batch_eps_factor(ratios.batch, choices.eps_batch_rule),
+                          choices.eps_batch_rule)
     result = TransferResult(
         name=run.name,
         proxy=run.scale,
@@ -371,7 +337,7 @@ def _betas(
                 "proxy's"
             )
         symbol = choices.beta_rule
-        betas.append(Quantity(beta, new_beta, (Factor("sqrt-batch-beta", "batch", symbol, kappa),)))
+        betas.append(Quantity(beta, new_beta, (R.factor("sqrt-batch-beta", kappa, symbol),)))
     if choices.beta_rule != "keep" and not (1 / BETA_WINDOW_WARNING <= kappa <= BETA_WINDOW_WARNING):
         moved = ", ".join(f"β{i + 1} {q.proxy:g} → {q.target:.4g}" for i, q in enumerate(betas))
         warnings.append(
@@ -382,93 +348,17 @@ def _betas(
     return betas[0], betas[1]
 
 
-class _Shared(NamedTuple):
-    """The factors that are the same for every group (built once per transfer)."""
-
-    batch_lr: Factor
-    batch_wd: Factor
-    dataset_wd: Factor
-    horizon_wd: Factor | None
-    batch_eps: Factor
-
-
-_EPS_BATCH_SYMBOL = {"sqrt": "1/√κ", "keep": "keep"}
-
-
-def _shared_factors(ratios: Ratios, choices: RuleChoices) -> _Shared:
-    kappa = ratios.batch
-    horizon = None
-    if ratios.tokens_per_param is not None:
-        tau = R.power_lines_tau_factor(ratios.tokens_per_param, choices.tau_exponent)
-        horizon = Factor("power-lines", "horizon", f"TPP^{choices.tau_exponent:g}", 1.0 / tau)
-    return _Shared(
-        batch_lr=Factor("sqrt-batch-lr", "batch", "√κ", R.sqrt_batch_lr_factor(kappa)),
-        batch_wd=Factor("sqrt-batch-wd", "batch", "√κ", R.sqrt_batch_weight_decay_factor(kappa)),
-        dataset_wd=Factor("timescale-wd", "dataset", "1/ν", R.timescale_weight_decay_factor(1.0, 1.0, ratios.dataset)),
-        horizon_wd=horizon,
-        batch_eps=Factor("sqrt-batch-eps", "batch", _EPS_BATCH_SYMBOL[choices.eps_batch_rule],
-                         R.sqrt_batch_eps_factor(kappa, choices.eps_batch_rule)),
-    )
-
-
-def _group(
-    group: Group, run: ProxyRun, ratios: Ratios, choices: RuleChoices, shared: _Shared, target: Scale,
-    law: Law | None = None, params_ratio: float | None = None,
-) -> GroupResult:
-    """One group's target values; every factor names its rule (a key of ``RULES``, or
-    ``law:<name>`` where a fitted law replaces the rules of an axis)."""
-    values = run.groups[group]
-    m, m_depth = ratios.width, ratios.depth
-    in_blocks = m_depth is not None and group in R.RESIDUAL_BLOCK_GROUPS
-    # η: µP width, depth (residual blocks), square-root batch.
-    lr_factors = [Factor("mup-lr", "width", "µP", R.mup_lr_width_factor(group, m, choices.readout_rule))]
-    if in_blocks:
-        assert m_depth is not None
-        lr_factors.append(Factor("depth-lr", "depth", choices.depth_rule, R.depth_lr_factor(m_depth, choices.depth_rule)))
-    lr_factors.append(shared.batch_lr)
-    lr_factors = law_factors(lr_factors, "lr", group, law, ratios, params_ratio)
-    lr_t = values.lr * _product(tuple(lr_factors))
-    # Coupled λ: width rule; depth keeps η·λ (timescale); √κ and 1/ν keep τ_epoch; Power Lines
-    # moves τ with tokens per parameter.
-    wd_factors = [Factor("wd-width", "width", choices.wd_width_rule,
-                         R.weight_decay_width_factor(group, m, choices.wd_width_rule, choices.readout_rule))]
-    if in_blocks:
-        assert m_depth is not None
-        wd_factors.append(Factor("timescale-wd", "depth", "1/η-depth", 1.0 / R.depth_lr_factor(m_depth, choices.depth_rule)))
-    wd_factors += (shared.batch_wd, shared.dataset_wd)
-    if shared.horizon_wd is not None:
-        wd_factors.append(shared.horizon_wd)
-    wd_factors = law_factors(wd_factors, "weight_decay", group, law, ratios, params_ratio)
-    wd_coupled_t = values.weight_decay_coupled * _product(tuple(wd_factors))
-    if run.convention == "independent":
-        # λ_ind = η·λ: convert, apply the coupled rules, convert back (factor η_t/η_p).
-        wd_factors.append(Factor("coupled-to-independent", "convention", "η_t/η_p", lr_t / values.lr))
-        wd_t = R.to_independent(lr_t, wd_coupled_t)
-    else:
-        wd_t = wd_coupled_t
-    # Init std and forward multiplier (µP); ε: batch, width (every group), depth (residual blocks).
-    init_factor = Factor("mup-init", "width", "µP", R.mup_init_std_width_factor(group, m, choices.readout_rule))
-    mult_factor = Factor("mup-multiplier", "width", "µP", R.mup_multiplier_width_factor(group, m, choices.readout_rule))
-    eps_factors: tuple[Factor, ...] = (
-        shared.batch_eps,
-        Factor("eps-width", "width", "1/m" if choices.eps_width_rule == "inverse" else "kept",
-               R.eps_width_factor(group, m, choices.eps_width_rule)),
-    )
-    if in_blocks:
-        assert m_depth is not None
-        eps_factors += (Factor("depth-eps", "depth", "m_L^−α" if choices.eps_depth_rule == "inverse" else "kept",
-                               R.depth_eps_factor(m_depth, choices.depth_rule, choices.eps_depth_rule)),)
-    return GroupResult(
-        lr=Quantity(values.lr, lr_t, tuple(lr_factors)),
-        weight_decay=Quantity(values.weight_decay, wd_t, tuple(wd_factors)),
-        init_std=Quantity(values.init_std, None if values.init_std is None else values.init_std * init_factor.value,
-                          (init_factor,)),
-        multiplier=Quantity(values.multiplier, values.multiplier * mult_factor.value, (mult_factor,)),
-        eps=Quantity(values.eps, values.eps * _product(eps_factors), eps_factors),
-        timescales_proxy=run.timescales[group],
-        timescales_target=_timescales(lr_t, wd_coupled_t, target.batch_size, target.dataset_size, run.epochs,
-                                      f"target param_groups.{group}"),
-    )
+def _groups(run: ProxyRun, ratios: Ratios, choices: RuleChoices, target: Scale, law: Law | None,
+            params_ratio: float | None) -> dict[Group, GroupResult]:
+    """Every group's target values, each composed by the optimizer that trains it
+    (``ProxyRun.optimizers``), whose shared factors are prepared once."""
+    prepared = {name: OPTIMIZERS[name].prepare(ratios, choices) for name in dict.fromkeys(run.optimizers.values())}
+    return {
+        group: OPTIMIZERS[run.optimizers[group]].compose_group(GroupContext(
+            group, run.groups[group], ratios, choices, target, run.convention, run.epochs, run.timescales[group],
+            law, params_ratio, prepared[run.optimizers[group]]))
+        for group in GROUPS
+    }
 
 
 def _coupled(result: GroupResult, convention: str) -> float:
@@ -516,21 +406,21 @@ def _ema(run: ProxyRun, kappa: float) -> Quantity | None:
             f"ema_decay: ρ = {run.ema_decay!r} with batch ratio κ = {kappa:g} gives ρ^κ = "
             f"{new_rho!r}, outside (0, 1) in floating point; choose a target batch closer to the proxy's"
         )
-    return Quantity(run.ema_decay, new_rho, (Factor("ema-decay", "batch", "ρ^κ", kappa),))
+    return Quantity(run.ema_decay, new_rho, (R.factor("ema-decay", kappa),))
 
 
 def _warmup(run: ProxyRun, kappa: float) -> Quantity | None:
     if run.warmup_steps is None:
         return None
-    factor = Factor("warmup-samples", "batch", "1/κ", R.warmup_steps_for_batch(1.0, kappa))
+    factor = R.factor("warmup-samples", R.warmup_steps_for_batch(1.0, kappa))
     return Quantity(run.warmup_steps, run.warmup_steps * factor.value, (factor,))
 
 
 def _residual(run: ProxyRun, m_depth: float | None, choices: RuleChoices) -> Quantity | None:
     if m_depth is None:
         return None
-    factor = Factor("depth-residual", "depth", choices.depth_rule,
-                    R.depth_residual_multiplier_factor(m_depth, choices.depth_rule))
+    factor = R.factor("depth-residual", R.depth_residual_multiplier_factor(m_depth, choices.depth_rule),
+                      choices.depth_rule)
     start = run.residual_multiplier
     return Quantity(start, start * factor.value, (factor,))
 

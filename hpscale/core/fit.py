@@ -689,7 +689,8 @@ SOURCES = {
 }
 
 
-_WD_LABELS = {"timescale": "timescale", "sqrt": "√d", "constant": "plain µP"}
+_CONSTANT_TAU = R.RULES["timescale-wd"].label("constant")
+_POWER_LINES = R.RULES["power-lines"].label("power-lines")
 
 
 def _timescale_tau(lr_factor: float, wd_factor: float, batch_ratio: float = 1.0, dataset_ratio: float = 1.0) -> float:
@@ -723,51 +724,52 @@ def rule_lines(group: R.Group, *, lr_optimized: bool) -> list[RuleLine]:
     readouts = R.READOUT_RULES if group == "readout" else ("mureadout",)
     for readout in readouts:
         a = rule_exponent(functools.partial(R.mup_lr_width_factor, group, readout_rule=readout))
-        label = {"mureadout": "MuReadout", "table3": "Table 3"}[readout] if group == "readout" else "µP"
-        lines.append(RuleLine("lr", "width", "mup-lr", readout if group == "readout" else "mup", label, a,
+        choice = readout if group == "readout" else "mup"
+        lines.append(RuleLine("lr", "width", "mup-lr", choice, R.RULES["mup-lr"].label(choice), a,
                               f"absolute η of the {group} group"))
     if group in R.RESIDUAL_BLOCK_GROUPS:
         for depth_rule in R.DEPTH_RULES:
             lines.append(RuleLine("lr", "depth", "depth-lr", depth_rule,
-                                  {"completep": "CompleteP", "depth-mup": "depth-µP"}[depth_rule],
+                                  R.RULES["depth-lr"].label(depth_rule),
                                   rule_exponent(functools.partial(R.depth_lr_factor, depth_rule=depth_rule)),
                                   "residual branches × L^−α"))
-    lines.append(RuleLine("lr", "batch_size", "sqrt-batch-lr", "sqrt", "√κ",
+    lines.append(RuleLine("lr", "batch_size", "sqrt-batch-lr", "sqrt", R.RULES["sqrt-batch-lr"].label("sqrt"),
                           rule_exponent(R.sqrt_batch_lr_factor), "Adam, below the critical batch"))
     for wd_rule in R.WD_WIDTH_RULES:
         if R.weight_decay_width_factor(group, 4.0, wd_rule, "mureadout") == 0:
             continue  # a rule that sets λ to 0 has no exponent to compare
-        lines.append(RuleLine("weight_decay", "width", "wd-width", wd_rule, _WD_LABELS[wd_rule],
+        lines.append(RuleLine("weight_decay", "width", "wd-width", wd_rule, R.RULES["wd-width"].label(wd_rule),
                               rule_exponent(functools.partial(R.weight_decay_width_factor, group, rule_name=wd_rule,
                                                               readout_rule="mureadout")),
                               "with µP's η"))
     if not lr_optimized:
-        lines.append(RuleLine("weight_decay", "dataset_size", "timescale-wd", "constant", "constant τ",
+        lines.append(RuleLine("weight_decay", "dataset_size", "timescale-wd", "constant", _CONSTANT_TAU,
                               rule_exponent(lambda nu: R.timescale_weight_decay_factor(1.0, 1.0, nu)),
                               "at fixed η and B"))
-        lines.append(RuleLine("weight_decay", "dataset_size", "power-lines", "power-lines", "Power Lines",
+        lines.append(RuleLine("weight_decay", "dataset_size", "power-lines", "power-lines", _POWER_LINES,
                               rule_exponent(lambda nu: R.timescale_weight_decay_factor(1.0, 1.0, nu)
                                             / R.power_lines_tau_factor(nu)),
                               "at fixed η, B and params"))
-        lines.append(RuleLine("weight_decay", "batch_size", "timescale-wd", "constant", "constant τ",
+        lines.append(RuleLine("weight_decay", "batch_size", "timescale-wd", "constant", _CONSTANT_TAU,
                               rule_exponent(lambda k: R.timescale_weight_decay_factor(1.0, k, 1.0)), "at fixed η"))
     else:
-        lines.append(RuleLine("weight_decay", "batch_size", "sqrt-batch-wd", "sqrt", "√κ",
+        lines.append(RuleLine("weight_decay", "batch_size", "sqrt-batch-wd", "sqrt", R.RULES["sqrt-batch-wd"].label("sqrt"),
                               rule_exponent(R.sqrt_batch_weight_decay_factor), "with η* ∝ √κ"))
     for wd_rule in R.WD_WIDTH_RULES:
         if R.weight_decay_width_factor(group, 4.0, wd_rule, "mureadout") == 0:
             continue
-        lines.append(RuleLine("tau_epoch", "width", "wd-width", wd_rule, _WD_LABELS[wd_rule],
+        lines.append(RuleLine("tau_epoch", "width", "wd-width", wd_rule, R.RULES["wd-width"].label(wd_rule),
                               rule_exponent(_tau_vs_width(group, wd_rule)), "with µP's η"))
     constant_tau = rule_exponent(
         lambda nu: _timescale_tau(1.0, R.timescale_weight_decay_factor(1.0, 1.0, nu), 1.0, nu))
     power_lines = rule_exponent(R.power_lines_tau_factor)
     for axis, sign, condition in (("dataset_size", 1.0, "at fixed params"), (TOKENS_PER_PARAM, 1.0, ""),
                                   ("params", -1.0, "at fixed dataset size")):
-        lines.append(RuleLine("tau_epoch", axis, "tau-epoch", "constant", "constant τ", constant_tau, condition))
-        lines.append(RuleLine("tau_epoch", axis, "power-lines", "power-lines", "Power Lines",
+        lines.append(RuleLine("tau_epoch", axis, "tau-epoch", "constant", R.RULES["tau-epoch"].label("constant"),
+                              constant_tau, condition))
+        lines.append(RuleLine("tau_epoch", axis, "power-lines", "power-lines", _POWER_LINES,
                               sign * power_lines + 0.0, condition))
-    lines.append(RuleLine("tau_epoch", "batch_size", "sqrt-batch-wd", "sqrt", "√κ",
+    lines.append(RuleLine("tau_epoch", "batch_size", "sqrt-batch-wd", "sqrt", R.RULES["sqrt-batch-wd"].label("sqrt"),
                           rule_exponent(lambda k: _timescale_tau(R.sqrt_batch_lr_factor(k),
                                                                  R.sqrt_batch_weight_decay_factor(k), k)),
                           "η and λ × √κ"))

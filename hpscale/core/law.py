@@ -27,24 +27,21 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InputError
+from .scale import AXES as SCALE_AXES
 from .scale import Factor, Ratios, Scale
 
 if TYPE_CHECKING:
     from .rules import Group
 
-#: Law axis → (the transfer axis its factor is recorded under, the rule axes it replaces).
+#: Law axis → (the transfer axis its factor is recorded under, the rule axes it replaces), from
+#: ``hpscale.core.scale.AXES``.
 AXES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "width": ("width", ("width",)),
-    "depth": ("depth", ("depth",)),
-    "batch_size": ("batch", ("batch",)),
-    "dataset_size": ("dataset", ("dataset",)),
-    "params": ("params", ("width", "depth")),
-}
+    a.law_axis: (a.name, a.replaces) for a in SCALE_AXES.values() if a.law_axis is not None}
 #: Law axes whose rule factors differ per group: the law replaces them in its own group only.
-GROUP_AXES = frozenset({"width", "depth", "params"})
+GROUP_AXES = frozenset(a.law_axis for a in SCALE_AXES.values() if a.law_axis is not None and a.per_group)
 #: The hyperparameters a law can set in a transfer.
 APPLIED = ("lr", "weight_decay")
-_SYMBOLS = {"width": "m", "depth": "m_L", "batch_size": "κ", "dataset_size": "ν", "params": "P_t/P_p"}
+_SYMBOLS = {a.law_axis: a.symbol for a in SCALE_AXES.values() if a.law_axis is not None}
 
 
 class LawTerm(NamedTuple):
@@ -90,8 +87,8 @@ class Law(NamedTuple):
 
 def axis_ratio(axis: str, ratios: Ratios, params_ratio: float | None) -> float | None:
     """The target/proxy ratio of a law axis; ``None`` when it does not change (no factor)."""
-    value = {"width": ratios.width, "depth": ratios.depth, "batch_size": ratios.batch,
-             "dataset_size": ratios.dataset, "params": params_ratio}[axis]
+    field = SCALE_AXES[AXES[axis][0]].ratio_field
+    value = params_ratio if field is None else getattr(ratios, field)
     return None if value is None or value == 1 else value
 
 
@@ -133,12 +130,10 @@ def law_factors(
 def law_warnings(law: Law, target: Scale, far: float) -> list[str]:
     """One warning per applied law axis whose target value lies more than ×``far`` beyond the
     range the law was fitted on (``axes_range``): the law is extrapolated that far."""
-    values = {"width": target.width, "depth": target.depth, "batch_size": target.batch_size,
-              "dataset_size": target.dataset_size, "params": target.params}
     warnings = []
     for term in law.applied():
         for axis in term.exponents:
-            value, span = values.get(axis), term.axes_range.get(axis)
+            value, span = getattr(target, axis, None), term.axes_range.get(axis)
             if value is None or span is None or not (span[0] > 0 and span[1] > 0):
                 continue
             beyond = max(value / span[1], span[0] / value)

@@ -23,11 +23,12 @@ so ``hpscale explain`` prints exactly the text the numbers come from.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from ..errors import InputError
+from .scale import Factor
 
 Group = Literal["embedding", "hidden", "readout", "vector"]
 GROUPS: tuple[Group, ...] = ("embedding", "hidden", "readout", "vector")
@@ -112,7 +113,18 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class RuleInfo:
-    """What ``hpscale explain`` shows for one rule; ``func.__doc__`` holds the formula."""
+    """One rule, declared once: what ``hpscale explain`` shows (``func.__doc__`` holds the
+    formula), and what the composition, the report, ``fit``'s verdicts and the law mapping need.
+
+    - ``axis``: the transfer axis its factor is recorded under (a key of
+      ``hpscale.core.scale.AXES``; ``None`` for definitions and diagnostics that move nothing);
+    - ``hp``: the hyperparameters it moves;
+    - ``groups``: the parameter groups it applies to;
+    - ``choice``: the ``RuleChoices`` field that picks its variant (``None``: no variant);
+    - ``symbols``: variant → the symbol its factor shows (a ``str.format`` template); a variant
+      not listed shows as its own name (``wd-width``'s factor shows ``timescale``);
+    - ``labels``: variant → the name ``fit``'s verdicts give the prediction.
+    """
 
     key: str
     title: str
@@ -121,6 +133,21 @@ class RuleInfo:
     validity: str
     reference: str
     func: Callable[..., float]
+    axis: str | None = None
+    hp: tuple[str, ...] = ()
+    groups: tuple[Group, ...] = GROUPS
+    choice: str | None = None
+    symbols: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def symbol(self, variant: str = "", **values: object) -> str:
+        """The symbol of the factor of ``variant`` (``values`` fill the template)."""
+        template = self.symbols.get(variant, variant)
+        return template.format(**values) if values else template
+
+    def label(self, variant: str) -> str:
+        """The name ``fit`` gives the prediction of ``variant`` (its symbol when unlabelled)."""
+        return self.labels.get(variant, variant)
 
 
 RULES: dict[str, RuleInfo] = {}
@@ -129,15 +156,30 @@ F = TypeVar("F", bound=Callable[..., float])
 
 
 def rule(
-    key: str, *, title: str, invariant: str, convention: str, validity: str, reference: str
+    key: str, *, title: str, invariant: str, convention: str, validity: str, reference: str,
+    axis: str | None = None, hp: tuple[str, ...] = (), groups: tuple[Group, ...] = GROUPS,
+    choice: str | None = None, symbols: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Callable[[F], F]:
-    """Register a rule function under ``key`` (the name the outputs use)."""
+    """Register a rule function under ``key`` (the name the outputs use) with its declaration
+    (see ``RuleInfo``)."""
 
     def register(func: F) -> F:
-        RULES[key] = RuleInfo(key, title, invariant, convention, validity, reference, func)
+        RULES[key] = RuleInfo(key, title, invariant, convention, validity, reference, func, axis, hp,
+                              groups, choice, dict(symbols or {}), dict(labels or {}))
         return func
 
     return register
+
+
+def factor(key: str, value: float, variant: str = "", *, axis: str | None = None, **values: object) -> Factor:
+    """The ``Factor`` of rule ``key`` with ``value``: its axis (``axis`` where a rule is applied
+    along another axis than its own, as the timescale rule is along depth) and the symbol of
+    ``variant`` from the registry."""
+    info = RULES[key]
+    recorded = axis or info.axis
+    assert recorded is not None, f"rule {key} moves no axis"
+    return Factor(key, recorded, info.symbol(variant, **values), value)
 
 
 def _positive(name: str, value: float) -> None:
@@ -160,6 +202,8 @@ _MUP = "Yang et al. 2022, Tensor Programs V: Tuning Large Neural Networks via Ze
 
 @rule(
     "mup-lr",
+    axis="width", hp=("lr",), choice="readout_rule", symbols={"": "µP"},
+    labels={"mup": "µP", "mureadout": "MuReadout", "table3": "Table 3"},
     title="µP learning rate vs width (Adam)",
     invariant="per-coordinate update size of every group stays Θ(1) as width grows",
     convention="independent of the weight-decay convention",
@@ -183,6 +227,7 @@ def mup_lr_width_factor(group: Group, width_ratio: float, readout_rule: ReadoutR
 
 @rule(
     "mup-init",
+    axis="width", hp=("init_std",), choice="readout_rule", symbols={"": "µP"},
     title="µP initialisation std vs width",
     invariant="activations of every layer stay Θ(1) at initialisation",
     convention="independent of the weight-decay convention",
@@ -210,6 +255,7 @@ def mup_init_std_width_factor(
 
 @rule(
     "mup-multiplier",
+    axis="width", hp=("multiplier",), choice="readout_rule", symbols={"": "µP"},
     title="µP readout forward multiplier vs width",
     invariant="readout LR × multiplier scales as 1/m in both µP formulations",
     convention="independent of the weight-decay convention",
@@ -265,6 +311,7 @@ def tau_iter(lr: float, weight_decay: float) -> float:
 
 @rule(
     "tau-epoch",
+    labels={"constant": "constant τ"},
     title="AdamW EMA timescale in epochs",
     invariant="the optimal τ_epoch is roughly constant across model and dataset size",
     convention="coupled λ (torch.optim.AdamW)",
@@ -311,6 +358,8 @@ def weight_decay_for_tau_epoch(
 
 @rule(
     "timescale-wd",
+    axis="dataset", hp=("weight_decay",), symbols={"": "1/ν", "depth": "1/η-depth"},
+    labels={"constant": "constant τ"},
     title="Timescale weight-decay rule (keep τ_epoch per group)",
     invariant="τ_epoch = B/(η·λ·N) of every group; under µP also τ_iter = 1/(η·λ)",
     convention="coupled λ; for independent λ_ind = η·λ the rule reads λ_ind × κ/ν",
@@ -332,6 +381,7 @@ def timescale_weight_decay_factor(lr_ratio: float, batch_ratio: float, dataset_r
 
 @rule(
     "coupled-to-independent",
+    axis="convention", hp=("weight_decay",), symbols={"": "η_t/η_p"},
     title="Weight-decay convention conversion",
     invariant="the same per-step decay w ← (1 − η·λ)·w",
     convention="coupled (torch.optim.AdamW, optax.adamw: the decay is multiplied by the LR — "
@@ -365,6 +415,8 @@ _FAN = "Fan, Liu, Zhao, Yuan & Gu 2025, Robust Layerwise Scaling Rules by Proper
 
 @rule(
     "wd-width",
+    axis="width", hp=("weight_decay",), choice="wd_width_rule",
+    labels={"timescale": "timescale", "sqrt": "√d", "constant": "plain µP"},
     title="Weight decay vs width (the three published answers)",
     invariant="timescale: η·λ per group; sqrt: σ_top of matrix-like weights; constant: λ itself",
     convention="coupled λ",
@@ -428,6 +480,7 @@ _MALLADI = "Malladi, Lyu, Panigrahi & Arora 2022, On the SDEs and Scaling Rules 
 
 @rule(
     "sqrt-batch-lr",
+    axis="batch", hp=("lr",), symbols={"": "√κ"}, labels={"sqrt": "√κ"},
     title="Adam learning rate vs batch size (square-root rule)",
     invariant="the SDE of Adam at the same number of samples seen",
     convention="independent of the weight-decay convention",
@@ -450,6 +503,7 @@ def beta_batch_limit(beta: float) -> float:
 
 @rule(
     "sqrt-batch-beta",
+    axis="batch", hp=("betas",), choice="beta_rule",
     title="Adam β1, β2 vs batch size",
     invariant="the averaging window of Adam's moments in samples, 1/(1 − β) steps × B",
     convention="independent of the weight-decay convention",
@@ -484,6 +538,7 @@ def adam_beta_for_batch(beta: float, batch_ratio: float, form: BetaRule = "linea
 
 @rule(
     "sqrt-batch-eps",
+    axis="batch", hp=("eps",), choice="eps_batch_rule", symbols={"sqrt": "1/√κ", "keep": "keep"},
     title="Adam ε vs batch size",
     invariant="ε's size relative to √v, whose noise part scales as 1/√B",
     convention="independent of the weight-decay convention",
@@ -505,6 +560,7 @@ def sqrt_batch_eps_factor(batch_ratio: float, form: EpsBatchRule = "sqrt") -> fl
 
 @rule(
     "sqrt-batch-wd",
+    axis="batch", hp=("weight_decay",), symbols={"": "√κ"}, labels={"sqrt": "√κ"},
     title="Weight decay vs batch size",
     invariant="τ_epoch (with η × √κ, λ × √κ keeps η·λ/B, hence B/(η·λ·N))",
     convention="coupled λ; independent λ_ind = η·λ scales as κ",
@@ -523,6 +579,7 @@ def sqrt_batch_weight_decay_factor(batch_ratio: float) -> float:
 
 @rule(
     "warmup-samples",
+    axis="batch", hp=("warmup_steps",), symbols={"": "1/κ"},
     title="LR warmup vs batch size",
     invariant="the number of samples (tokens) the warmup covers, w·B",
     convention="independent of the weight-decay convention",
@@ -550,6 +607,7 @@ def warmup_steps_for_batch(warmup_steps: float, batch_ratio: float) -> float:
 
 @rule(
     "ema-decay",
+    axis="batch", hp=("ema_decay",), symbols={"": "ρ^κ"},
     title="Model-EMA decay vs batch size",
     invariant="the EMA's decay per sample seen",
     convention="independent of the weight-decay convention",
@@ -574,6 +632,8 @@ def ema_decay_for_batch(rho: float, batch_ratio: float) -> float:
 
 @rule(
     "power-lines",
+    axis="horizon", hp=("weight_decay",), choice="tau_rule", symbols={"": "TPP^{exponent:g}"},
+    labels={"power-lines": "Power Lines"},
     title="Token-horizon timescale (Power Lines)",
     invariant="τ follows the fitted optimum τ_opt ∝ TPP^−0.527 instead of staying constant",
     convention="coupled λ",
@@ -617,6 +677,7 @@ def depth_alpha(depth_rule: DepthRule) -> float:
 
 @rule(
     "depth-residual",
+    axis="depth", hp=("residual_multiplier",), choice="depth_rule",
     title="Residual-branch multiplier vs depth",
     invariant="each block's contribution to the residual stream scales as 1/L^α",
     convention="independent of the weight-decay convention",
@@ -631,6 +692,8 @@ def depth_residual_multiplier_factor(depth_ratio: float, depth_rule: DepthRule) 
 
 @rule(
     "depth-lr",
+    axis="depth", hp=("lr",), groups=RESIDUAL_BLOCK_GROUPS, choice="depth_rule",
+    labels={"completep": "CompleteP", "depth-mup": "depth-µP"},
     title="Residual-block learning rate vs depth (Adam)",
     invariant="the per-block update size with residual branches scaled by L^−α",
     convention="independent of the weight-decay convention",
@@ -651,6 +714,8 @@ def depth_lr_factor(depth_ratio: float, depth_rule: DepthRule) -> float:
 
 @rule(
     "depth-eps",
+    axis="depth", hp=("eps",), groups=RESIDUAL_BLOCK_GROUPS, choice="eps_depth_rule",
+    symbols={"inverse": "m_L^−α", "constant": "kept"},
     title="Adam ε vs depth",
     invariant="ε keeps its size relative to the hidden gradients, which scale as L^−α when "
     "residual branches are multiplied by L^−α",
@@ -677,6 +742,7 @@ def depth_eps_factor(depth_ratio: float, depth_rule: DepthRule, form: EpsDepthRu
 
 @rule(
     "eps-width",
+    axis="width", hp=("eps",), choice="eps_width_rule", symbols={"inverse": "1/m", "constant": "kept"},
     title="Adam ε vs width",
     invariant="ε keeps its size relative to the gradients, which shrink as 1/m under µP; a "
     "constant ε gradually dominates Adam's update at large width",

@@ -39,3 +39,34 @@ class Factor(NamedTuple):
     axis: str
     symbol: str
     value: float
+
+
+class Axis(NamedTuple):
+    """One transfer axis, declared once for the composition, the JSON derivation and fitted laws.
+
+    ``name`` is what a ``Factor``'s ``axis`` says; ``symbol`` the ratio's symbol; ``ratio_field``
+    the ``Ratios`` field holding target/proxy (``None``: no ratio of its own); ``law_axis`` the
+    sweep column a fitted law names it by, which is also the ``Scale`` field of the target's
+    value (``None``: no law moves it); ``per_group`` whether the rules' factors along it differ
+    between parameter groups (a law fitted on one group then replaces them in that group only);
+    ``replaces``: the rule axes whose factors a law factor along it replaces.
+    """
+
+    name: str
+    symbol: str
+    ratio_field: str | None
+    law_axis: str | None
+    per_group: bool
+    replaces: tuple[str, ...]
+
+
+#: Every axis, in the order fitted laws list them.
+AXES: dict[str, Axis] = {
+    "width": Axis("width", "m", "width", "width", True, ("width",)),
+    "depth": Axis("depth", "m_L", "depth", "depth", True, ("depth",)),
+    "batch": Axis("batch", "κ", "batch", "batch_size", False, ("batch",)),
+    "dataset": Axis("dataset", "ν", "dataset", "dataset_size", False, ("dataset",)),
+    "params": Axis("params", "P_t/P_p", None, "params", True, ("width", "depth")),
+    "horizon": Axis("horizon", "TPP_t/TPP_p", "tokens_per_param", None, False, ()),
+    "convention": Axis("convention", "", None, None, False, ()),
+}

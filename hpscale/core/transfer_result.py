@@ -23,7 +23,7 @@ from ..numbers import clean, clean_fraction, exact
 from ..text import printable
 from .frozen import FrozenMap
 from .rules import GROUPS, Group, RuleChoices, WdWidthRule
-from .scale import Factor, Ratios, Scale
+from .scale import AXES, Factor, Ratios, Scale
 
 if TYPE_CHECKING:
     from .law import Law
@@ -150,9 +150,7 @@ def _factors(quantity: Quantity, still: frozenset[str]) -> list[dict[str, Any]]:
 def _unchanged_axes(result: TransferResult) -> frozenset[str]:
     """Axes whose ratio is exactly 1: their rules had nothing to move, so the derivation in the
     JSON leaves them out (the product of the listed factors is still target/proxy)."""
-    r = result.ratios
-    ratios = {"width": r.width, "batch": r.batch, "dataset": r.dataset, "depth": r.depth,
-              "horizon": r.tokens_per_param}
+    ratios = {a.name: getattr(result.ratios, a.ratio_field) for a in AXES.values() if a.ratio_field}
     return frozenset(axis for axis, ratio in ratios.items() if ratio is None or ratio == 1)
 
 

@@ -26,7 +26,7 @@ def _per_layer(scan: Scan, role: str) -> tuple[list[float], list[float]]:
     """(relative depth, median σ_top) per layer of one role (experts and repeats pooled)."""
     import numpy as np
 
-    from ..core.spectrum import _depths
+    from ..core.spectrum_pairs import _depths
 
     depth = _depths(scan.records)
     by_layer: dict[int, list[float]] = {}
@@ -49,7 +49,7 @@ def spectrum_figure(proxy: Scan, target: Scan | None = None, comparison: Compari
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    from ..core.spectrum import _ROLE_ORDER
+    from ..core.spectrum_pairs import _ROLE_ORDER
 
     roles = sorted({r.role for r in proxy.records if r.group == "hidden" and r.layer is not None},
                    key=lambda r: (_ROLE_ORDER.index(r.split(" ")[0]) if r.split(" ")[0] in _ROLE_ORDER else 99, r))

@@ -1,0 +1,593 @@
+"""σ_top, ‖W‖_F and stable rank of one matrix (numpy array or torch tensor).
+
+Pure: arrays in, numbers out; no I/O, no printing. One of the four modules behind
+``hpscale.core.spectrum`` (which re-exports them): this one (σ_top), ``spectrum_groups``
+(which group and role a tensor has, how a fused tensor is cut), ``spectrum_records`` (one
+row per analysed matrix, per-group summaries) and ``spectrum_pairs`` (proxy/target pairing,
+the median ratios and the verdict).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .rules import SIGMA_TOP_RTOL
+
+SIGMA_RTOL = SIGMA_TOP_RTOL
+"""Target relative error of σ_top (``hpscale.core.rules.SIGMA_TOP_RTOL``); see
+:func:`block_krylov_sigma` for what the iteration certifies."""
+
+
+@dataclass(frozen=True)
+class SigmaTop:
+    """Result of :func:`top_singular_value`.
+
+    ``sigma`` is a lower bound of σ_top (a Ritz value, up to the rounding of float32 products);
+    ``error_estimate`` is the certified relative distance from ``sigma`` to the nearest singular
+    value of W (the residual bound of :func:`block_krylov_sigma`; 0.0 for the direct path);
+    ``steps`` counts passes over W (each applies WᵀW to a block of :data:`BLOCK` vectors);
+    ``converged`` says ``error_estimate`` ≤ rtol.
+    """
+
+    sigma: float
+    error_estimate: float
+    steps: int
+    converged: bool
+    method: str
+
+
+#: A side at most this long: σ² from the eigenvalues of the k×k Gram matrix (exact, fast).
+DIRECT_SIDE = 256
+#: Vectors per block. Chosen by measurement (``benchmarks/README.md``): with BLAS at one
+#: thread per tile worker a product with 8 vectors costs about what one costs (the pass is
+#: bound by reading W), and 8 is the smallest block that never stalled on a near-degenerate
+#: top (σ1/σ2 = 1.007) in the benchmark's matrices; 16 took as many passes at a higher cost.
+BLOCK = 8
+#: Most passes over W (then ``converged=False``; σ is still a lower bound). The Krylov basis
+#: holds at most BLOCK·MAX_PASSES float64 vectors of the short-or-long side n.
+MAX_PASSES = 40
+#: float32 bytes of W per row tile on the CPU: about the L2 cache of one core, so a tile is
+#: widened once and read twice (W·X, then Wᵀ·Y) from cache.
+TILE_BYTES = 1 << 20
+#: float32 bytes per row chunk on an accelerator: bounds the widened copy of a bf16 tensor.
+DEVICE_TILE_BYTES = 1 << 26
+#: Threads that share the row tiles of one pass (BLAS held at one thread each, so they do not
+#: oversubscribe the cores). Measured on 2 cores only; more cores are not used for now.
+TILE_WORKERS = 2
+#: Singular values of a new block below this fraction of θ are dropped (the Krylov space has
+#: become invariant: the rest of it is rounding).
+_DEFLATE = 1e-13
+
+STORED_KINDS = ("bf16",)
+"""What ``stored`` may name: ``"bf16"`` — the array holds bfloat16 bit patterns as uint16."""
+
+
+def _is_torch(a: Any) -> bool:
+    return type(a).__module__.startswith("torch")
+
+
+# ----------------------------------------------------------------------------------------
+# One pass: G·X = Wᵀ(W·X) over row tiles
+# ----------------------------------------------------------------------------------------
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller (cached), or None when threadpoolctl is not installed."""
+    global _CONTROLLER
+    if _CONTROLLER is False:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _CONTROLLER = None
+        else:
+            _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
+_CONTROLLER: Any = False
+_POOL: Any = None
+
+
+def _pool() -> Any:
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=TILE_WORKERS - 1, thread_name_prefix="hpscale-tiles")
+    return _POOL
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _HostTiles:
+    """G·X = Wᵀ(W·X) for a numpy W in one pass: for each row tile Wᵢ (widened from bf16/f16
+    into a reused float32 buffer), Y = Wᵢ·X, Z += Wᵢᵀ·Y, both from cache. The tiles are shared
+    by :data:`TILE_WORKERS` threads, each over a contiguous half of the rows with its own Z,
+    while BLAS is held at one thread (threadpoolctl). The first pass also sums the squares
+    (``sumsq``), so ‖W‖_F costs no pass of its own. ``scale`` multiplies every tile."""
+
+    def __init__(self, a: np.ndarray, kind: str, scale: float = 1.0, block: int = BLOCK) -> None:
+        self.a, self.kind, self.scale, self.block = a, kind, scale, block
+        m, n = a.shape
+        self.n = n
+        self.dtype = np.float64 if kind == "f64" else np.float32
+        item = np.dtype(self.dtype).itemsize
+        self.rows = max(8, TILE_BYTES // max(1, n * item))
+        self.copy = kind == "bf16" or a.dtype != self.dtype or scale != 1.0 or not a.flags.c_contiguous
+        tiles = -(-m // self.rows)
+        self.workers = max(1, min(TILE_WORKERS, _cpus(), tiles)) if _blas_controller() is not None else 1
+        bounds = [round(m * i / self.workers / self.rows) * self.rows for i in range(self.workers + 1)]
+        bounds[-1] = m
+        self.ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
+        self.buffers = [self._buffers(block) for _ in self.ranges]
+        self.sumsq: float | None = None
+
+    def _buffers(self, block: int) -> dict[str, np.ndarray]:
+        rows = self.rows
+        # zeros: the bf16 path writes only the high half of each float32 (see tile())
+        return {"tile": np.zeros((rows, self.n) if self.copy else (0, 0), dtype=self.dtype),
+                "y": np.empty((rows, block), dtype=self.dtype), "z": np.empty((self.n, block), dtype=self.dtype),
+                "t": np.empty((self.n, block), dtype=self.dtype)}
+
+    def tile(self, i: int, j: int, buf: np.ndarray) -> np.ndarray:
+        """Rows i:j of W as a float array (widened and scaled into ``buf`` when needed)."""
+        src = self.a[i:j]
+        if not self.copy:
+            return src
+        out = buf[:j - i]
+        if self.kind == "bf16" and self.scale == 1.0 and sys.byteorder == "little":
+            # bf16 bits are the high half of the float32 bits (little-endian: the odd uint16
+            # of each pair); the low halves stay zero. Faster than a widening shift (13 vs
+            # 16 ms per 11008×4096 pass, measured).
+            out.view(np.uint16)[:, 1::2] = src
+        elif self.kind == "bf16":
+            np.left_shift(src, 16, out=out.view(np.uint32), dtype=np.uint32)
+        else:
+            np.copyto(out, src, casting="unsafe")
+        if self.scale != 1.0:
+            out *= self.scale
+        return out
+
+    def _part(self, lo: int, hi: int, x: np.ndarray, buf: dict[str, np.ndarray], squares: bool) -> float:
+        b = x.shape[1]
+        z, tmp = buf["z"][:, :b], buf["t"][:, :b]
+        z.fill(0.0)
+        total = 0.0
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # checked by the caller
+            for i in range(lo, hi, self.rows):
+                t = self.tile(i, min(hi, i + self.rows), buf["tile"])
+                y = np.matmul(t, x, out=buf["y"][:t.shape[0], :b])
+                np.matmul(t.T, y, out=tmp)
+                z += tmp
+                if squares:  # per-row float32 dots, summed in float64
+                    total += math.fsum(np.einsum("ij,ij->i", t, t).tolist())
+        return total
+
+    def __call__(self, x64: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x64, dtype=self.dtype)
+        squares = self.sumsq is None
+        futures = [_pool().submit(self._part, lo, hi, x, buf, squares)
+                   for (lo, hi), buf in zip(self.ranges[1:], self.buffers[1:], strict=True)]
+        sums = [self._part(*self.ranges[0], x, self.buffers[0], squares)]
+        sums += [f.result() for f in futures]
+        if squares:
+            self.sumsq = math.fsum(sums)
+        z = self.buffers[0]["z"][:, :x.shape[1]].astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the caller's to see
+            for buf in self.buffers[1:]:
+                z += buf["z"][:, :x.shape[1]]
+        return z
+
+    def _each_tile(self) -> Iterator[np.ndarray]:
+        buf = np.zeros((self.rows, self.n), dtype=self.dtype) if self.copy else np.empty(0, dtype=self.dtype)
+        for i in range(0, self.a.shape[0], self.rows):
+            yield self.tile(i, min(self.a.shape[0], i + self.rows), buf)
+
+    def all_finite(self) -> bool:
+        return all(bool(np.isfinite(t).all()) for t in self._each_tile())
+
+    def abs_max(self) -> float:
+        return max((float(np.max(np.abs(t))) for t in self._each_tile()), default=0.0)
+
+    def scaled(self, scale: float) -> _HostTiles:
+        return _HostTiles(self.a, self.kind, scale, self.block)
+
+
+class _DeviceTiles:
+    """G·X = Wᵀ(W·X) with torch on W's device, W kept in its stored dtype: a float32/float64
+    W is used as is; a bf16/f16 W is widened to float32 per row chunk of
+    :data:`DEVICE_TILE_BYTES` on every pass, so no float32 copy of it is kept. Every step stays
+    on the device; the first pass also sums the squares (``sumsq``, one host read)."""
+
+    def __init__(self, a: Any, scale: float = 1.0) -> None:
+        import torch
+
+        self.torch, self.a, self.scale = torch, a, scale
+        self.n = int(a.shape[1])
+        self.dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
+        self.copy = a.dtype != self.dtype or scale != 1.0
+        item = 8 if self.dtype == torch.float64 else 4
+        self.rows = max(1, DEVICE_TILE_BYTES // max(1, self.n * item)) if self.copy else max(1, int(a.shape[0]))
+        self.sumsq: float | None = None
+
+    def _tiles(self) -> Iterator[Any]:
+        for i in range(0, int(self.a.shape[0]), self.rows):
+            t = self.a[i:i + self.rows]
+            if self.copy:
+                t = t.to(self.dtype)
+                if self.scale != 1.0:
+                    t = t * self.scale
+            yield t
+
+    def __call__(self, x64: Any) -> Any:
+        torch = self.torch
+        x = x64.to(self.dtype)
+        z = torch.zeros((self.n, x.shape[1]), dtype=self.dtype, device=x.device)
+        squares = self.sumsq is None
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        for t in self._tiles():
+            z.addmm_(t.T, t @ x)
+            if squares:  # per-row float32 norms, squared and summed in float64
+                total += torch.linalg.vector_norm(t, dim=1).double().square().sum()
+        if squares:
+            self.sumsq = float(total)
+        return z.to(torch.float64)
+
+    def all_finite(self) -> bool:
+        return all(bool(self.torch.isfinite(t).all()) for t in self._tiles())
+
+    def abs_max(self) -> float:
+        return max((float(t.abs().max()) for t in self._tiles()), default=0.0)
+
+    def scaled(self, scale: float) -> _DeviceTiles:
+        return _DeviceTiles(self.a, scale)
+
+
+# ----------------------------------------------------------------------------------------
+# The small linear algebra of a pass, on the host (numpy) or on W's device (torch)
+# ----------------------------------------------------------------------------------------
+
+
+class _NumpyLinalg:
+    def asarray(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def empty(self, shape: tuple[int, int]) -> np.ndarray:
+        return np.empty(shape)
+
+    def zeros(self, shape: tuple[int, int]) -> np.ndarray:
+        return np.zeros(shape)
+
+    def svd(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.linalg.svd(w, full_matrices=False)
+
+    def eigh(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.linalg.eigh(h)
+
+    def norm(self, v: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(v)  # type: ignore[return-value]
+
+    def host(self, *xs: Any) -> list[float]:
+        return [float(v) for v in np.concatenate([np.reshape(x, -1) for x in xs])]
+
+
+class _TorchLinalg:
+    def __init__(self, device: Any) -> None:
+        import torch
+
+        self.torch, self.device = torch, device
+
+    def asarray(self, x: np.ndarray) -> Any:
+        return self.torch.from_numpy(x).to(self.device)
+
+    def empty(self, shape: tuple[int, int]) -> Any:
+        return self.torch.empty(shape, dtype=self.torch.float64, device=self.device)
+
+    def zeros(self, shape: tuple[int, int]) -> Any:
+        return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
+
+    def svd(self, w: Any) -> tuple[Any, Any, Any]:
+        return self.torch.linalg.svd(w, full_matrices=False)
+
+    def eigh(self, h: Any) -> tuple[Any, Any]:
+        return self.torch.linalg.eigh(h)
+
+    def norm(self, v: Any) -> Any:
+        return self.torch.linalg.vector_norm(v)
+
+    def host(self, *xs: Any) -> list[float]:
+        """The scalars the stopping rule reads: one device → host copy per pass."""
+        return [float(v) for v in self.torch.cat([x.reshape(-1) for x in xs]).cpu().tolist()]
+
+
+# ----------------------------------------------------------------------------------------
+# The block Krylov iteration
+# ----------------------------------------------------------------------------------------
+
+
+def start_block(n: int, block: int = BLOCK, seed: int = 0) -> np.ndarray:
+    """The random start: an n×b float64 block of independent standard normal entries."""
+    return np.random.default_rng(seed).standard_normal((n, min(block, n)))
+
+
+def block_krylov_sigma(gram: Callable[[Any], Any], x0: Any, ops: Any, *, rtol: float = SIGMA_RTOL,
+                       max_passes: int = MAX_PASSES) -> SigmaTop:
+    """σ_top = √λ_max(G) of G = WᵀW (n×n, positive semi-definite) given as X ↦ G·X on blocks.
+
+    Method: block Lanczos with full reorthogonalisation, i.e. Rayleigh–Ritz on the block
+    Krylov space K_j = span{X₀, G·X₀, …, G^(j−1)·X₀} of a random Gaussian n×b start X₀
+    (Golub & Van Loan, *Matrix Computations*, 4th ed., §10.3.6; Musco & Musco 2015,
+    arXiv 1504.05477, "randomized block Krylov"). Each pass over W applies G to the newest
+    block; Q (orthonormal basis of K_j, two Gram–Schmidt sweeps — Giraud, Langou & Rozložník
+    2005) and the projection H = QᵀGQ grow by one block; θ = λ_max(H) with Ritz vector y = Q·s.
+
+    What is certified after every pass:
+
+    - **lower bound**: θ ≤ λ_max(G) (Courant–Fischer: θ maximises the Rayleigh quotient over
+      a subspace), so √θ never exceeds σ_top (up to the rounding of the float32 products);
+    - **residual bound**: ‖G·y − θ·y‖ = ‖B_j·s_j‖ =: ρ (B_j the new block's coefficients, s_j
+      the last block of s) puts an eigenvalue of G in [θ − ρ, θ + ρ] (Parlett, *The Symmetric
+      Eigenvalue Problem*, SIAM 1998, Thm 4.5.1), so √θ is within ρ/(2θ) (relative, to first
+      order) of a singular value of W. This is ``error_estimate``.
+
+    **Stopping rule**: stop when ρ ≤ 2·rtol·θ, i.e. when √θ is certified within rtol of a
+    singular value of W. The rule tests the residual, not the progress of θ, so it cannot stop
+    on a plateau: θ stalling between eigenvalues (where a one-vector rule judging by
+    θⱼ − θⱼ₋₁ stops wrong) leaves ρ large. What it cannot certify is that the singular value
+    found is the top one; that rests on the random block: its weight on the top singular
+    vector, ‖X₀ᵀv₁‖², is χ² with b degrees of freedom, so the chance that it is below ε times its
+    mean falls as ε^(b/2) (ε for one vector), and the block's top Ritz value converges at a rate
+    set by the gap between λ₁ and λ_(b+1), not λ₂ (Saad 1980, SIAM J. Numer. Anal. 17(5),
+    "On the rates of convergence of the Lanczos and the block-Lanczos methods"), so a
+    near-degenerate top (λ₁ ≈ λ₂) does not slow it. The reported tolerance is therefore: σ is
+    a lower bound of σ_top, within rtol of a singular value of W, which is σ_top unless the
+    random start nearly missed it.
+
+    Args:
+        gram: X ↦ G·X for float64 n×b blocks (numpy, or torch on the device of ``ops``).
+        x0: the start block (n×b float64, e.g. :func:`start_block`).
+        ops: the small linear algebra (``_NumpyLinalg`` or ``_TorchLinalg``: the same steps).
+        rtol: target relative σ error (default :data:`SIGMA_RTOL`).
+        max_passes: at most this many passes (then ``converged=False``).
+    """
+    n, b = (int(d) for d in x0.shape)
+    cap = min(n, b * (max_passes + 1))
+    basis = ops.empty((n, cap))
+    h = ops.zeros((cap, cap))
+    u, sv, _ = ops.svd(ops.asarray(x0))
+    basis[:, :b] = u
+    lo, hi = 0, b
+    theta, rho = 0.0, math.inf
+    for passes in range(1, max_passes + 1):
+        w = gram(basis[:, lo:hi])
+        q = basis[:, :hi]
+        c = q.T @ w
+        if passes == 1 and not math.isfinite(ops.host(ops.norm(c))[0]):
+            return SigmaTop(math.nan, math.nan, passes, False, "block-lanczos")  # overflow or NaN
+        w = w - q @ c
+        c2 = q.T @ w
+        w = w - q @ c2
+        c = c + c2
+        h[:hi, lo:hi] = c
+        h[lo:hi, :hi] = c.T
+        evals, evecs = ops.eigh(h[:hi, :hi])
+        u, sv, vh = ops.svd(w)
+        rho_t = ops.norm((sv[:, None] * vh) @ evecs[lo:hi, -1])
+        theta, rho, *values = ops.host(evals[-1], rho_t, sv)
+        if math.isnan(theta) or math.isnan(rho):
+            return SigmaTop(math.nan, math.nan, passes, False, "block-lanczos")
+        if not theta > 0.0:
+            return SigmaTop(0.0, 0.0, passes, True, "block-lanczos")  # W = 0
+        bound = rho / theta / 2
+        keep = sum(v > _DEFLATE * theta for v in values)
+        if rho <= 2 * rtol * theta or keep == 0 or hi >= cap:
+            return SigmaTop(math.sqrt(theta), bound, passes, bound <= rtol or keep == 0 or hi >= n,
+                            "block-lanczos")
+        keep = min(keep, cap - hi)
+        basis[:, hi:hi + keep] = u[:, :keep]
+        lo, hi = hi, hi + keep
+    return SigmaTop(math.sqrt(theta), rho / theta / 2, max_passes, False, "block-lanczos")
+
+
+def _kind(a: Any, stored: str | None) -> str:
+    """How a numpy matrix is stored: "bf16" (bit patterns), "f16", "f32" or "f64"."""
+    if stored is not None:
+        if stored not in STORED_KINDS:
+            raise ValueError(f"stored: {stored!r}: allowed {', '.join(STORED_KINDS)}")
+        if a.dtype != np.uint16:
+            raise ValueError(f"stored: 'bf16' needs uint16 bit patterns, got dtype {a.dtype}")
+        return stored
+    if a.dtype == np.float64:
+        return "f64"
+    if a.dtype == np.float16:
+        return "f16"
+    return "f32"
+
+
+def _widened(a: Any, kind: str) -> Any:
+    """The whole matrix as float32/float64 (numpy) — the direct path and rare rescaling only."""
+    if _is_torch(a):
+        import torch
+
+        return a if a.dtype in (torch.float32, torch.float64) else a.float()
+    if kind == "bf16":
+        return (a.astype(np.uint32) << 16).view(np.float32)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float32)
+
+
+def _gram_op(a: Any, kind: str, block: int = BLOCK) -> Any:
+    if _is_torch(a):
+        return _DeviceTiles(a)
+    return _HostTiles(a, kind, block=block)
+
+
+def _iterate(op: Any, a: Any, *, rtol: float, max_passes: int, seed: int, block: int) -> SigmaTop:
+    x0 = start_block(int(a.shape[1]), block, seed)
+    if _is_torch(a):
+        return block_krylov_sigma(op, x0, _TorchLinalg(a.device), rtol=rtol, max_passes=max_passes)
+    with _one_blas_thread():
+        return block_krylov_sigma(op, x0, _NumpyLinalg(), rtol=rtol, max_passes=max_passes)
+
+
+def _one_blas_thread() -> Any:
+    """BLAS at one thread for the whole numpy iteration: the tile workers are the
+    parallelism, and the small products of a pass (n×k, k×k) gain nothing from BLAS threads
+    but lose much to their spinning on a loaded machine (measured: eigh of 144×144 took 74 ms
+    with OpenBLAS's two threads on 2 busy cores)."""
+    controller = _blas_controller()
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+def top_singular_value(
+    w: Any, *, rtol: float = SIGMA_RTOL, max_passes: int = MAX_PASSES, seed: int = 0, method: str = "auto",
+    stored: str | None = None, block: int = BLOCK,
+) -> SigmaTop:
+    """Largest singular value σ_top = ‖W‖₂ of a 2-D array (numpy; bf16 bit patterns with
+    ``stored="bf16"``; or a torch tensor of any float dtype on any device), without a full SVD.
+
+    ``method``: "auto" (Gram eigenvalues when a side is ≤ :data:`DIRECT_SIDE`, else
+    :func:`block_krylov_sigma` over row tiles), "block" (the iteration, always; "lanczos" is
+    accepted as its old name) or "direct" (the k×k Gram matrix of the short side in float64
+    and its top eigenvalue, exact to rounding). Entries must be finite and their squares must
+    not overflow: :func:`matrix_stats` rescales first.
+    """
+    if len(w.shape) != 2:
+        raise ValueError(f"top_singular_value needs a 2-D array, got shape {tuple(w.shape)}")
+    if method not in ("auto", "block", "lanczos", "direct"):
+        raise ValueError(f"method: {method!r}: allowed auto, block, direct")
+    kind = "torch" if _is_torch(w) else _kind(w, stored)
+    m, n = (int(d) for d in w.shape)
+    if min(m, n) == 0:
+        return SigmaTop(0.0, 0.0, 0, True, "direct")
+    if method == "direct" or (method == "auto" and min(m, n) <= DIRECT_SIDE):
+        return _direct(_widened(w, kind))
+    return _iterate(_gram_op(w, kind, block), w, rtol=rtol, max_passes=max_passes, seed=seed, block=block)
+
+
+def _direct(a: Any) -> SigmaTop:
+    a = a.double().cpu().numpy() if _is_torch(a) else np.asarray(a, dtype=np.float64)
+    m, n = a.shape
+    g = a @ a.T if m <= n else a.T @ a
+    top = float(np.linalg.eigvalsh(g)[-1])
+    return SigmaTop(math.sqrt(max(top, 0.0)), 0.0, 0, True, "direct")
+
+
+@dataclass(frozen=True)
+class MatrixStats:
+    """σ_top, Frobenius norm and stable rank ‖W‖_F²/σ_top² of one matrix (None if not finite).
+
+    ``error_estimate`` is the certified relative distance from σ_top to the nearest singular
+    value of W (:class:`SigmaTop`); ``converged`` is False when the iteration stopped at its
+    pass limit before reaching its tolerance (σ_top is then still a lower bound).
+    """
+
+    sigma_max: float | None
+    frobenius: float | None
+    stable_rank: float | None
+    finite: bool
+    converged: bool
+    error_estimate: float = 0.0
+
+
+def _sum_squares(a: Any) -> float:
+    if _is_torch(a):
+        flat = a.reshape(-1)
+        return float(flat.dot(flat))
+    flat = a.reshape(-1)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # checked by the caller
+        return float(np.dot(flat, flat))
+
+
+def _safe(sumsq: float | None, dtype: Any) -> bool:
+    """A sum of squares that neither overflowed nor lost the matrix to underflow."""
+    info = np.finfo(np.float64 if "64" in str(dtype) else np.float32)
+    return sumsq is not None and float(info.tiny) / float(info.eps) < sumsq < float(info.max)
+
+
+def _stats(sigma: SigmaTop, sumsq: float, scale: float) -> MatrixStats:
+    if not math.isfinite(sigma.sigma):
+        return MatrixStats(None, None, None, False, sigma.converged)
+    frob = math.sqrt(sumsq)
+    stable = (frob / sigma.sigma) ** 2 if sigma.sigma > 0.0 else None
+    return MatrixStats(scale * sigma.sigma, scale * frob, stable, True, sigma.converged, sigma.error_estimate)
+
+
+def matrix_stats(w: Any, *, stored: str | None = None, **kwargs: Any) -> MatrixStats:
+    """σ_top, Frobenius norm and stable rank of ``w`` reshaped by :func:`as_matrix`.
+
+    ``w`` is a numpy array (``stored="bf16"``: uint16 bf16 bit patterns, widened per tile and
+    never as a whole), or a torch tensor of any float dtype (the products run on its device).
+    Sums of squares overflow float32 for entries ≳ 1e19 and underflow for entries ≲ 1e-154
+    (float64) or 1e-19 (float32); in either case the matrix is divided by s = max|wᵢⱼ| and the
+    results scaled back (σ(W) = s·σ(W/s)), so no finite matrix gives an inf, a NaN or a zero by
+    rounding. Non-finite entries give all-None statistics with ``finite=False``; the stable
+    rank is None for an all-zero matrix. ``kwargs`` go to :func:`top_singular_value`.
+    """
+    shape2 = as_matrix(tuple(int(d) for d in w.shape))
+    if shape2 is None:
+        raise ValueError(f"matrix_stats needs a matrix-like array, got shape {tuple(w.shape)}")
+    a = w.reshape(shape2)
+    kind = "torch" if _is_torch(a) else _kind(a, stored)
+    method = kwargs.get("method", "auto")
+    if method == "direct" or (method == "auto" and min(shape2) <= DIRECT_SIDE):
+        return _direct_stats(_widened(a, kind), kwargs)
+    op = _gram_op(a, kind, kwargs.get("block", BLOCK))
+    opts = {k: v for k, v in kwargs.items() if k != "method"}
+    res = _iterate(op, a, **{"rtol": SIGMA_RTOL, "max_passes": MAX_PASSES, "seed": 0, "block": BLOCK, **opts})
+    if _safe(op.sumsq, op.dtype) and math.isfinite(res.sigma):
+        return _stats(res, op.sumsq, 1.0)
+    if not op.all_finite():
+        return MatrixStats(None, None, None, False, True)
+    scale = op.abs_max()
+    if scale == 0.0:
+        return MatrixStats(0.0, 0.0, None, True, True)
+    op = op.scaled(1.0 / scale)
+    res = _iterate(op, a, **{"rtol": SIGMA_RTOL, "max_passes": MAX_PASSES, "seed": 0, "block": BLOCK, **opts})
+    return _stats(res, op.sumsq, scale)
+
+
+def _direct_stats(a: Any, kwargs: dict[str, Any]) -> MatrixStats:
+    """The small-matrix path: the whole (short-side ≤ DIRECT_SIDE) matrix in memory."""
+    sumsq = _sum_squares(a)
+    scale = 1.0
+    if not _safe(sumsq, a.dtype):
+        finite = bool(a.isfinite().all()) if _is_torch(a) else bool(np.isfinite(a).all())
+        if not finite:
+            return MatrixStats(None, None, None, False, True)
+        scale = float(a.abs().max()) if _is_torch(a) else float(np.max(np.abs(a)))
+        if scale == 0.0:
+            return MatrixStats(0.0, 0.0, None, True, True)
+        a = a / scale
+        sumsq = _sum_squares(a)
+    return _stats(top_singular_value(a, **{**kwargs, "method": "direct"}), sumsq, scale)
+
+
+def as_matrix(shape: Sequence[int]) -> tuple[int, int] | None:
+    """The 2-D shape a tensor is analysed as, or None if it is vector-like.
+
+    Size-1 axes are dropped first (ViT ``pos_embed`` (1, N, d) → (N, d)); a tensor with at
+    most one remaining axis has no meaningful σ_top (it is a vector). Conv kernels
+    (out, in, kh, kw) and other ≥3-D tensors become (out, in·kh·kw) — the standard
+    "output channels × fan-in" unfolding. (Stacked MoE experts are cut per expert by
+    :func:`tensor_matrices` before this.)
+    """
+    dims = [int(d) for d in shape if int(d) != 1]
+    if len(dims) <= 1:
+        return None
+    rest = 1
+    for d in dims[1:]:
+        rest *= d
+    return dims[0], rest

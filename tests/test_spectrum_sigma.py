@@ -1,0 +1,118 @@
+"""The σ_top core's paths agree: bf16 tiles widened per pass, one or two tile workers, and torch.
+
+``hpscale.core.sigma`` runs one block Krylov iteration over three sources: numpy float
+arrays, bf16 bit patterns widened tile by tile (``stored="bf16"``), and torch tensors whose
+passes and small linear algebra stay on their device. Each must give the numpy answer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hpscale.core import sigma as core
+from hpscale.core.sigma import matrix_stats, top_singular_value
+from spectrum_fixtures import f32_to_bf16_bits
+
+
+def _bf16_matrix(m: int = 700, n: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(bf16 bit patterns, the same values as float32)."""
+    w = np.random.default_rng(seed).standard_normal((m, n), dtype=np.float32)
+    bits = f32_to_bf16_bits(w)
+    return bits, (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def test_bf16_tiles_equal_the_widened_matrix() -> None:
+    bits, wide = _bf16_matrix()
+    assert matrix_stats(bits, stored="bf16") == matrix_stats(wide)
+    exact = np.linalg.svd(wide.astype(np.float64), compute_uv=False)
+    st = matrix_stats(bits, stored="bf16")
+    assert 0 <= 1 - st.sigma_max / exact[0] <= 2.5e-3
+    assert st.frobenius == pytest.approx(math.sqrt((exact ** 2).sum()), rel=1e-6)
+
+
+def test_bf16_tiles_rescale_huge_and_tiny_entries() -> None:
+    for factor in (1e30, 1e-30):
+        bits, wide = _bf16_matrix()
+        big = f32_to_bf16_bits(wide * np.float32(factor))
+        ref = matrix_stats(wide)
+        st = matrix_stats(big, stored="bf16")
+        assert st.finite and st.sigma_max == pytest.approx(ref.sigma_max * factor, rel=1e-2)
+        assert st.stable_rank == pytest.approx(ref.stable_rank, rel=1e-2)
+    bits, _ = _bf16_matrix()
+    bits[3, 4] = 0x7FC0  # NaN
+    assert matrix_stats(bits, stored="bf16").finite is False
+
+
+def test_stored_kind_is_checked() -> None:
+    with pytest.raises(ValueError, match="stored"):
+        matrix_stats(np.zeros((300, 300), np.float32), stored="bf16")
+    with pytest.raises(ValueError, match="stored"):
+        matrix_stats(np.zeros((300, 300), np.uint16), stored="fp8")
+
+
+def test_two_tile_workers_equal_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    bits, _ = _bf16_matrix(1200, 600)
+    two = top_singular_value(bits, stored="bf16")
+    monkeypatch.setattr(core, "TILE_WORKERS", 1)
+    one = top_singular_value(bits, stored="bf16")
+    assert two.steps == one.steps
+    assert two.sigma == pytest.approx(one.sigma, rel=1e-6)
+
+
+def test_blas_runs_at_one_thread_inside_the_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No oversubscription: the tile workers are the parallelism, BLAS is held at one thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen: list[int] = []
+    part = core._HostTiles._part
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        seen.extend(p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas")
+        return part(self, *args)
+
+    monkeypatch.setattr(core._HostTiles, "_part", spy)
+    top_singular_value(np.random.default_rng(1).standard_normal((600, 400)).astype(np.float32))
+    assert seen and set(seen) == {1}
+
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_torch_path_equals_the_numpy_path(dtype: str) -> None:
+    bits, wide = _bf16_matrix()
+    t = torch.from_numpy(wide).to(getattr(torch, dtype))
+    ref = top_singular_value(wide.astype(np.float64) if dtype == "float64" else wide)
+    got = top_singular_value(t)
+    assert got.steps == ref.steps and got.converged == ref.converged
+    assert got.sigma == pytest.approx(ref.sigma, rel=1e-6)
+    assert matrix_stats(t).frobenius == pytest.approx(matrix_stats(wide).frobenius, rel=1e-6)
+
+
+def test_torch_path_keeps_every_pass_on_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per pass: the product and the small linear algebra take and give torch tensors; the only
+    device → host copy is the stopping rule's scalars (one per pass, plus the first pass's
+    overflow check)."""
+    _, wide = _bf16_matrix()
+    reads: list[int] = []
+    host = core._TorchLinalg.host
+    call = core._DeviceTiles.__call__
+
+    def counted(self, *xs):  # type: ignore[no-untyped-def]
+        reads.append(len(xs))
+        return host(self, *xs)
+
+    def checked(self, x):  # type: ignore[no-untyped-def]
+        assert isinstance(x, torch.Tensor)
+        out = call(self, x)
+        assert isinstance(out, torch.Tensor)
+        return out
+
+    monkeypatch.setattr(core._TorchLinalg, "host", counted)
+    monkeypatch.setattr(core._DeviceTiles, "__call__", checked)
+    monkeypatch.setattr(np.linalg, "svd", None)  # the numpy linear algebra is not used
+    monkeypatch.setattr(np.linalg, "eigh", None)
+    res = top_singular_value(torch.from_numpy(wide).to(torch.bfloat16))
+    assert res.converged and len(reads) == res.steps + 1
