@@ -98,6 +98,7 @@ def parse(text: str) -> dict[str, Any]:
         if key not in out:
             raise ValueError(f"{key}: missing")
     out.setdefault("gradient_accumulation_steps", 1)
+    out.setdefault("warmup_steps", 0)
     out.setdefault("weight_decay", 0.0)  # TrainingArguments' defaults
     out.setdefault("adam_beta1", 0.9)
     out.setdefault("adam_beta2", 0.999)

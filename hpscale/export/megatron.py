@@ -29,6 +29,9 @@ sets embedding and output layer to one absolute lr. Init (``transformer_config.p
 ``__post_init__``, ``gpt_model.py``): hidden σ/√m under µP; the output layer takes the
 embedding's init under µP. The logits are multiplied by ``mup_output_mult`` (auto 1/m).
 
+``--world-size`` is the data-parallel size (GPUs / (tensor × pipeline × context parallel)):
+Megatron needs global batch = micro-batch × data-parallel size × accumulation.
+
 Not expressible: a weight decay per group other than 0 for vectors, a readout lr other than
 the embedding's once ``--decoupled-lr`` is set, an EMA, a residual multiplier. Megatron's
 ``--rampup-batch-size START INCR SAMPLES`` (a batch schedule) is not written: a transfer plans
