@@ -1,7 +1,9 @@
 """Every exporter's file parsed by its trainer's own code, values read back = the plan's.
 
-Installable trainers (the `trainers` extra: transformers + accelerate, torchtitan, litgpt) are
-parsed with their real parsers and skip with the reason where absent. Megatron-LM's training
+Installable trainers (one test extra each: `trainer-hf` = transformers + accelerate,
+`trainer-torchtitan`, `trainer-litgpt`) are parsed with their real parsers and skip with the
+reason where absent — except in the trainer's own CI job, which names it in
+``HPSCALE_REQUIRE_TRAINER`` so that a missing trainer fails instead of skipping. Megatron-LM's training
 flags live outside the megatron-core package, nanoGPT and nanochat are scripts, not packages:
 their files are expanded by bash (the shell array as a launch script passes it) and parsed by
 argparse / exec with the names and types read from their source, cited per table.
@@ -10,7 +12,9 @@ argparse / exec with the names and types read from their source, cited per table
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,6 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 LLAMA = ROOT / "configs" / "llama-mup-w256.yaml"
 NANOGPT = ROOT / "configs" / "nanogpt-124m-proxy.yaml"
 runner = CliRunner()
+
+#: The extras whose trainers must be importable (.ci/run's trainer jobs set it): a job that
+#: skipped its own trainer would be green having tested nothing.
+REQUIRED = set(filter(None, os.environ.get("HPSCALE_REQUIRE_TRAINER", "").split(",")))
+
+
+def require(module: str, extra: str):
+    """Import a trainer's module, or skip naming its extra (fail where the job requires it)."""
+    if extra in REQUIRED:
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f"{module} not installed (the trainer-{extra} extra)")
 
 #: (proxy, transfer options, trainer sizes): a µP width and batch transfer; a batch transfer
 #: of nanoGPT's GPT-2 with its warmup (2,000 steps at κ = 2 → 1,000).
@@ -79,8 +94,8 @@ def same(a: float, b: float) -> bool:
 
 @pytest.mark.parametrize("case", CASES)
 def test_hf_training_arguments(case, tmp_path):
-    transformers = pytest.importorskip("transformers", reason="transformers not installed (the trainers extra)")
-    pytest.importorskip("accelerate", reason="TrainingArguments needs accelerate (the trainers extra)")
+    transformers = require("transformers", "hf")
+    require("accelerate", "hf")  # TrainingArguments needs it
     path, plan = export_file(tmp_path, "hf", case)
     (args,) = transformers.HfArgumentParser(transformers.TrainingArguments).parse_yaml_file(str(path))
     world = plan["sizes"]["world_size"]
@@ -100,12 +115,14 @@ def test_hf_training_arguments(case, tmp_path):
 
 @pytest.mark.parametrize("case", CASES)
 def test_torchtitan_config_manager(case, tmp_path):
-    manager = pytest.importorskip("torchtitan.config.manager", reason="torchtitan not installed (the trainers extra)")
+    manager = require("torchtitan.config.manager", "torchtitan")
     path, plan = export_file(tmp_path, "torchtitan", case)
     words = bash_words(path, "TORCHTITAN_ARGS")
     try:
         config = manager.ConfigManager().parse_args(["--module", "llama3", "--config", "llama3_debugmodel", *words])
     except ImportError as exc:  # its model registry imports triton and pyarrow (numpy ≥ 2)
+        if "torchtitan" in REQUIRED:
+            raise
         pytest.skip(f"torchtitan's llama3 config cannot be imported here: {exc}")
     t = config.training
     assert (t.local_batch_size, t.global_batch_size, t.seq_len, t.steps) == (
@@ -122,8 +139,8 @@ def test_torchtitan_config_manager(case, tmp_path):
 
 @pytest.mark.parametrize("case", CASES)
 def test_litgpt_pretrain_config(case, tmp_path):
-    pretrain = pytest.importorskip("litgpt.pretrain", reason="litgpt not installed (the trainers extra)")
-    jsonargparse = pytest.importorskip("jsonargparse")
+    pretrain = require("litgpt.pretrain", "litgpt")
+    jsonargparse = require("jsonargparse", "litgpt")
     path, plan = export_file(tmp_path, "litgpt", case)
     parser = jsonargparse.ArgumentParser()
     parser.add_argument("--config", action=jsonargparse.ActionConfigFile)
@@ -276,8 +293,8 @@ def test_hf_trainer_with_hpscale_torch_optimizer(tmp_path):
     """docs/export.md's Hugging Face recipe with a real Trainer: two steps on CPU, each group
     scheduled from its own planned peak lr."""
     torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers", reason="transformers not installed (the trainers extra)")
-    pytest.importorskip("accelerate", reason="TrainingArguments needs accelerate (the trainers extra)")
+    transformers = require("transformers", "hf")
+    require("accelerate", "hf")  # TrainingArguments needs it
     import hpscale.torch as hpt
 
     path, _ = export_file(tmp_path, "hf", "llama-mup")
