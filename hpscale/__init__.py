@@ -9,7 +9,7 @@ The Python API is what the CLI commands call::
     result.groups["hidden"].lr.target      # the hidden group's target learning rate
     result.to_json_dict()                  # the JSON contract of `hpscale transfer -f json`
 
-Public names (each documented in its docstring and in the README's "Python API" section):
+Public names (each documented in its docstring and in docs/api.md):
 ``load_config``, ``transfer``, ``check``, ``fit``, ``load_law``, ``scan_checkpoint``,
 ``compare_checkpoints``, ``to_law_yaml``, ``RunConfig``,
 ``Scale``, ``RuleChoices``, ``TransferResult``, ``CheckReport``, ``FitResult``, ``Law``,

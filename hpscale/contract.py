@@ -2,7 +2,7 @@
 ``check``, ``timescale`` and ``ladder`` (the transfer's own contract is built by its result
 type, ``hpscale.core.transfer_result``).
 
-Every contract is versioned by ``schema_version`` (documented in the README; fields are only
+Every contract is versioned by ``schema_version`` (documented in docs/contracts.md; fields are only
 ever added, never renamed or removed, within a schema version). Same input → byte-identical
 output: no timestamps, keys in a fixed order, floats rounded to ``SIGNIFICANT_DIGITS``
 significant digits (``hpscale.numbers.clean``), ∞ written as ``null``.

@@ -1,7 +1,7 @@
 """The machine-readable outputs of ``hpscale fit``: its JSON contract and the law file.
 
 **JSON** (``hpscale fit --format json``, ``schema_version`` 1; fields are only added within a
-schema version): built by ``FitResult.to_json_dict`` (``hpscale.core.fit_result``), see the README section "hpscale fit". Same input and seed →
+schema version): built by ``FitResult.to_json_dict`` (``hpscale.core.fit_result``), see docs/fit.md. Same input and seed →
 byte-identical output; floats rounded to 12 significant digits; NaN and ∞ never appear (null).
 
 **Law file** (``hpscale fit --output law.yaml``; read by ``transfer --law`` and ``check --law``):
@@ -119,7 +119,7 @@ def dumps_law(result: FitResult, name: str | None = None) -> str:
     header = (
         f"# hpscale law file (schema_version {SCHEMA_VERSION}), written by hpscale {__version__} fit.\n"
         "# Apply it with: hpscale transfer PROXY.yaml --law THIS_FILE (and check --law).\n"
-        "# The format is documented in the README, section \"Law files\". Refit rather than edit.\n"
+        "# The format is documented in docs/fit.md, section \"JSON contract and law files\". Refit rather than edit.\n"
     )
     body = yaml.safe_dump(law_document(result, name), sort_keys=False, allow_unicode=True,
                           default_flow_style=None, width=100)

@@ -2,7 +2,7 @@
 
 ``hpscale transfer`` gives per-group numbers (hidden lr 6.25e-4, readout multiplier 0.0625, init
 std 0.005); this module puts them into a live ``torch.nn.Module``. Four calls in a training
-script (see the README's "Training with hpscale.torch")::
+script (see docs/torch.md)::
 
     import hpscale.torch as hpt
 
@@ -516,7 +516,7 @@ def param_groups(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
 
     Schedules must keep the ratios between groups: a ``LambdaLR``-style scheduler multiplies
     each group's own peak lr; a loop that sets ``group["lr"] = lr`` for every group erases them
-    (see the README's "Training with hpscale.torch").
+    (see docs/torch.md).
 
     ``base`` and ``patterns`` are those of ``classify``.
     """

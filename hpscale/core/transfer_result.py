@@ -7,7 +7,7 @@ the type it serialises, so the composition (``compose``) builds results and the 
 (``hpscale.contract``, ``hpscale.render``) only dump them: no module of the core imports an
 output module.
 
-JSON contract, ``schema_version`` 1 (documented in the README; fields are only ever added,
+JSON contract, ``schema_version`` 1 (documented in docs/contracts.md; fields are only ever added,
 never renamed or removed, within a schema version). Same input → byte-identical output: no
 timestamps, keys in a fixed order, floats rounded to ``SIGNIFICANT_DIGITS`` significant digits,
 ∞ written as ``null``.
