@@ -107,8 +107,9 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
-def test_torch_path_equals_the_numpy_path(dtype: str) -> None:
-    bits, wide = _bf16_matrix()
+@pytest.mark.parametrize("shape", [(700, 500), (400, 900)])
+def test_torch_path_equals_the_numpy_path(dtype: str, shape: tuple[int, int]) -> None:
+    bits, wide = _bf16_matrix(*shape)
     t = torch.from_numpy(wide).to(getattr(torch, dtype))
     ref = top_singular_value(wide.astype(np.float64) if dtype == "float64" else wide)
     got = top_singular_value(t)

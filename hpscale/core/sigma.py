@@ -58,7 +58,7 @@ DIRECT_SIDE = 256
 #: bulk 8–9 (12 at b = 4, 10–11 at b = 6), Gaussian 20–21 (24–28 at b = 4). One vector
 #: stopped at σ2 of a near-degenerate top (σ1/σ2 = 1.007); b ≥ 2 never did. Re-measured on
 #: an Intel Xeon (AVX-512) with the refined residual: b = 12 and 16 took fewer passes on the
-#: Gaussian layer (14–16 and 13–15 against 15–19) but more time (2.6 and 2.5 s against 2.1 s):
+#: Gaussian layer (14–16 and 13–15 against 15–19) but more time (2.36 and 2.25 s against 1.92 s):
 #: a pass costs ~20 % more at b = 16 and the Rayleigh–Ritz step grows with the basis; b = 4
 #: costs more per pass than b = 8 there (OpenBLAS's kernels for 4 columns are slower).
 BLOCK = 8
