@@ -77,12 +77,39 @@ def test_blas_runs_at_one_thread_inside_the_iteration(monkeypatch: pytest.Monkey
     assert seen and set(seen) == {1}
 
 
+def test_refined_residual_is_the_least_residual_over_the_basis() -> None:
+    """‖(G − θI)·Q·s‖ minimised over unit s equals the least singular value of [H − θI; B·E_jᵀ],
+    computed directly here, and never exceeds the Ritz vector's residual."""
+    rng = np.random.default_rng(3)
+    k, b = 24, 8
+    a = rng.standard_normal((k, k))
+    h = a @ a.T
+    coeff = rng.standard_normal((b, b)) * 0.1  # B: the next block's coefficients
+    evals, evecs = np.linalg.eigh(h)
+    got = float(core._refined_residual(core._NumpyLinalg(), evals, coeff @ evecs[k - b:, :]))
+    stacked = np.vstack([h - evals[-1] * np.eye(k), np.hstack([np.zeros((b, k - b)), coeff])])
+    assert got == pytest.approx(np.linalg.svd(stacked, compute_uv=False)[-1], rel=1e-9)
+    assert got <= np.linalg.norm(coeff @ evecs[k - b:, -1])
+
+
+def test_error_estimate_certifies_a_singular_value_nearby() -> None:
+    """Some singular value of W lies within error_estimate·σ of σ (and σ ≤ σ_top)."""
+    w = np.random.default_rng(5).standard_normal((900, 600)).astype(np.float32)
+    exact = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+    for rtol in (1e-2, 2.5e-3):
+        res = top_singular_value(w, rtol=rtol)
+        assert res.converged and res.error_estimate <= rtol
+        assert res.sigma <= exact[0] * (1 + 1e-6)
+        assert np.min(np.abs(exact - res.sigma)) <= res.error_estimate * res.sigma * 1.01
+
+
 torch = pytest.importorskip("torch")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
-def test_torch_path_equals_the_numpy_path(dtype: str) -> None:
-    bits, wide = _bf16_matrix()
+@pytest.mark.parametrize("shape", [(700, 500), (400, 900)])
+def test_torch_path_equals_the_numpy_path(dtype: str, shape: tuple[int, int]) -> None:
+    bits, wide = _bf16_matrix(*shape)
     t = torch.from_numpy(wide).to(getattr(torch, dtype))
     ref = top_singular_value(wide.astype(np.float64) if dtype == "float64" else wide)
     got = top_singular_value(t)
@@ -114,6 +141,7 @@ def test_torch_path_keeps_every_pass_on_the_device(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(core._DeviceTiles, "__call__", checked)
     monkeypatch.setattr(np.linalg, "svd", None)  # the numpy linear algebra is not used
     monkeypatch.setattr(np.linalg, "eigh", None)
+    monkeypatch.setattr(np.linalg, "eigvalsh", None)
     res = top_singular_value(torch.from_numpy(wide).to(torch.bfloat16))
     assert res.converged and len(reads) == res.steps + 1
 
