@@ -185,7 +185,7 @@ GPT2 = ModelInfo(width=768, depth=12, vocab_size=50257, num_heads=12, model_type
         ("layers.0.feed_forward.w2.weight", (4096, 11008), "hidden", "down"),
         ("layers.0.feed_forward.w3.weight", (11008, 4096), "hidden", "up"),
         ("output.weight", (32000, 4096), "readout", "readout"),
-        ("model.layers.0.block_sparse_moe.gate.weight", (8, 4096), "readout", "router"),
+        ("model.layers.0.block_sparse_moe.gate.weight", (8, 4096), "hidden", "router"),
         ("model.layers.0.block_sparse_moe.experts.3.w1.weight", (14336, 4096), "hidden", "gate (experts)"),
         ("model.layers.0.mlp.shared_expert.down_proj.weight", (4096, 11008), "hidden", "down"),
         # GPT-2 (Conv1D)
@@ -356,7 +356,7 @@ def test_moe_stacked_experts_one_matrix_each(tmp_path: Path) -> None:
     assert [r.sigma for r in down] == pytest.approx([1.0, 1.1, 1.2, 1.3], rel=1e-6)
     assert {r.role for r in down} == {"down (experts)"}
     router = next(r for r in scan.records if r.tensor == "model.layers.0.mlp.gate.weight")
-    assert (router.group, router.role) == ("readout", "router")
+    assert (router.group, router.role) == ("hidden", "router")  # one rule: hpscale.core.roles
 
 
 @pytest.mark.parametrize("with_head", [True, False])
