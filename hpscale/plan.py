@@ -218,7 +218,7 @@ def read_model_names(path: Path) -> list[tuple[str, tuple[int, ...] | None]]:
             return [(info.name, tuple(info.shape)) for info in checkpoint.tensors]
     from .loader import read_text
 
-    return parse_names(read_text(path, limit=MAX_NAMES_BYTES, what="names"), str(path))
+    return parse_names(read_text(path, limit=MAX_NAMES_BYTES, what="names file"), str(path))
 
 
 def name_groups(entries: Sequence[tuple[str, tuple[int, ...] | None]]) -> tuple[dict[str, str], list[str]]:
