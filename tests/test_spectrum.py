@@ -669,6 +669,10 @@ def test_compare_gives_no_verdict_on_init_only_checkpoints(tmp_path: Path, unifo
     # i.i.d. entries: σ_top sits at (slightly below) std·(√rows + √cols)
     assert 0.9 < init["proxy_hidden_edge_ratio"] <= 1.02 and 0.9 < init["target_hidden_edge_ratio"] <= 1.02
     assert all(r["fits"] is None for r in out["rows"])
+    withheld = [line for line in result.stderr.splitlines() if "still look like their random" in line]
+    assert len(withheld) == 1 and withheld[0].startswith("note: no verdict: the proxy and target")
+    csv = run(proxy, "--compare", target, "--format", "csv")  # CSV has no verdict column: stderr says it
+    assert csv.exit_code == 0 and csv.stderr.count("still look like their random") == 1
     table = run(proxy, "--compare", target, columns=100)
     assert "init" in table.stdout and "verdict: no verdict: the proxy and target" in " ".join(table.stdout.split())
 
