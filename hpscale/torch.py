@@ -144,10 +144,12 @@ def _vector_like(shape: Sequence[int]) -> bool:
 
 
 def _weight_vector_like(tensor: torch.Tensor, owner: Owner) -> bool:
-    """Vector-like, except a layer's weight with a fan-in > 1: a d → 1 linear weight (a reward
-    model's ``score``, Qwen2-MoE's ``shared_expert_gate``) is a matrix with one output."""
+    """Vector-like, except a layer's weight with a fan-in or fan-out > 1: a d → 1 linear weight
+    (a reward model's ``score``, Qwen2-MoE's ``shared_expert_gate``) is a matrix with one
+    output, its group set by its axes and role (``hpscale.core.roles.matrix_group``)."""
     lay = owner.layout
-    if lay.kind in ("linear", "conv") and lay.fan_in is not None and tensor.dim() >= 2:
+    if lay.kind in ("linear", "conv") and lay.fan_in is not None and lay.fan_out is not None \
+            and tensor.dim() >= 2:
         return int(tensor.shape[lay.fan_in]) <= 1 and int(tensor.shape[lay.fan_out]) <= 1
     return _vector_like(tensor.shape)
 
