@@ -282,14 +282,17 @@ def _pattern_groups(
     return {name: group for name, (_, group) in assigned.items()}
 
 
-def _bare_group(name: str, shape: Sequence[int]) -> str:
+def _bare_group(name: str, shape: Sequence[int], grouper: Grouper) -> str:
     """A parameter used by the model's own code. A leading size-1 axis means it is broadcast over
     the batch and added to activations (ViT ``pos_embed`` (1, N, d), ``cls_token``): an embedding;
-    so is a name the spectrum grouping knows as one; anything else ≥ 2-D is a hidden matrix
-    (a MoE router or stacked experts included: ``hpscale.core.roles``)."""
+    so is what the spectrum grouping (``grouper``, with the width inferred from the model's
+    shapes) takes as one: a name it knows, or one width-like axis beside a fixed one (Mamba's
+    ``A_log``, d_inner × state: one scaled axis, so µP leaves its lr alone, as ``base=`` finds);
+    anything else ≥ 2-D is a hidden matrix (a MoE router or stacked experts included:
+    ``hpscale.core.roles``)."""
     if len(shape) >= 2 and shape[0] == 1:
         return "embedding"
-    return "embedding" if Grouper().group_of(name, shape) == "embedding" else "hidden"
+    return "embedding" if grouper.group_of(name, shape) == "embedding" else "hidden"
 
 
 def _input_layers(model: nn.Module, owners: dict[str, list[Owner]],
@@ -316,7 +319,7 @@ def _input_layers(model: nn.Module, owners: dict[str, list[Owner]],
 
 
 def _heuristic_group(name: str, tensor: torch.Tensor, owner: Owner, readout_names: set[str],
-                     inputs: set[str]) -> str:
+                     inputs: set[str], grouper: Grouper) -> str:
     lay = owner.layout
     if lay.kind == "embedding":
         return "embedding"
@@ -330,7 +333,7 @@ def _heuristic_group(name: str, tensor: torch.Tensor, owner: Owner, readout_name
         # depthwise convolution, Mamba's ``conv1d``: one input channel per group).
         fixed_in = owner.module_name in inputs or _sizes(owner)[1] == 1
         return matrix_group(fan_out_scales=True, fan_in_scales=not fixed_in, is_output=False)
-    return _bare_group(name, tensor.shape)
+    return _bare_group(name, tensor.shape, grouper)
 
 
 def _base_group(name: str, tensor: torch.Tensor, base_shape: Sequence[int], owner: Owner,
@@ -393,6 +396,7 @@ def analyse(model: nn.Module, base: nn.Module | None = None,
         readouts = [readout_owner]
     readout_names = {o.name for o in readouts}
     inputs = _input_layers(model, owners, _produced_sizes(owners)) if base_shapes is None else set()
+    grouper = Grouper().for_tensors(p.shape for p in params.values()) if base_shapes is None else Grouper()
 
     groups: dict[str, str] = {}
     for name, tensor in params.items():
@@ -405,7 +409,7 @@ def analyse(model: nn.Module, base: nn.Module | None = None,
             is_readout = any(o.name in readout_names for o in regs)
             groups[name] = _base_group(name, tensor, base_shapes[name], regs[0], is_readout)
         else:
-            groups[name] = _heuristic_group(name, tensor, regs[0], readout_names, inputs)
+            groups[name] = _heuristic_group(name, tensor, regs[0], readout_names, inputs, grouper)
     structure = Structure(model, params, owners, readouts, groups, tied)
     if warn:
         _warn_tied(structure)
