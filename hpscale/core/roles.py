@@ -47,6 +47,16 @@ def is_router(module: str, parent: str) -> bool:
     return module in ROUTER_NAMES or parent in ROUTER_NAMES or (module == "gate" and parent in MOE_BLOCKS)
 
 
+def is_output_row(name: str, shape: Sequence[int]) -> bool:
+    """Whether a tensor named ``….score.weight`` (a name in :data:`OUTPUT_NAMES`) of shape
+    (1, d), d > 1, is an output layer with one output: a reward model's ``score`` stored as
+    torch's (out, in). It is a matrix, the readout, although only one of its axes exceeds 1;
+    ``hpscale.torch`` sees the same from the layer (``nn.Linear(d, 1)``)."""
+    parts = name.lower().split(".")
+    return (len(shape) == 2 and int(shape[0]) == 1 and int(shape[1]) > 1 and len(parts) >= 2
+            and parts[-1] == "weight" and parts[-2] in OUTPUT_NAMES)
+
+
 def vector_like(shape: Sequence[int]) -> bool:
     """At most one axis of size > 1: a bias, a norm gain, a scalar (no fan-in and fan-out)."""
     return sum(1 for d in shape if d != 1) <= 1
