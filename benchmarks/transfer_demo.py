@@ -162,7 +162,7 @@ def train(width: int, lr: float, parametrization: str, args: argparse.Namespace,
         warnings.simplefilter("ignore")  # the tied-weights note, once per run
         hpt.classify(model)
         optimizer = torch.optim.AdamW(hpt.param_groups(model, plan))
-        hpt.apply_init(model, plan)
+        hpt.apply_init(model, plan, vectors="reset")  # plain torch: biases 0, gains 1
         handles = hpt.apply_multipliers(model, plan)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(args.steps, args.steps // 10))
     losses = []

@@ -218,7 +218,7 @@ def read_model_names(path: Path) -> list[tuple[str, tuple[int, ...] | None]]:
             return [(info.name, tuple(info.shape)) for info in checkpoint.tensors]
     from .loader import read_text
 
-    return parse_names(read_text(path, limit=MAX_NAMES_BYTES, what="names"), str(path))
+    return parse_names(read_text(path, limit=MAX_NAMES_BYTES, what="names file"), str(path))
 
 
 def name_groups(entries: Sequence[tuple[str, tuple[int, ...] | None]]) -> tuple[dict[str, str], list[str]]:
@@ -226,12 +226,16 @@ def name_groups(entries: Sequence[tuple[str, tuple[int, ...] | None]]) -> tuple[
     grouping (``Grouper``: a tensor with one axis of size > 1 is a vector, then the GPT-2/LLaMA/
     ViT name patterns); a matrix no pattern knows is hidden, as ``hpscale.torch.classify`` treats
     every other ≥ 2-D weight. Returns (groups, warnings)."""
+    from .core.roles import is_output_row
     from .core.spectrum import UNMATCHED, Grouper
 
     grouper = Grouper()
     groups: dict[str, str] = {}
     guessed: list[str] = []
     for name, shape in entries:
+        if shape is not None and is_output_row(name, shape):  # a reward model's score (1, d)
+            groups[name] = "readout"
+            continue
         group = grouper.group_of(name, shape if shape is not None else (2, 2))
         if group == UNMATCHED:
             group = "hidden"

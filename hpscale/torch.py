@@ -32,12 +32,13 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
+from .core.roles import OUTPUT_NAMES, matrix_group, vector_like
 from .core.rules import GROUPS
 from .core.spectrum import Grouper, MatrixStats, as_matrix, matrix_stats
 from .errors import InputError
@@ -57,9 +58,10 @@ __all__ = [
     "WeightSpectrum",
 ]
 
-#: Names (last component) of output layers in common code: nanoGPT/LLaMA ``lm_head``, GPT-NeoX
-#: ``embed_out``, Meta-LLaMA ``output``, timm/ViT ``head``, ``classifier``, torchvision ``fc``.
-READOUT_NAMES = frozenset({"lm_head", "embed_out", "output", "head", "classifier", "fc", "logits"})
+#: Names (last component) of output layers in common code (``hpscale.core.roles.OUTPUT_NAMES``,
+#: shared with ``hpscale spectrum``): ``lm_head``, ``embed_out``, ``output``, ``head``,
+#: ``classifier``, ``fc``, ``logits``, transformers' ``score`` and ``qa_outputs``.
+READOUT_NAMES = OUTPUT_NAMES
 
 #: The attribute that marks a module carrying one of hpscale's multiplier hooks.
 _MARK = "_hpscale_multiplier"
@@ -138,7 +140,18 @@ class Owner(NamedTuple):
 
 
 def _vector_like(shape: Sequence[int]) -> bool:
-    return sum(1 for d in shape if d != 1) <= 1
+    return vector_like(shape)
+
+
+def _weight_vector_like(tensor: torch.Tensor, owner: Owner) -> bool:
+    """Vector-like, except a layer's weight with a fan-in or fan-out > 1: a d → 1 linear weight
+    (a reward model's ``score``, Qwen2-MoE's ``shared_expert_gate``) is a matrix with one
+    output, its group set by its axes and role (``hpscale.core.roles.matrix_group``)."""
+    lay = owner.layout
+    if lay.kind in ("linear", "conv") and lay.fan_in is not None and lay.fan_out is not None \
+            and tensor.dim() >= 2:
+        return int(tensor.shape[lay.fan_in]) <= 1 and int(tensor.shape[lay.fan_out]) <= 1
+    return _vector_like(tensor.shape)
 
 
 def _joined(prefix: str, attr: str) -> str:
@@ -185,7 +198,9 @@ def _module_order(model: nn.Module) -> dict[str, int]:
 def _structural_readout(model: nn.Module, owners: dict[str, list[Owner]]) -> Owner | None:
     """The output layer by structure: (1) a linear layer whose output size is an embedding's
     vocabulary and feeds no other layer (the LM head; tied or not); else (2) the last linear
-    layer named like an output layer (``READOUT_NAMES``). Registration order breaks ties."""
+    layer named like an output layer (``READOUT_NAMES``); else (3) a linear layer to the
+    vocabulary that feeds another layer (its size matches the vocabulary by chance more often
+    than an output layer feeds on). Registration order breaks ties."""
     order = _module_order(model)
     linear = sorted((o for regs in owners.values() for o in regs if o.layout.kind == "linear"),
                     key=lambda o: order.get(o.module_name, 0))
@@ -194,7 +209,7 @@ def _structural_readout(model: nn.Module, owners: dict[str, list[Owner]]) -> Own
     heads = [o for o in linear if _sizes(o)[0] in vocab]
     sinks = [o for o in heads if _sizes(o)[0] not in consumed]
     named = [o for o in linear if o.module_name.rsplit(".", 1)[-1] in READOUT_NAMES]
-    for candidates in (sinks, heads, named):
+    for candidates in (sinks, named, heads):  # a head that feeds another layer is not the output
         if candidates:
             return candidates[-1]
     return None
@@ -267,31 +282,58 @@ def _pattern_groups(
     return {name: group for name, (_, group) in assigned.items()}
 
 
-def _bare_group(name: str, shape: Sequence[int]) -> str:
+def _bare_group(name: str, shape: Sequence[int], grouper: Grouper) -> str:
     """A parameter used by the model's own code. A leading size-1 axis means it is broadcast over
     the batch and added to activations (ViT ``pos_embed`` (1, N, d), ``cls_token``): an embedding;
-    so is a name the spectrum grouping knows as one; anything else ≥ 2-D is a hidden matrix."""
+    so is what the spectrum grouping (``grouper``, with the width inferred from the model's
+    shapes) takes as one: a name it knows, or one width-like axis beside a fixed one (Mamba's
+    ``A_log``, d_inner × state: one scaled axis, so µP leaves its lr alone, as ``base=`` finds);
+    anything else ≥ 2-D is a hidden matrix (a MoE router or stacked experts included:
+    ``hpscale.core.roles``)."""
     if len(shape) >= 2 and shape[0] == 1:
         return "embedding"
-    return "embedding" if Grouper().group_of(name, shape) == "embedding" else "hidden"
+    return "embedding" if grouper.group_of(name, shape) == "embedding" else "hidden"
+
+
+def _input_layers(model: nn.Module, owners: dict[str, list[Owner]],
+                  produced: dict[int, set[str]]) -> set[str]:
+    """Module names of the layers fed from outside the model (a CNN's stem, a ViT patch
+    embedding): linear or conv layers whose fan-in no other layer produces and that come before
+    every other layer with a weight (module order). A layer with such a fan-in deeper in the
+    model is fed by something hpscale cannot see — a fused or split activation (Phi-3's
+    ``down_proj`` behind ``gate_up_proj``, Mamba's ``dt_proj`` on a slice of ``x_proj``) — and
+    is taken as hidden. The heuristic is a convenience: ``base=`` is the reliable path."""
+    order = _module_order(model)
+    layers = sorted({(order.get(o.module_name, 0), o.module_name, o) for regs in owners.values()
+                     for o in regs if o.layout.kind in ("linear", "conv", "embedding")},
+                    key=lambda item: item[:2])
+    inputs: set[str] = set()
+    for _, module_name, o in layers:
+        if o.layout.kind == "embedding":
+            break
+        fed_by = produced.get(_sizes(o)[1], set()) - {module_name}
+        if fed_by:
+            break
+        inputs.add(module_name)
+    return inputs
 
 
 def _heuristic_group(name: str, tensor: torch.Tensor, owner: Owner, readout_names: set[str],
-                     produced: dict[int, set[str]]) -> str:
+                     inputs: set[str], grouper: Grouper) -> str:
     lay = owner.layout
     if lay.kind == "embedding":
         return "embedding"
-    if _vector_like(tensor.shape):
+    if _weight_vector_like(tensor, owner):
         return "vector"
-    if owner.name in readout_names:
-        return "readout"
+    if owner.name in readout_names:  # the output layer: only its fan-in scales
+        return matrix_group(fan_out_scales=False, fan_in_scales=True, is_output=True)
     if lay.kind in ("linear", "conv"):
-        fan_in = _sizes(owner)[1]
-        # A layer whose fan-in no other layer produces is fed from outside the model: an input
-        # projection (a CNN's stem, a ViT patch embedding), the embedding group.
-        fed_by = produced.get(fan_in, set()) - {owner.module_name}
-        return "hidden" if fed_by else "embedding"
-    return _bare_group(name, tensor.shape)
+        # A layer fed from outside the model (``_input_layers``) is an input projection: the
+        # fan-out scales with width, the fan-in (the data) does not; nor does a fan-in of 1 (a
+        # depthwise convolution, Mamba's ``conv1d``: one input channel per group).
+        fixed_in = owner.module_name in inputs or _sizes(owner)[1] == 1
+        return matrix_group(fan_out_scales=True, fan_in_scales=not fixed_in, is_output=False)
+    return _bare_group(name, tensor.shape, grouper)
 
 
 def _base_group(name: str, tensor: torch.Tensor, base_shape: Sequence[int], owner: Owner,
@@ -301,21 +343,19 @@ def _base_group(name: str, tensor: torch.Tensor, base_shape: Sequence[int], owne
     only fan-in → readout if the layer is the model's output, else hidden (an inner matrix with a
     fixed output, e.g. grouped-query attention's key/value projection with a fixed number of
     key/value heads: under Adam its update Δy = ΔW·x sums fan-in correlated terms, so its lr
-    scales as 1/fan_in, Tensor Programs V Table 3, like any hidden matrix); none → vector-like."""
-    if _vector_like(tensor.shape):
+    scales as 1/fan_in, Tensor Programs V Table 3, like any hidden matrix); none → vector-like.
+    The rule is ``hpscale.core.roles.matrix_group``. A parameter the model's own code uses (no
+    known layout) with one 2-D matrix named like a router (``F.linear(x, weight)``: (out, in))
+    follows the same rule; other such parameters: two scaled axes → hidden, one → embedding."""
+    if _weight_vector_like(tensor, owner):
         return "vector"
     scaled = {axis for axis, (a, b) in enumerate(zip(tensor.shape, base_shape, strict=True)) if a != b}
     lay = owner.layout
     if lay.fan_out is None or lay.fan_in is None:
+        if tensor.dim() == 2 and Grouper().place(name, tuple(tensor.shape)).role == "router":
+            return matrix_group(0 in scaled, 1 in scaled, is_readout)
         return "hidden" if len(scaled) >= 2 else "embedding" if scaled else "vector"
-    out, fan_in = lay.fan_out in scaled, lay.fan_in in scaled
-    if out and fan_in:
-        return "hidden"
-    if out:
-        return "embedding"
-    if fan_in:
-        return "readout" if is_readout else "hidden"
-    return "vector"
+    return matrix_group(lay.fan_out in scaled, lay.fan_in in scaled, is_readout)
 
 
 def _describe(model: nn.Module) -> str:
@@ -355,7 +395,8 @@ def analyse(model: nn.Module, base: nn.Module | None = None,
             )
         readouts = [readout_owner]
     readout_names = {o.name for o in readouts}
-    produced = _produced_sizes(owners)
+    inputs = _input_layers(model, owners, _produced_sizes(owners)) if base_shapes is None else set()
+    grouper = Grouper().for_tensors(p.shape for p in params.values()) if base_shapes is None else Grouper()
 
     groups: dict[str, str] = {}
     for name, tensor in params.items():
@@ -368,14 +409,16 @@ def analyse(model: nn.Module, base: nn.Module | None = None,
             is_readout = any(o.name in readout_names for o in regs)
             groups[name] = _base_group(name, tensor, base_shapes[name], regs[0], is_readout)
         else:
-            groups[name] = _heuristic_group(name, tensor, regs[0], readout_names, produced)
+            groups[name] = _heuristic_group(name, tensor, regs[0], readout_names, inputs, grouper)
     structure = Structure(model, params, owners, readouts, groups, tied)
     if warn:
         _warn_tied(structure)
     return structure
 
 
-def _base_shapes(model: nn.Module, base: nn.Module, params: dict[str, nn.Parameter]) -> dict[str, tuple[int, ...]]:
+def _base_shapes(model: nn.Module, base: nn.Module,
+                 params: dict[str, nn.Parameter]) -> dict[str, tuple[int, ...]] | None:
+    """The base model's shapes by name; None when every shape equals the model's (m = 1)."""
     if not isinstance(base, nn.Module):
         raise InputError(f"base: {type(base).__name__}: expected a torch.nn.Module (the model at another width)")
     shapes = {name: tuple(int(d) for d in p.shape) for name, p in base.named_parameters()}
@@ -389,9 +432,10 @@ def _base_shapes(model: nn.Module, base: nn.Module, params: dict[str, nn.Paramet
             raise InputError(f"base: {name}: shape {shapes[name]} vs the model's {tuple(p.shape)}: "
                              "a different number of axes; base must be the same architecture")
     if all(tuple(p.shape) == shapes[name] for name, p in params.items()):
-        raise InputError("base: every parameter has the same shape as in the model; base must be the "
-                         "model at another width (e.g. built on the meta device: "
-                         "with torch.device('meta'): base = make_model(width // 2))")
+        # m = 1 (a width sweep that includes the base width): the reference µP library accepts
+        # it and every width multiplier is 1. No axis says which scale, so the groups come from
+        # structure, as without base; the plan at m = 1 holds the proxy's own (unscaled) values.
+        return None
     return shapes
 
 
@@ -543,19 +587,41 @@ def _is_norm_gain(owner: Owner) -> bool:
     return owner.layout.kind == "norm" and owner.attr == "weight"
 
 
+def _rescaled(structure: Structure, name: str, named: set[str]) -> bool:
+    """Whether ``apply_init`` draws tensor ``name`` from its group's N(0, init_std²): a matrix of
+    the embedding, hidden or readout group that is a layer's weight, that the name grouping
+    knows (``hpscale spectrum``'s names) or that a pattern names. Biases and norm parameters
+    never are (a pattern can move them to another group's lr, not make µP rescale them)."""
+    if structure.groups[name] == "vector":
+        return False
+    regs = structure.owners[name]
+    if any(o.attr == "bias" or o.layout.kind == "norm" for o in regs):
+        return False
+    if name in named or any(o.layout.kind in ("linear", "conv", "embedding") for o in regs):
+        return True
+    tensor = structure.params[name]
+    return Grouper().place(name, tuple(tensor.shape)).grouped_by == "name"
+
+
 def apply_init(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
                patterns: Mapping[str, str] | None = None,
-               generator: torch.Generator | None = None) -> None:
-    """Re-initialise ``model`` in place as the plan says.
+               generator: torch.Generator | None = None, vectors: str = "keep") -> None:
+    """Re-initialise ``model`` in place as the plan says: what the plan rescales, nothing else.
 
     - embedding, hidden, readout weights: N(0, σ²) with σ the group's ``init_std`` from the plan
-      (hidden σ × 1/√m under µP); an ``nn.Embedding``'s ``padding_idx`` row stays 0.
-    - vector-like parameters get a width-independent init: norm gains 1 and every bias 0. PyTorch's
-      default bias init, U(−1/√fan_in, 1/√fan_in), shrinks with width (standard
-      parametrization, not µP) and tilts a coordinate check; zero is what nanoGPT and LLaMA use,
-      and unlike rescaling PyTorch's default to a base width it needs no base. Other vector-like
-      parameters (learned scalars, gates, fixed-size matrices under ``base``) keep their init.
-      The vector group's ``init_std`` is not used.
+      (hidden σ × 1/√m under µP); an ``nn.Embedding``'s ``padding_idx`` row stays 0. These are
+      the weights of layers with a known layout (``nn.Linear``, convolutions, ``nn.Embedding``,
+      GPT-2's ``Conv1D``, attention projections), parameters the name grouping knows (stacked
+      MoE experts, routers, position tables) and parameters a pattern names.
+    - everything else keeps the model's own init: biases, norm gains and other parameters the
+      model's own code uses (Gemma's norm weights, zero-initialised because Gemma computes
+      x·(1 + w); Mamba's ``A_log``, ``D`` and ``dt_proj.bias``, special SSM inits). µP does not
+      rescale them; the vector group's ``init_std`` is not used.
+    - ``vectors="reset"``: also set every bias to 0 and every norm gain to 1, a width-independent
+      init for plain PyTorch models: PyTorch's default bias init, U(−1/√fan_in, 1/√fan_in),
+      shrinks with width (standard parametrization) and tilts a coordinate check; zero is what
+      nanoGPT and LLaMA use. Wrong for models whose norms compute x·(1 + w) or whose biases carry
+      an init of their own (Gemma, Mamba).
 
     A tensor tied between embedding and output layer is initialised once, as an embedding. A
     model with per-layer init (GPT-2's residual projections at 0.02/√(2L)) gets one σ per group:
@@ -565,10 +631,14 @@ def apply_init(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
         InputError: a group with parameters has no ``init_std`` in the plan (the proxy config
             states none: add ``init_std`` to it and re-run the transfer). Nothing is changed then.
     """
+    if vectors not in ("keep", "reset"):
+        raise InputError(f"vectors: {vectors!r}: allowed: keep, reset")
     values = read_plan(plan)
     structure = analyse(model, base, patterns)
     _check_tied_rule(structure, values)
-    by = _group_names(structure)
+    named = set(_pattern_groups(structure.owners, patterns))
+    chosen = {name: group for name, group in structure.groups.items() if _rescaled(structure, name, named)}
+    by = _group_names(replace(structure, groups=chosen))
     missing = [g for g in ("embedding", "hidden", "readout") if by[g] and values.init_std[g] is None]
     if missing:
         raise InputError(
@@ -579,11 +649,13 @@ def apply_init(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
     with torch.no_grad():
         for name, group in structure.groups.items():
             tensor, owner = structure.params[name], structure.owners[name][0]
-            if group == "vector" or _vector_like(tensor.shape):  # also a bias a pattern put elsewhere
-                if any(o.attr == "bias" for o in structure.owners[name]):
+            if group == "vector" or _weight_vector_like(tensor, owner):  # also a bias a pattern moved
+                if vectors == "reset" and any(o.attr == "bias" for o in structure.owners[name]):
                     tensor.zero_()
-                elif _is_norm_gain(owner):
+                elif vectors == "reset" and _is_norm_gain(owner):
                     tensor.fill_(1.0)
+                continue
+            if name not in chosen:
                 continue
             std = values.init_std[group]
             assert std is not None
@@ -886,10 +958,12 @@ def _first_tensor(output: Any) -> torch.Tensor | None:
 
 
 def _default_loss(output: Any, target: torch.Tensor) -> torch.Tensor:
-    logits = _first_tensor(output)
+    logits = getattr(output, "logits", None)  # a Hugging Face ModelOutput (a dict with attributes)
+    if not isinstance(logits, torch.Tensor):
+        logits = _first_tensor(output)
     if logits is None:
-        raise InputError("coord_check: the model's output is not a tensor (or a tuple starting with "
-                         "one); pass loss_fn=lambda output, target: …")
+        raise InputError("coord_check: the model's output is not a tensor, a tuple starting with "
+                         "one or an object with .logits; pass loss_fn=lambda output, target: …")
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1))
 
 
@@ -934,6 +1008,7 @@ def coord_check(
     loss_fn: Callable[[Any, Any], torch.Tensor] | None = None,
     patterns: Mapping[str, str] | None = None,
     seed: int = 0,
+    vectors: str = "reset",
 ) -> CoordCheck:
     """The µP coordinate check: train a few steps at several widths and record how big every
     layer's output is (Yang et al. 2022, arXiv 2203.03466, §5; the reference library's
@@ -957,10 +1032,14 @@ def coord_check(
             each width) or a function width → plan.
         steps: optimizer steps.
         lr: the one learning rate of the standard parametrization (ignored with a plan).
-        loss_fn: ``(output, target) → loss``; default cross-entropy of the output's (first)
-            tensor, flattened to (-1, classes), against ``target``.
+        loss_fn: ``(output, target) → loss``; default cross-entropy of the output's logits (a
+            Hugging Face ``ModelOutput``'s ``.logits``, else the output tensor or a tuple's
+            first tensor), flattened to (-1, classes), against ``target``.
         patterns: as for ``classify``.
         seed: ``torch.manual_seed`` before each model is built.
+        vectors: ``apply_init``'s ``vectors`` under a plan: ``reset`` (default; biases 0, norm
+            gains 1, so PyTorch's width-dependent default bias init does not tilt the check) or
+            ``keep`` (the model's own init: Gemma's x·(1 + w) norms, Mamba's SSM parameters).
 
     Returns:
         A ``CoordCheck``: ``.records``, ``.slopes`` (slope of log size vs log width per layer at
@@ -988,7 +1067,7 @@ def coord_check(
         else:
             at = read_plan(_plan_at(plan, width))
             optimizer = torch.optim.AdamW(param_groups(model, at, base, patterns=patterns))
-            apply_init(model, at, base, patterns=patterns)
+            apply_init(model, at, base, patterns=patterns, vectors=vectors)
             handles = apply_multipliers(model, at, base, patterns=patterns)
         records += _run(model, structure, width, steps, optimizer, inputs, target, loss_fn)
         for handle in handles:

@@ -185,7 +185,7 @@ GPT2 = ModelInfo(width=768, depth=12, vocab_size=50257, num_heads=12, model_type
         ("layers.0.feed_forward.w2.weight", (4096, 11008), "hidden", "down"),
         ("layers.0.feed_forward.w3.weight", (11008, 4096), "hidden", "up"),
         ("output.weight", (32000, 4096), "readout", "readout"),
-        ("model.layers.0.block_sparse_moe.gate.weight", (8, 4096), "readout", "router"),
+        ("model.layers.0.block_sparse_moe.gate.weight", (8, 4096), "hidden", "router"),
         ("model.layers.0.block_sparse_moe.experts.3.w1.weight", (14336, 4096), "hidden", "gate (experts)"),
         ("model.layers.0.mlp.shared_expert.down_proj.weight", (4096, 11008), "hidden", "down"),
         # GPT-2 (Conv1D)
@@ -356,7 +356,7 @@ def test_moe_stacked_experts_one_matrix_each(tmp_path: Path) -> None:
     assert [r.sigma for r in down] == pytest.approx([1.0, 1.1, 1.2, 1.3], rel=1e-6)
     assert {r.role for r in down} == {"down (experts)"}
     router = next(r for r in scan.records if r.tensor == "model.layers.0.mlp.gate.weight")
-    assert (router.group, router.role) == ("readout", "router")
+    assert (router.group, router.role) == ("hidden", "router")  # one rule: hpscale.core.roles
 
 
 @pytest.mark.parametrize("with_head", [True, False])
@@ -669,6 +669,10 @@ def test_compare_gives_no_verdict_on_init_only_checkpoints(tmp_path: Path, unifo
     # i.i.d. entries: σ_top sits at (slightly below) std·(√rows + √cols)
     assert 0.9 < init["proxy_hidden_edge_ratio"] <= 1.02 and 0.9 < init["target_hidden_edge_ratio"] <= 1.02
     assert all(r["fits"] is None for r in out["rows"])
+    withheld = [line for line in result.stderr.splitlines() if "still look like their random" in line]
+    assert len(withheld) == 1 and withheld[0].startswith("note: no verdict: the proxy and target")
+    csv = run(proxy, "--compare", target, "--format", "csv")  # CSV has no verdict column: stderr says it
+    assert csv.exit_code == 0 and csv.stderr.count("still look like their random") == 1
     table = run(proxy, "--compare", target, columns=100)
     assert "init" in table.stdout and "verdict: no verdict: the proxy and target" in " ".join(table.stdout.split())
 

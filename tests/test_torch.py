@@ -334,9 +334,17 @@ def test_no_output_layer_is_a_clear_error():
     assert hpt.classify(body, patterns={r"mlp\.c_proj\.weight": "readout"})["1.mlp.c_proj.weight"] == "readout"
 
 
+def test_a_base_of_the_same_width_is_m_1():
+    """A width sweep that includes the base width: m = 1, accepted as the reference µP library
+    does; the groups are those of the structure (no axis scales) and every lr is the plan's own."""
+    model = GPT(32)
+    assert quiet(hpt.classify, model, GPT(32)) == quiet(hpt.classify, model)
+    plan = hpscale.transfer(PROXY, width=32)
+    lrs = {g["hpscale_group"]: g["lr"] for g in quiet(hpt.param_groups, model, plan, GPT(32))}
+    assert lrs == {g["hpscale_group"]: g["lr"] for g in quiet(hpt.param_groups, model, plan)}
+
+
 def test_base_must_match():
-    with pytest.raises(InputError, match="same shape as in the model"):
-        hpt.classify(GPT(32), GPT(32))
     with pytest.raises(InputError, match="base must be the same architecture"):
         quiet(hpt.classify, GPT(32, depth=2), GPT(16, depth=1))
 
@@ -463,14 +471,29 @@ def test_init_std_after_apply_init():
     assert plan["model_groups"]["hidden"]["init_std"] == pytest.approx(0.02 / math.sqrt(8))
 
 
+def test_apply_init_leaves_alone_what_the_plan_does_not_rescale():
+    model = GPT(32, tied=False)
+    with torch.no_grad():
+        model.transformer.ln_f.weight.fill_(0.0)  # Gemma: zero-init gain used as x·(1 + w)
+        model.transformer.h[0].mlp.c_fc.bias.fill_(0.25)  # Mamba's dt_proj.bias: its own init
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    hpt.apply_init(model, plan_at(32))
+    groups = quiet(hpt.classify, model)
+    for name, p in model.named_parameters():
+        assert torch.equal(p, before[name]) == (groups[name] == "vector"), name
+    with pytest.raises(InputError, match="vectors: 'zero': allowed: keep, reset"):
+        hpt.apply_init(model, plan_at(32), vectors="zero")
+
+
 def test_apply_init_biases_gains_padding_and_missing_std():
     model = GPT(32, tied=False)
     model.transformer.wte.padding_idx = 0
-    hpt.apply_init(model, plan_at(32))
+    hpt.apply_init(model, plan_at(32), vectors="reset")
     assert torch.equal(model.transformer.h[0].mlp.c_fc.bias, torch.zeros(4 * 32))
     assert torch.equal(model.transformer.ln_f.weight, torch.ones(32))
     assert torch.equal(model.transformer.wte.weight[0], torch.zeros(32))
-    hpt.apply_init(model, plan_at(32), patterns={r"^lm_head\.": "readout", r"c_fc\.bias": "hidden"})
+    hpt.apply_init(model, plan_at(32), patterns={r"^lm_head\.": "readout", r"c_fc\.bias": "hidden"},
+                   vectors="reset")
     assert torch.equal(model.transformer.h[1].mlp.c_fc.bias, torch.zeros(4 * 32))  # a bias stays 0
     proxy = copy.deepcopy(PROXY)
     del proxy["init_std"]

@@ -158,3 +158,24 @@ def test_overrides_json_matches_hpscale_torch(monkeypatch):
     obj = overrides_json(result, parse_names(names, "names"))
     assert obj["overrides"] == hpt.overrides(model, result)
     assert torch.is_tensor(hpt.param_groups(model, result)[0]["params"][0])
+    # a reward model's score, d → 1: the readout by name and shape, as hpscale.torch finds it
+    reward = nn.ModuleDict({"wte": nn.Embedding(50, 32), "mlp": nn.Linear(32, 32), "score": nn.Linear(32, 1, bias=False)})
+    names = "\n".join(f"{n} {tuple(p.shape)}" for n, p in reward.named_parameters())
+    obj = overrides_json(result, parse_names(names, "names"))
+    assert {g["hpscale_group"]: g["params"] for g in obj["overrides"]}["readout"] == ["score.weight"]
+    assert obj["overrides"] == hpt.overrides(reward, result)
+
+
+def test_model_names_not_a_file_names_what_was_expected(tmp_path):
+    """A FIFO as --model-names: one line naming a names file or checkpoint, not a bare "names"."""
+    import os
+
+    from typer.testing import CliRunner
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs os.mkfifo (POSIX)")
+    fifo = tmp_path / "names"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(app, ["transfer", LLAMA, "-f", "overrides", "--model-names", str(fifo)])
+    assert result.exit_code == 2 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert "expected a names file" in result.stderr and "Traceback" not in result.stderr

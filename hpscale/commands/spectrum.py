@@ -279,6 +279,9 @@ def _emit_compare(result: CheckpointComparison, fmt: str, output: Path | None, i
 
     warn(result.warnings)
     _notes([f"proxy: {n}" for n in result.proxy.notes] + [f"target: {n}" for n in result.target.notes])
+    if fmt != "table" and result.comparison.verdict.untrained:
+        # The table states the withheld verdict on stdout; JSON only in a field, CSV nowhere.
+        _notes([result.comparison.verdict.message])
     if fmt == "json":
         _write(_json(result.to_json_dict()), output, inputs)
     elif fmt == "csv":

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from .namepattern import NamePattern
+from .roles import OUTPUT_NAMES, is_router, matrix_group
 from .sigma import _is_torch, as_matrix
 
 GROUPS: tuple[str, ...] = ("embedding", "hidden", "readout", "vector")
@@ -123,7 +124,6 @@ class Placement:
 _PARAM_SUFFIXES = frozenset({"weight", "bias", "scale", "gamma", "beta", "g", "b", "w", "kernel"})
 _ATTN = frozenset({"attn", "attention", "self_attn", "self_attention", "selfattention", "self",
                    "encdecattention", "cross_attn", "crossattention", "mha", "mixer_attn"})
-_MOE = frozenset({"mlp", "block_sparse_moe", "moe", "feed_forward", "ffn", "sparse_moe"})
 _CONV1D_TYPES = frozenset({"gpt2", "openai-gpt", "imagegpt", "decision_transformer"})
 _HEAD_INTERLEAVED_TYPES = frozenset({"gpt_neox", "bloom", "gpt_neox_japanese"})
 
@@ -133,8 +133,8 @@ _POS = frozenset({"wpe", "position_embeddings", "pos_embed", "position_embedding
                   "embed_positions", "pos_emb"})
 _TOKENS = frozenset({"cls_token", "class_embedding", "dist_token", "mask_token", "reg_token",
                      "register_tokens"})
-_READOUT = frozenset({"lm_head", "embed_out", "classifier", "score", "qa_outputs", "logits"})
-_READOUT_TOP = frozenset({"output", "head", "fc", "ff_out", "decoder", "heads"})
+_READOUT_TOP = frozenset({"output", "head", "fc", "ff_out", "decoder", "heads"})  # outside blocks only
+_READOUT = OUTPUT_NAMES - _READOUT_TOP
 _Q = frozenset({"q_proj", "wq", "query", "q_lin", "to_q"})
 _K = frozenset({"k_proj", "wk", "key", "k_lin", "to_k"})
 _V = frozenset({"v_proj", "wv", "value", "v_lin", "to_v"})
@@ -201,8 +201,8 @@ def _by_name(comps: list[str], shape: Sequence[int], info: ModelInfo, in_block: 
         return "embedding", "patch_embed", None, False
     if module in _READOUT or (module in _READOUT_TOP and not in_block):
         return "readout", "readout", None, False
-    if module == "router" or parent == "router" or (module == "gate" and parent in _MOE):
-        return "readout", "router", None, False
+    if is_router(module, parent):  # fan-in d, a fixed number of experts, not the output layer
+        return matrix_group(fan_out_scales=False, fan_in_scales=True, is_output=False), "router", None, False
     if module in _Q or (module == "q" and in_attn):
         return "hidden", "q", None, False
     if module in _K or (module == "k" and in_attn):
