@@ -37,6 +37,27 @@ def dumps_json(obj: Any) -> str:
     return json_safe(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
+def _repeat_header(result: TransferResult) -> list[str]:
+    """What the target's run-level values are: true for this target, not in general."""
+    eps = {g.eps.target for g in result.groups.values()}
+    same = "optimizer.eps is every group's ε" if len(eps) == 1 else \
+        "the groups' ε differ: pass param_groups.*.eps (optimizer.eps is the embedding group's)"
+    return ["# every group is explicit in param_groups, and check compares every value stated;",
+            "# optimizer.lr/weight_decay and init_std repeat the embedding group's values;",
+            f"# {same}"]
+
+
+def recorded_rules(text: str) -> dict[str, str]:
+    """The rule choices a generated target records in its ``# rules:`` header line, as
+    ``RuleChoices`` field names (``wd-width=sqrt`` → ``{"wd_width_rule": "sqrt"}``); ``{}`` for a
+    file without one. Only the first 20 lines are read: the header is at the top."""
+    for line in text.splitlines()[:20]:
+        if line.startswith("# rules:"):
+            pairs = (word.split("=", 1) for word in line[len("# rules:"):].split() if "=" in word)
+            return {f"{key.replace('-', '_')}_rule": value for key, value in pairs}
+    return {}
+
+
 def dumps_target_yaml(result: TransferResult) -> str:
     """The target config as YAML, with a header naming the rules that produced it."""
     import yaml
@@ -54,8 +75,7 @@ def dumps_target_yaml(result: TransferResult) -> str:
         *([f"# law: {json_safe(json.dumps(result.law.name, ensure_ascii=False))} from "
            f"{json_safe(json.dumps(result.law.path, ensure_ascii=False))} "
            f"(sha256 {result.law.sha256[:16]}…) replaces the rules on the axes it covers"] if result.law else []),
-        "# every group is explicit in param_groups; optimizer.lr/weight_decay/eps and init_std",
-        "# repeat the embedding group's values",
+        *_repeat_header(result),
     ]
     header += [f"# warning: {w}" for w in result.warnings]
     body = yaml.safe_dump(

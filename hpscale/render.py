@@ -102,8 +102,10 @@ def transfer_renderables(result: TransferResult, width: int | None = None) -> li
     beta_rule = {"linear": "1 − κ(1 − β)", "exponential": "β^κ", "keep": "kept"}[result.choices.beta_rule]
     for label, quantity in (("β1", result.betas[0]), ("β2", result.betas[1])):
         adam.add_row(label, fmt_value(quantity.proxy, 6), fmt_value(quantity.target, 6), f"sqrt-batch-beta: {beta_rule}")
+    # The run's one ε is the embedding group's (batch and width rules), as JSON's optimizer.eps.
+    moved = [f"{f.rule}: {f.symbol}" for f in result.eps.factors if f.value != 1.0]
     adam.add_row("ε (optimizer)", fmt_value(result.eps.proxy), fmt_value(result.eps.target),
-                 "sqrt-batch-eps: " + ("ε/√κ" if result.choices.eps_batch_rule == "sqrt" else "kept"))
+                 ", ".join(moved) or "kept")
     if result.ema_decay is not None:
         adam.add_row("EMA decay ρ", fmt_value(result.ema_decay.proxy, 6),
                      fmt_value(result.ema_decay.target, 6), "ema-decay: ρ^κ")

@@ -206,7 +206,7 @@ class TestEpsWidth:
         r = transfer_to(proxy(), target(width=3072))
         for group in ("embedding", "hidden", "readout", "vector"):
             assert r.groups[group].eps.target == rel(2.5e-9)
-        assert r.eps.target == rel(1e-8)  # the optimizer-level ε moves with the batch only
+        assert r.eps.target == rel(2.5e-9)  # the run's one ε is the embedding group's (issue 17 item 3)
 
     def test_inverse_composes_with_batch_rule(self):
         # m = 4 and κ = 4: ε × 1/4 · 1/√4 = 1/8 in every group

@@ -75,6 +75,7 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
         data, skipped, notes = exported if exported else (parse_yaml(text, str(path)), (), [])
         target = config_from_data(data, str(path))
         report = compare(config, target, choices, tolerance, stated_fields(data), run, (*ignore, *skipped), law)
+        notes = [*notes, *_rules_note(text, choices)]
         if notes:
             report = replace(report, warnings=(*report.warnings, *notes))
         return report.without_matches(), []
@@ -82,6 +83,31 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
         # Loader messages already start with the path; transfer/compare messages do not.
         prefix = f"{path}:"
         return None, [line if line.startswith(prefix) else f"{prefix} {line}" for line in str(exc).splitlines()]
+
+
+def _rules_note(text: str, choices: RuleChoices | None) -> list[str]:
+    """A note when the target records (``# rules:``, written by ``transfer``) rule choices other
+    than the ones this check uses, naming the flags that check it under its own rules.
+
+    Why a note, not an automatic switch: the rules are the review's standard; a target made
+    under another rule should fail a team's check, but the reviewer must see why at once
+    (issue 17 item 4)."""
+    from dataclasses import fields
+
+    from ..contract import recorded_rules
+    from ..core.rules import RuleChoices
+
+    used = choices or RuleChoices()
+    known = {f.name for f in fields(used)}
+    differ = {name: value for name, value in recorded_rules(text).items()
+              if name in known and getattr(used, name) != value}
+    if not differ:
+        return []
+    flags = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in differ.items())
+    recorded = ", ".join(f"{name.removesuffix('_rule').replace('_', '-')}={value}" for name, value in differ.items())
+    return [f"the target records {recorded} (# rules:), this check uses "
+            + ", ".join(f"{getattr(used, name)}" for name in differ)
+            + f"; to check it under its own rules pass {flags}"]
 
 
 @O.with_rule_options
@@ -195,7 +221,7 @@ def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: 
         table.add_column("field", no_wrap=True)
         for column in ("expected", "found", "rel. error"):
             table.add_column(column, justify="right", no_wrap=True)
-        table.add_column("rules / note", ratio=1)
+        table.add_column("rules / note", ratio=1, overflow="fold")  # a rule key is never cut to "wd-wi…"
         for finding in findings:
             explain = "; ".join(part for part in (", ".join(finding.rules), finding.note) if part)
             table.add_row(finding.field, _fmt(finding.expected, finding.field), _fmt(finding.found, finding.field),

@@ -54,6 +54,16 @@ def resolve_rule(name: str) -> str:
     raise InputError(f"RULE: {name!r}: unknown rule; {hint}allowed: {', '.join(RULES)}")
 
 
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_rst(text: str) -> str:
+    """A docstring as plain text for the terminal: reST inline literals (````timescale````) and
+    roles (``:func:`f```) lose their markup. JSON keeps the docstring verbatim."""
+    return _RST_LITERAL.sub(r"\1", _RST_ROLE.sub(r"\1", text))
+
+
 def render_entry(entry: dict[str, Any]) -> str:
     """Plain text (no Rich: safe to pipe), wrapped to the terminal's width; the formula is the
     rule's docstring."""
@@ -69,7 +79,7 @@ def render_entry(entry: dict[str, Any]) -> str:
 
     lines = [*textwrap.wrap(f"{entry['key']} — {entry['title']}", width), "",
              *field("function", entry["function"]), "formula"]
-    for line in entry["formula"].splitlines():
+    for line in plain_rst(entry["formula"]).splitlines():
         lines += textwrap.wrap(line, width, initial_indent="  ", subsequent_indent="    ",
                                break_on_hyphens=False) if line.strip() else [""]
     lines.append("")

@@ -69,7 +69,8 @@ def fit_command(
         help="Also write the fitted laws to this law file (YAML), for transfer --law and check --law.")] = None,
     plot: Annotated[str | None, typer.Option(
         "--plot", metavar="DIR", show_default=False,
-        help="Write the figures (PNG and SVG) into this folder; needs matplotlib (hpscale[plot]).")] = None,
+        # "\\[": Rich reads "[plot]" as markup and drops it from --help.
+        help="Write the figures (PNG and SVG) into this folder; needs matplotlib (pip install 'hpscale\\[plot]').")] = None,
 ) -> None:
     """Find each cell's optimum in a sweep, fit how it moves with scale, and judge the rules.
 

@@ -155,10 +155,11 @@ def stated_fields(data: Any) -> frozenset[str]:
 
 
 def _stated_in(target: Any, stated: Collection[str] | None, section: str, key: str) -> bool:
+    """Does the target state ``section.key`` (``section`` "" for a top-level key)?"""
     if stated is not None:
-        return f"{section}.{key}" in stated
+        return (f"{section}.{key}" if section else key) in stated
     # A pydantic ``RunConfig`` remembers what was given; any other config counts as stating all.
-    fields_set = getattr(getattr(target, section), "model_fields_set", None)
+    fields_set = getattr(getattr(target, section) if section else target, "model_fields_set", None)
     return True if fields_set is None else key in fields_set
 
 
@@ -262,6 +263,7 @@ def compare(
     for group in R.GROUPS:
         out += _compare_group(group, result, target, found[group], states, rtol, notes)
     out += _compare_run(result, proxy, target, states, rtol)
+    out += _compare_globals(result, target, states, rtol)
 
     if ignore:
         skip = ignore_matcher(ignore)
@@ -323,6 +325,50 @@ def _compare_group(
         assert expected is not None
         out.append(_judge(f"{prefix}.eps", source("eps", "optimizer.eps"), expected, values.eps,
                           predicted.eps, rtol))
+    return out
+
+
+def _compare_globals(
+    result: TransferResult, target: RunConfig, states: Callable[[str, str], bool], rtol: float,
+) -> list[Comparison]:
+    """Run-level ``optimizer.lr``, ``optimizer.weight_decay``, ``optimizer.eps`` and ``init_std``
+    that no group inherits (every group states its own value) but that the file still states.
+
+    Why: a launch script may read ``optimizer.lr`` rather than the groups, so a value nothing
+    else checks could train at 5× the rate with the review green (issue 17 item 2). Such a
+    value must equal one group's prediction — ``transfer`` writes the embedding group's; a
+    hand-written target may repeat another group's — and is a finding otherwise. A run-level
+    value some group inherits is already compared as that group's value.
+    """
+    out: list[Comparison] = []
+    convention = target.optimizer.weight_decay_convention
+    for section, key in (("optimizer", "lr"), ("optimizer", "weight_decay"), ("optimizer", "eps"), ("", "init_std")):
+        if not states(section, key) or any(getattr(target.group_override(g), key) is None for g in R.GROUPS):
+            continue
+        found = getattr(target.optimizer, key) if section else target.init_std
+        if found is None:
+            continue
+        field = f"{section}.{key}" if section else key
+        judged: list[tuple[str, Comparison]] = []
+        for name in R.GROUPS:
+            predicted = result.groups[name]
+            if key == "weight_decay":
+                expected: float | None = _expected_weight_decay(result, name, convention)
+            else:
+                expected = getattr(predicted, key).target
+            if expected is None:
+                continue
+            judged.append((name, _judge(field, field, expected, found, getattr(predicted, key), rtol)))
+        if not judged:
+            continue
+        match = next(((g, c) for g, c in judged if c.status == "ok"), None)
+        if match is not None:
+            owner, comparison = match
+            out.append(comparison._replace(note="" if owner == "embedding" else f"the {owner} group's value"))
+        else:
+            owner, comparison = judged[0]  # the embedding group's, as transfer writes it
+            out.append(comparison._replace(
+                note=f"no group inherits it; it matches no group's value (transfer writes the {owner} group's)"))
     return out
 
 

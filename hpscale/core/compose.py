@@ -219,8 +219,6 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         choices, run.convention, target,
         _product(tuple(f for f in hidden.weight_decay.factors if f.axis == "width")),
     ) if with_alternatives else ()
-    eps_factor = R.factor("sqrt-batch-eps", R.sqrt_batch_eps_factor(ratios.batch, choices.eps_batch_rule),
-                          choices.eps_batch_rule)
     result = TransferResult(
         name=run.name,
         proxy=run.scale,
@@ -233,7 +231,10 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         base_width=run.base_width,
         groups=FrozenMap(groups),
         betas=betas,
-        eps=Quantity(run.eps, run.eps * eps_factor.value, (eps_factor,)),
+        # The one ε of the run is the embedding group's (every rule applied, like optimizer.lr):
+        # it equals every group's ε unless a depth change (ε of the residual blocks) or a
+        # per-group override makes them differ (issue 17 item 3: it was the ε before its width rule).
+        eps=groups["embedding"].eps,
         ema_decay=ema,
         residual_multiplier=residual,
         warmup_steps=warmup,

@@ -93,6 +93,7 @@ class TransferResult:
     base_width: int
     groups: FrozenMap[Group, GroupResult]
     betas: tuple[Quantity, Quantity]
+    #: The run's one ε, the embedding group's (``optimizer.eps`` in JSON and target configs).
     eps: Quantity
     ema_decay: Quantity | None
     residual_multiplier: Quantity | None
@@ -127,7 +128,9 @@ def _scale(scale: Scale, steps_per_epoch: float, epochs: float) -> dict[str, Any
         "depth": scale.depth,
         "params": exact(scale.params),
         "steps_per_epoch": clean(steps_per_epoch),
-        "total_steps": clean(steps_per_epoch * epochs),
+        # Whole optimizer steps, as a trainer runs them and the exporters write them
+        # (export.common.plan_of: round, at least 1); steps_per_epoch keeps the exact ratio.
+        "total_steps": max(1, round(steps_per_epoch * epochs)),
     }
 
 
