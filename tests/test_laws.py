@@ -87,3 +87,35 @@ def test_check_takes_a_shipped_law_by_name(tmp_path):
     assert run("check", LLAMA, str(target), "--law", "steplaw").exit_code == 0
     # Without the law the same target differs from the rules' values: the law was applied.
     assert run("check", LLAMA, str(target)).exit_code == 1
+
+
+def _proxy_at(tmp_path, lr: float) -> str:
+    import yaml
+
+    data = yaml.safe_load(Path(LLAMA).read_text(encoding="utf-8"))
+    data["optimizer"]["lr"] = lr
+    path = tmp_path / "proxy.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return str(path)
+
+
+def test_law_warns_once_when_the_proxy_is_far_from_the_laws_own_optimum(tmp_path):
+    # The llama proxy: 8 blocks of width 256 (P = 12·8·256² = 6,291,456), 2e9 tokens. DeepSeek's
+    # optimum there, with M = 6·P (no sequence length in a config): 0.3118·(6·P·D)^−0.125.
+    optimum = 0.3118 * (6 * 12 * 8 * 256**2 * 2e9) ** -0.125
+    for factor, warned in ((1.5, False), (1 / 1.5, False), (2.5, True), (1 / 2.5, True)):
+        result = run("transfer", _proxy_at(tmp_path, optimum * factor), "--width", "1024", "--law", "deepseek")
+        assert result.exit_code == 0, result.stderr
+        lines = [line for line in result.stderr.splitlines() if "optimum" in line]
+        assert len(lines) == (1 if warned else 0)
+        if warned:
+            assert "deepseek" in lines[0] and f"{optimum * factor:.3g}" in lines[0] and f"{optimum:.3g}" in lines[0]
+
+
+def test_law_table_shows_how_far_the_target_lies_beyond_the_fitted_range():
+    result = run("transfer", LLAMA, "--width", "4096", "--depth", "30", "--dataset-size", "2T", "--law", "deepseek")
+    assert result.exit_code == 0, result.stderr
+    compute = 6 * 12 * 30 * 4096**2 * 2e12  # M = 6·P at the target, D = 2T tokens
+    assert f"compute ×{compute / 2e19:.3g}" in result.stdout
+    inside = run("transfer", LLAMA, "--width", "512", "--law", "deepseek")
+    assert "beyond the law's fitted range" not in inside.stdout
