@@ -119,3 +119,30 @@ def test_law_table_shows_how_far_the_target_lies_beyond_the_fitted_range():
     assert f"compute ×{compute / 2e19:.3g}" in result.stdout
     inside = run("transfer", LLAMA, "--width", "512", "--law", "deepseek")
     assert "beyond the law's fitted range" not in inside.stdout
+
+
+def test_shipped_exponents_along_a_fitted_laws_axes():
+    from hpscale.core.published import shipped_exponent
+
+    steplaw, deepseek = hpscale.load_law("steplaw"), hpscale.load_law("deepseek")
+    a = steplaw.terms["lr"].exponents["params"]
+    lo, hi = steplaw.terms["lr"].exponent_ci["params"]
+    assert shipped_exponent(steplaw, "lr", "params") == (a, (lo, hi))
+    # P = 12·L·W²: along width at fixed depth the exponent doubles, along depth it stays.
+    assert shipped_exponent(steplaw, "lr", "width") == (2 * a, (2 * lo, 2 * hi))
+    assert shipped_exponent(steplaw, "lr", "depth") == (a, (lo, hi))
+    assert shipped_exponent(deepseek, "lr", "dataset_size") == (-0.125, (-0.125, -0.125))
+    # Step Law's batch does not move with N (it says so: 0); no law has a batch-size axis or a β law.
+    assert shipped_exponent(steplaw, "batch_size", "width") == (0.0, (0.0, 0.0))
+    assert shipped_exponent(steplaw, "lr", "batch_size") is None
+    assert shipped_exponent(steplaw, "beta2", "width") is None
+
+
+def test_fit_report_sets_the_fitted_law_beside_the_shipped_ones():
+    result = run("fit", str(ROOT / "configs" / "sweep-synthetic.csv"), "--by", "width", "--optimize", "lr,weight_decay",
+                 "--metric", "val/loss", "--bootstrap", "50")
+    assert result.exit_code == 0, result.stderr
+    section = result.stdout[result.stdout.index("beside the published"):]
+    steplaw = 2 * hpscale.load_law("steplaw").terms["lr"].exponents["params"]
+    assert f"{steplaw:.2f}".replace("-", "−") in section and "−0.25" in section
+    assert "width 128–1,024" in section and all(len(line) <= 100 for line in section.splitlines())

@@ -52,10 +52,6 @@ def _contract(request: dict[str, Any], plans: list[LawPlan], seq_len: float,
             "transfer": transfer}
 
 
-#: Short symbols of the request quantities, for the table (core/published.py defines them).
-SYMBOLS = {"non_embedding_params": "N", "flops_per_token": "M", "tokens": "D", "compute": "C"}
-
-
 def _tokens(value: float) -> str:
     return f"{value / 1e6:.3g}M" if value >= 1e5 else f"{value:,.0f}"
 
@@ -65,7 +61,7 @@ def _table(doc: dict[str, Any], color: bool | None) -> str:
     from rich.table import Table
 
     from ..numbers import format_si
-    from ..core.published import DISAGREE
+    from ..core.published import DISAGREE, SYMBOLS
     from ..render import render_rich
     from ..text import printable
 

@@ -29,6 +29,8 @@ from .scale import Scale
 
 #: The quantities a request provides, in the order they are reported.
 QUANTITIES = ("non_embedding_params", "flops_per_token", "tokens", "compute")
+#: Their symbols in tables.
+SYMBOLS = {"non_embedding_params": "N", "flops_per_token": "M", "tokens": "D", "compute": "C"}
 #: The hyperparameters a plan reports.
 PLANNED = ("lr", "batch_size")
 
@@ -150,9 +152,10 @@ def law_at_scale(law: Law, scale: Scale, params: float | None, unit: str) -> tup
             return {}, ()
         values = quantities(Request(tokens=scale.dataset_size, seq_len=1.0, params=params))
         plan = evaluate(law, values)
-        optimum = {"lr": plan.lr, "batch_size": plan.batch_tokens}
-        return {hp: v for hp, v in optimum.items() if v is not None}, plan.outside
-    optimum, outside = {}, []
+        found = {"lr": plan.lr, "batch_size": plan.batch_tokens}
+        return {hp: v for hp, v in found.items() if v is not None}, plan.outside
+    optimum: dict[str, float] = {}
+    outside: list[Outside] = []
     axes = {"width": scale.width, "depth": scale.depth, "batch_size": scale.batch_size,
             "dataset_size": scale.dataset_size, "params": params}
     for hp, term in law.terms.items():
@@ -165,7 +168,8 @@ def law_at_scale(law: Law, scale: Scale, params: float | None, unit: str) -> tup
     return optimum, tuple(outside)
 
 
-def proxy_warnings(law: Law, scale: Scale, params: float | None, unit: str, proxy_lr: float) -> list[str]:
+def proxy_warnings(law: Law, scale: Scale, params: float | None, unit: str,
+                   proxy_lr: float | None) -> list[str]:
     """One warning when the proxy's lr (of the law's group) and the law's own optimum at the
     proxy's scale are more than ``DISAGREE`` times apart: the law's exponents then move a value
     the law itself would not have chosen (issue 17, item 5)."""
@@ -176,3 +180,31 @@ def proxy_warnings(law: Law, scale: Scale, params: float | None, unit: str, prox
     return [f"--law {law.name}: the proxy's {law.group} lr {proxy_lr:.3g} is ×{ratio:.3g} away from the law's own "
             f"optimum {optimum:.3g} at the proxy's scale (more than ×{DISAGREE:g}); the law's exponents assume a "
             "proxy tuned where the law is (a µP proxy's lr is not a standard-parametrization lr)"]
+
+
+#: A fitted law's axis → (the shipped-law quantities it corresponds to, the exponent's factor):
+#: P = 12·L·W² makes P ∝ W² at fixed depth and P ∝ L at fixed width (hpscale's parameter count),
+#: and DeepSeek's M is taken ∝ P (its attention term 12·L·W·l_seq left out). A batch-size axis has
+#: no counterpart: the shipped laws give the optimum at the optimal batch.
+FIT_AXES: dict[str, tuple[tuple[str, ...], float]] = {
+    "params": (("non_embedding_params", "flops_per_token"), 1.0),
+    "width": (("non_embedding_params", "flops_per_token"), 2.0),
+    "depth": (("non_embedding_params", "flops_per_token"), 1.0),
+    "dataset_size": (("tokens",), 1.0),
+}
+
+
+def shipped_exponent(law: Law, hp: str, axis: str) -> tuple[float, tuple[float, float]] | None:
+    """The exponent (and interval) a shipped law implies for ``hp`` along a fitted law's ``axis``
+    (``FIT_AXES``): 0 where the law covers ``hp`` but not that quantity (it says hp* does not move),
+    None where the law has no ``hp`` or the axis has no counterpart."""
+    term = law.terms.get(hp)
+    feeds = (law.provenance or {}).get("quantities") or {}
+    if term is None or axis not in FIT_AXES or not feeds:
+        return None
+    wanted, factor = FIT_AXES[axis]
+    for law_axis, exponent in term.exponents.items():
+        if feeds.get(law_axis) in wanted:
+            lo, hi = term.exponent_ci.get(law_axis, (exponent, exponent))
+            return factor * exponent, (factor * lo, factor * hi)
+    return 0.0, (0.0, 0.0)
