@@ -90,3 +90,11 @@ def test_bad_input_is_one_line_exit_2(args, field):
     assert len(lines) == 1 and field in lines[0] and "Traceback" not in result.stderr
     if "nosuchlaw" in args:
         assert "deepseek" in lines[0] and "steplaw" in lines[0]
+
+
+def test_model_size_from_a_config():
+    doc = plan_json("--model", LLAMA, "--tokens", "2e9", "--seq-len", "2048")
+    # configs/llama-mup-w256.yaml: 8 blocks of width 256 → N = 12·8·256², M = 72·8·256² + 12·8·256·2048.
+    assert doc["request"]["non_embedding_params"] == 12 * 8 * 256**2
+    assert doc["request"]["flops_per_token"] == 72 * 8 * 256**2 + 12 * 8 * 256 * 2048
+    assert run("--model", LLAMA, "--params", "1B", "--tokens", "2e9").exit_code == 2

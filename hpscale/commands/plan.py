@@ -142,6 +142,8 @@ def plan_command(
         run = load_config(model)
         sizes = {"params": run.model.params, "width": run.model.width, "depth": run.model.depth}
         inputs.append(Path(model))
+    if sizes["params"] is None and (sizes["width"] is None or sizes["depth"] is None):
+        raise InputError("--params: the model size is needed: --params N, or --width W and --depth L, or --model FILE")
     if tokens is None:
         raise InputError("--tokens: the token budget is needed (e.g. --tokens 100B)")
     request = Request(tokens=O.size_option("--tokens", tokens), seq_len=O.size_option("--seq-len", seq_len),  # type: ignore[arg-type]

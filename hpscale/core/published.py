@@ -5,7 +5,7 @@ A shipped law file (``hpscale/laws/``) states hp* = coefficient · Π axisᵢ^a�
 the fitted range (``fitted_range``, keyed by quantity). This module computes those quantities
 for a request and evaluates each law there:
 
-- ``non_embedding_params`` N: given (``--params``), else 12·L·W² (hpscale's count for a
+- ``non_embedding_params`` N: given (``params``), else 12·L·W² (hpscale's count for a
   transformer of depth L and width W without embeddings; Kaplan et al., arXiv 2001.08361 §2.1).
 - ``flops_per_token`` M, DeepSeek's non-embedding FLOPs per token (arXiv 2401.02954 §3.2, Eq. 2):
   M = 72·L·W² + 12·L·W·l_seq when L and W are known, else 6·N (the attention term omitted; the
@@ -15,6 +15,10 @@ for a request and evaluates each law there:
 
 A law evaluated outside its fitted range is still evaluated, and how far beyond (×, the ratio to
 the nearer end) is reported per quantity. Ratios between laws are max/min over the shipped laws.
+
+The same evaluation serves ``transfer --law`` (``proxy_warnings``, ``law_at_scale``: the law's own
+optimum at the proxy and the target beyond the fitted range) and ``fit``'s report
+(``shipped_exponent``: a shipped law's exponent along a fitted law's axis).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def quantities(request: Request) -> dict[str, float]:
     elif shape:
         n = 12 * request.depth * request.width**2  # type: ignore[operator]
     else:
-        raise InputError("--params: the model size is needed: give --params or --width and --depth")
+        raise InputError("params: the model size is needed: params, or width and depth")
     if shape:
         m = 72 * request.depth * request.width**2 + 12 * request.depth * request.width * request.seq_len  # type: ignore[operator]
     else:
