@@ -97,6 +97,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("schema", "hpscale.commands.schema", "schema_command"),
     ("timescale", "hpscale.commands.timescale", "timescale_command"),
     ("ladder", "hpscale.commands.ladder", "ladder_command"),
+    ("plan", "hpscale.commands.plan", "plan_command"),
     ("explain", "hpscale.commands.explain", "explain_command"),
     ("spectrum", "hpscale.commands.spectrum", "spectrum_command"),
     ("fit", "hpscale.commands.fit", "fit_command"),

@@ -38,6 +38,12 @@ a YAML mapping, ``kind: hpscale-law``, ``schema_version: 1``::
 
 Only ``schema_version``, ``kind``, ``group`` and, per law, ``exponents`` and ``exponent_ci`` are
 needed to apply a law; the rest documents it. Unknown keys are refused.
+
+**Published laws** ship with the package as law files in ``hpscale/laws/`` and are named by their
+file stem (``--law deepseek``, ``--law steplaw``); ``shipped_laws`` lists them. A value that names
+an existing file is always read as that file; a bare name (no folder, no suffix) that is not shipped
+is refused with the list of shipped names. Each shipped file's header comment states its source,
+variables and what was (not) verified; docs/fit.md lists them.
 """
 
 from __future__ import annotations
@@ -126,8 +132,34 @@ def dumps_law(result: FitResult, name: str | None = None) -> str:
     return header + body
 
 
+#: The folder of the published law files shipped with the package.
+LAWS_DIR = Path(__file__).resolve().parent / "laws"
+
+
+def shipped_laws() -> list[str]:
+    """The names of the published laws shipped with hpscale (file stems in ``LAWS_DIR``), sorted."""
+    return sorted(p.stem for p in LAWS_DIR.glob("*.yaml"))
+
+
+def law_path(value: str | os.PathLike[str]) -> Path:
+    """The file ``--law VALUE`` names: an existing file, else a shipped law's file by name.
+
+    Raises ``InputError`` for a bare name that is neither, listing the shipped laws.
+    """
+    path = Path(value)
+    if path.exists():
+        return path
+    text = str(value)
+    if text in shipped_laws():
+        return LAWS_DIR / f"{text}.yaml"
+    if path.name == text and not path.suffix:
+        raise InputError(f"--law: {text!r}: no such file or shipped law; shipped laws: {', '.join(shipped_laws())}")
+    return path
+
+
 def read_law(path: str | os.PathLike[str]) -> Law:
-    """Read and validate a law file (safe YAML, ``MAX_LAW_BYTES``, strict schema).
+    """Read and validate a law file (safe YAML, ``MAX_LAW_BYTES``, strict schema), or a shipped law
+    named by ``law_path``.
 
     Raises ``InputError`` naming the file and the key for every problem.
     """
@@ -135,6 +167,7 @@ def read_law(path: str | os.PathLike[str]) -> Law:
 
     from .loader import parse_yaml, read_text, validation_messages
 
+    path = law_path(path)
     source = str(path)
     text = read_text(Path(path), limit=MAX_LAW_BYTES, what="law")
     data = parse_yaml(text, source)
@@ -183,8 +216,9 @@ def read_law(path: str | os.PathLike[str]) -> Law:
             if not math.isfinite(value) or abs(value) > 10:
                 raise InputError(f"{source}: laws.{hp}.exponents.{axis}: {value!r}: must be a finite number in [-10, 10]")
         terms[hp] = LawTerm(hp, dict(law.exponents), {a: (lo, hi) for a, (lo, hi) in law.exponent_ci.items()},
-                            {a: (lo, hi) for a, (lo, hi) in law.axes_range.items()}, law.formula)
+                            {a: (lo, hi) for a, (lo, hi) in law.axes_range.items()}, law.formula,
+                            law.coefficient)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     optimized = document.provenance.get("optimize", [])
     return Law(document.name, source, digest, document.group, document.confidence, terms,
-               "lr" in optimized if isinstance(optimized, list) else False)
+               "lr" in optimized if isinstance(optimized, list) else False, document.provenance)

@@ -161,7 +161,7 @@ def check_command(
     if problems:
         raise InputError("\n".join(problems))
 
-    inputs = [proxy, *targets, *([Path(law)] if law else [])]
+    inputs = [proxy, *targets, *([Path(law_file.path)] if law_file else [])]
     color = None if output_file is None else False
     if fmt == "json":
         text = dumps_json(report_json(reports, choices, tolerance, law_file))  # type: ignore[arg-type]

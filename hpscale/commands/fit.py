@@ -286,6 +286,9 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
                                  + ["held out: the worst factor between a cell's optimum and the law fitted "
                                     "without that cell"])
         renderables.append(laws)
+        published = published_table(result, table, level)
+        if published is not None:
+            renderables.append(published)
 
     if result.verdicts:
         verdicts = table("Verdicts: fitted exponent vs the published rules")
@@ -324,3 +327,54 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
     for renderable in renderables:
         spaced += [renderable, Text("")]
     return render_rich(spaced[:-1], color=color)
+
+
+def published_table(result: FitResult, table: Any, level: str) -> Any:
+    """The fitted exponents beside each shipped law's on the same hp and axis
+    (``hpscale.core.published.shipped_exponent``), or None when no shipped law covers any."""
+    from ..core.published import shipped_exponent
+    from ..lawfile import read_law, shipped_laws
+
+    laws = [read_law(name) for name in shipped_laws()]
+    rows = []
+    for hp, fitted in result.laws.items():
+        for axis in fitted.axes:
+            theirs = [shipped_exponent(law, hp, axis) for law in laws]
+            if any(t is not None for t in theirs):
+                rows.append((hp, axis, (fitted.exponents[axis], fitted.exponent_intervals[axis]), theirs))
+    if not rows:
+        return None
+    out = table("Your laws beside the published ones: exponent a [interval]")
+    for name in ("hp", "axis", "yours", *(law.name for law in laws)):
+        out.add_column(name, justify="left" if name in ("hp", "axis") else "right")
+    for hp, axis, ours, theirs in rows:
+        cells = ["—" if pair is None else f"{exponent_text(pair[0])}\n{_bracket(pair[1])}"
+                 for pair in (ours, *theirs)]
+        out.add_row(hp, axis, *cells)
+    from ..core.published import SYMBOLS
+    from ..numbers import format_si
+
+    def size(value: float) -> str:
+        return format_si(value) if value < 1e15 else f"{value:.3g}"
+
+    spans = []
+    for law in laws:
+        fitted_range = (law.provenance or {}).get("fitted_range") or {}
+        spans.append(f"{law.name} " + ", ".join(f"{SYMBOLS.get(q, q)} {size(lo)}–{size(hi)}"
+                                                for q, (lo, hi) in fitted_range.items()))
+    ranges: dict[str, tuple[float, float]] = {}
+    for fitted in result.laws.values():
+        ranges.update(_ranges(result, fitted))
+    intervals = "; ".join(f"{law.name}: {f'{law.confidence:.0%}' if law.confidence else 'none published'}" for law in laws)
+    out.caption = (f"Intervals: yours {level}; {intervals}. Width and depth are compared through "
+                   "P = 12·L·W²; the published laws are for one global lr in standard parametrization. "
+                   f"Your range: {', '.join(f'{a} {size(lo)}–{size(hi)}' for a, (lo, hi) in ranges.items())}. "
+                   f"Their fitted ranges: {'; '.join(spans)}.")
+    return out
+
+
+def _ranges(result: FitResult, fitted: Any) -> dict[str, tuple[float, float]]:
+    from ..core.fit_result import axes_range
+
+    return {axis: (pair[0], pair[1]) for axis, pair in axes_range(result, fitted).items()
+            if pair[0] is not None and pair[1] is not None}

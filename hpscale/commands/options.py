@@ -45,13 +45,14 @@ DatasetOpt = Annotated[str | None, typer.Option("--dataset-size", metavar="N", s
                                                 help="Target dataset size per epoch: 36142328792, 300B or 1.5T.")]
 DepthOpt = Annotated[str | None, typer.Option("--depth", metavar="L", show_default=False,
                                               help="Target depth in residual blocks; needs model.depth in the proxy.")]
-LawOpt = Annotated[str | None, typer.Option("--law", metavar="FILE", show_default=False,
-                                            help="A law file from hpscale fit --output: its fitted exponents replace "
-                                            "the rules for the hyperparameters and axes it covers.")]
+LawOpt = Annotated[str | None, typer.Option("--law", metavar="FILE|NAME", show_default=False,
+                                            help="A law file from hpscale fit --output, or a shipped published law "
+                                            "by name (deepseek, steplaw): its exponents replace the rules for the "
+                                            "hyperparameters and axes it covers.")]
 
 
 def law_option(value: str | None) -> Any:
-    """``--law FILE`` read and validated (``hpscale.lawfile.read_law``), or None."""
+    """``--law FILE|NAME`` read and validated (``hpscale.lawfile.read_law``), or None."""
     if value is None:
         return None
     from ..lawfile import read_law

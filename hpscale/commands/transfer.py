@@ -63,7 +63,7 @@ def transfer_command(
     }
     law_file = O.law_option(law)
     result = transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices))  # type: ignore[arg-type]
-    inputs = [proxy] + ([Path(law)] if law else [])
+    inputs = [proxy] + ([Path(law_file.path)] if law_file else [])
     if model_names is not None:
         from ..contract import dumps_json
         from ..output import emit, warn

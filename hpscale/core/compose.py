@@ -14,6 +14,7 @@ from ..errors import InputError, RuleDomainError
 from . import rules as R
 from .frozen import FrozenMap
 from .law import Law, law_factors, law_warnings
+from .published import proxy_warnings
 from .optimizers import DEFAULT, OPTIMIZERS, GroupContext, GroupValues
 from .optimizers.base import group_timescales as _timescales
 from .optimizers.base import product as _product
@@ -204,6 +205,8 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         law.check_axes()
         warnings += law_warnings(law, target, FAR_EXTRAPOLATION)
     groups = _groups(run, ratios, choices, target, law, params_ratio)
+    if law is not None:  # issue 17.5: the proxy's lr against the law's own optimum at the proxy
+        warnings += proxy_warnings(law, run.scale, params_p, run.unit, groups[law.group].lr.proxy)
     for group, values in groups.items():
         _warn_timescales(group, values, run.convention, warnings)
     warnings += _width_rule_warnings(run, groups, ratios, choices)

@@ -24,7 +24,7 @@ tables and ``check`` name the law as they name a rule.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError
 from .scale import AXES as SCALE_AXES
@@ -52,6 +52,7 @@ class LawTerm(NamedTuple):
     exponent_ci: Mapping[str, tuple[float, float]]
     axes_range: Mapping[str, tuple[float, float]]
     formula: str
+    coefficient: float | None = None  # hp* = coefficient · Π axis^exponent; transfer uses only ratios
 
 
 class Law(NamedTuple):
@@ -64,6 +65,7 @@ class Law(NamedTuple):
     confidence: float | None
     terms: Mapping[str, LawTerm]
     lr_optimized: bool  # whether the sweep swept lr (what the weight-decay rules predict depends on it)
+    provenance: Mapping[str, Any] | None = None  # the file's provenance mapping (a shipped law: its source)
 
     @property
     def rule(self) -> str:
