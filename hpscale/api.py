@@ -9,8 +9,9 @@ as numbers or as the strings the CLI takes (``"2M"``, ``"300B"``); every bad val
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +25,6 @@ from .loader import load_config as _load_config
 from .numbers import parse_positive
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from .checkpoints import CheckpointComparison, Scan
     from .config import RunConfig
     from .core.check import CheckReport
@@ -407,6 +406,7 @@ def fit(
     resample: str = "noise",
     keep_edge: bool = False,
     predict: Sequence[Mapping[str, float | str]] = (),
+    edge: str = "censor",
 ) -> FitResult:
     """Fit how the optimal hyperparameters move with scale, from a sweep of training runs.
 
@@ -432,7 +432,8 @@ def fit(
         bootstrap: resamples B; ``confidence``: interval level; ``seed``: RNG seed.
         resample: ``noise`` (perturb metrics by the pooled run noise, the default) or ``runs``
             (resample runs with replacement).
-        keep_edge: use unbracketed optima in the laws too.
+        edge: unbracketed optima in the laws: ``censor`` (a bound, the default), ``drop``
+            (left out) or ``keep`` (a point); ``keep_edge=True`` means ``keep``.
         predict: points (axis → value, SI suffixes allowed) to evaluate the laws at.
 
     Returns:
@@ -458,6 +459,9 @@ def fit(
     if isinstance(runs, str | os.PathLike):
         tables = [read_table(runs)]
     else:
+        if not isinstance(runs, Iterable) or isinstance(runs, Mapping | bytes):
+            raise InputError(f"runs: {type(runs).__name__}: expected a path, a list of paths, or a list of "
+                             "mappings (one per run)")
         items = list(runs)
         if items and all(isinstance(item, Mapping) for item in items):
             tables = [table_from_rows(items)]  # type: ignore[arg-type]
@@ -465,13 +469,22 @@ def fit(
             tables = [read_table(item) for item in items]  # type: ignore[arg-type]
         else:
             raise InputError("runs: expected a path, a list of paths, or a list of mappings (one per run)")
+    for name, value in (("by", by), ("optimize", optimize)):
+        if not isinstance(value, str) and not (isinstance(value, Sequence) and all(isinstance(v, str) for v in value)):
+            raise InputError(f"{name}: {value!r}: expected a name or a list of names")
+    if not isinstance(laws, Iterable) or isinstance(laws, str) or not all(isinstance(t, str) for t in laws):
+        raise InputError(f"laws: {laws!r}: expected a list of 'HP ~ AXIS + AXIS' texts")
+    if (not isinstance(predict, Iterable) or isinstance(predict, Mapping | str)
+            or not all(isinstance(point, Mapping) for point in predict)):
+        raise InputError(f"predict: {predict!r}: expected a list of mappings (axis → value), "
+                         "e.g. [{'width': 4096}]")
     axes = parse_names("--by", by, AXES)
     hps = parse_names("--optimize", optimize, HYPERPARAMETERS)
-    for name, value in (("--window", window), ("--bootstrap", bootstrap), ("--seed", seed)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise InputError(f"{name}: {value!r}: expected a whole number")
+    for flag, number in (("--window", window), ("--bootstrap", bootstrap), ("--seed", seed)):
+        if number is not None and (isinstance(number, bool) or not isinstance(number, numbers.Integral)):
+            raise InputError(f"{flag}: {number!r}: expected a whole number")
     options = FitOptions(window=window, resamples=bootstrap, confidence=float(confidence), seed=seed,
-                         keep_edge=keep_edge, group=group, resample=resample)  # type: ignore[arg-type]
+                         keep_edge=keep_edge, group=group, resample=resample, edge=edge)  # type: ignore[arg-type]
     sweep_input = sweep_from_tables(tables, by=axes, optimize=hps, columns=columns, metric=metric,
                                     maximize=maximize)
     points = [{axis: float(_size(f"--predict {axis}", value) or 0.0) for axis, value in point.items()}

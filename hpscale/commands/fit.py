@@ -58,8 +58,12 @@ def fit_command(
         "--resample", metavar="noise|runs",
         help="noise: perturb each run's metric by the pooled run noise (fixed design); runs: resample runs "
         "with replacement.")] = "noise",
+    edge: Annotated[str, typer.Option(
+        "--edge", metavar="censor|drop|keep",
+        help="Unbracketed optima in the laws: censor (a bound: the optimum is at least/most the grid "
+        "edge), drop (left out), keep (their estimate used as a point).")] = "censor",
     keep_edge: Annotated[bool, typer.Option(
-        "--keep-edge", metavar="", help="Use unbracketed optima in the laws too.")] = False,
+        "--keep-edge", metavar="", help="Same as --edge keep.")] = False,
     predict: Annotated[list[str] | None, typer.Option(
         "--predict", metavar="AXIS=V,…", show_default=False,
         help="Evaluate the laws there, e.g. params=7e9,dataset_size=1.4T; repeatable.")] = None,
@@ -107,7 +111,7 @@ def fit_command(
     result = fit([str(path) for path in runs], by=by, optimize=optimize, laws=law or [],
                  columns=parse_mapping("--column", column or []), metric=metric, maximize=maximize,
                  group=group, confidence=_number("--confidence", confidence), resample=resample,
-                 keep_edge=keep_edge, predict=points, **numbers)  # type: ignore[arg-type]
+                 keep_edge=keep_edge, edge=edge, predict=points, **numbers)  # type: ignore[arg-type]
     if law_path is not None and not result.laws:
         raise InputError(f"--output: {output}: no law could be fitted, so there is nothing to write")
     text = dumps_json(result.to_json_dict()) if fmt == "json" else render_table(result)
@@ -201,6 +205,9 @@ def _cell_label(cell: CellFit) -> str:
     return " · ".join(format_si(v) for v in cell.axes.values())
 
 
+_EDGE_LEGEND = {"keep": "", "drop": ", left out of the laws", "censor": ", a bound in the laws"}
+
+
 def render_table(result: FitResult, *, color: bool | None = None) -> str:
     """The report as Rich tables (cells, timescales, laws, verdicts, predictions), 80 columns wide."""
     from rich import box
@@ -248,7 +255,7 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
         if two:
             cells.add_section()
     shown = sorted({FLAG_NAMES[f] for cell in result.cells for f in cell.flags if f in FLAG_NAMES})
-    legend = {"edge": "edge = not bracketed" + ("" if result.options.keep_edge else ", left out of the laws"),
+    legend = {"edge": "edge = not bracketed" + _EDGE_LEGEND[result.options.edge_mode],
               "few": "few = too few settings, best run used", "nonconvex": "nonconvex = best run used",
               "capped": "capped = kept below a diverged setting"}
     cells.caption = "; ".join(legend[name] for name in shown) or None

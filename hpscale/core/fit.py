@@ -43,6 +43,7 @@ from .optimum import (
     cell_flags,
     cell_optima,
     cell_quadratic,
+    edge_side,
     metric_at_optimum,
     metric_excess,
 )
@@ -101,10 +102,10 @@ def fit_sweep(
     specs = check_laws(sweep, laws)
     estimates = cell_optima(sweep, options)
     flags = cell_flags(estimates)
-    used = np.array([options.keep_edge or NOT_BRACKETED not in f for f in flags])
+    used = np.array([options.edge_mode == "keep" or NOT_BRACKETED not in f for f in flags])
     derived = {hp: _derived(sweep, hp, estimates.z, estimates.boot) for hp in DERIVED if _derivable(sweep, hp)}
     cells = _cell_fits(sweep, estimates, derived, flags, used, options.confidence, provenance.maximize)
-    warnings = _cell_warnings(sweep, flags, options.keep_edge) + _bootstrap_warnings(estimates, options.resample)
+    warnings = _cell_warnings(sweep, flags, options.edge_mode) + _bootstrap_warnings(estimates, options.resample)
 
     rng = np.random.default_rng(options.seed + 1)
     axis_values = _cell_axis_values(sweep)
@@ -186,13 +187,17 @@ def _cell_fits(
     return cells
 
 
-def _cell_warnings(sweep: Sweep, flags: Sequence[tuple[str, ...]], keep_edge: bool) -> list[str]:
+_EDGE_WHERE = {"keep": "; kept in the laws (--edge keep)", "drop": "; left out of the laws (--edge drop)",
+               "censor": "; a bound in the laws (--edge censor)"}
+
+
+def _cell_warnings(sweep: Sweep, flags: Sequence[tuple[str, ...]], edge: str) -> list[str]:
     """One warning per flag that makes a cell's optimum weak evidence, cell by cell."""
     warnings: list[str] = []
     for c, flagged in enumerate(flags):
         label = _cell_label(sweep.axes, sweep.cell_axes[c])
         if NOT_BRACKETED in flagged:
-            where = "; kept in the laws (--keep-edge)" if keep_edge else "; left out of the laws"
+            where = _EDGE_WHERE[edge]
             warnings.append(f"cell {label}: optimum not bracketed (at or beyond the edge of the swept range)"
                             f"{where}; extend the sweep")
         if TOO_FEW_POINTS in flagged:
@@ -244,15 +249,25 @@ def _fit_laws(
             step = np.array([detail["set_x"][c][2][j] for c in range(C)])
             fallback = ~detail["fitted"]
             excess = functools.partial(metric_excess, estimates, j)
+            side = np.zeros(C, int)
+            if options.edge_mode == "censor":
+                side = np.array([0 if used[c] else edge_side(estimates, c, j) for c in range(C)])
+                # The bound: half a grid step inside the edge (the best setting is the edge one
+                # exactly when the optimum lies beyond the midpoint to its neighbour).
+                ends = np.array([detail["set_x"][c][4 if side[c] > 0 else 3][j] - side[c] * step[c] / 2
+                                 for c in range(C)])
+                z = np.where(side != 0, ends, z)
         else:
             z, boot = derived[spec.hp]
             step = np.zeros(C)
             fallback = np.zeros(C, bool)
-        keep = used & np.isfinite(z)
+            side = np.zeros(C, int)
+        keep = (used | (side != 0)) & np.isfinite(z)
         P = len(spec.axes) + 1
-        if keep.sum() < P:
-            warnings.append(f"law {spec}: {int(keep.sum())} usable cells for {P} coefficients; not fitted"
-                            + ("" if options.keep_edge else " (--keep-edge uses unbracketed cells too)"))
+        if (keep & (side == 0)).sum() < P:
+            warnings.append(f"law {spec}: {int((keep & (side == 0)).sum())} usable cells for {P} coefficients; "
+                            "not fitted" + ("" if options.edge_mode == "keep" else
+                                            " (--edge keep uses unbracketed estimates too)"))
             continue
         logs = np.column_stack([np.log(axis_values[axis][keep]) for axis in spec.axes])
         centred = logs - logs.mean(axis=0)
@@ -260,7 +275,15 @@ def _fit_laws(
             warnings.append(f"law {spec}: the usable cells do not vary in every axis; not fitted")
             continue
         data = _LawData(z[keep], np.asarray(boot)[keep], logs, np.flatnonzero(keep), fallback[keep], step[keep])
+        censored = int((side[keep] != 0).sum())
+        if censored:
+            data = censored_selection(data, side[keep])
+            centred = data.logs - data.logs.mean(axis=0)
+            if np.linalg.matrix_rank(centred, tol=1e-9) < len(spec.axes):
+                warnings.append(f"law {spec}: the usable cells do not vary in every axis; not fitted")
+                continue
         law, beta_boot, centre = fit_law(spec, data, options, rng, excess)
+        law = law._replace(censored=censored)
         law_fits[spec.hp] = law
         law_samples[spec.hp] = (beta_boot, centre)
         warnings += _law_warnings(spec, law)
@@ -487,6 +510,61 @@ class _LawData(NamedTuple):
     cells: np.ndarray  # indices of the used cells
     fallback: np.ndarray  # (C,) the optimum is a grid point (variance floor = step²/12)
     step: np.ndarray  # (C,) grid step in log hp (0 for derived quantities)
+
+
+def censored_selection(data: _LawData, side: np.ndarray, max_iter: int = 100) -> _LawData:
+    """The cells a censored law fit uses: every bracketed cell, and each bound the law violates.
+
+    Cells whose optimum sits at the edge of their grid (``side`` ≠ 0, ``edge_side``) carry a
+    bound, not a value: zᵢ ≥ Lᵢ (side +1; Lᵢ = the largest swept log setting minus half a grid
+    step: the edge setting is the best one exactly when, for a loss symmetric in log hp, the
+    optimum lies beyond the midpoint to its neighbour) or zᵢ ≤ Uᵢ (side −1, the smallest plus
+    half a step); ``data.z`` holds that bound for them. The law minimises the convex objective
+
+        S(β) = Σ_bracketed wᵢ (zᵢ − xᵢβ)² + Σ_censored wᵢ · max(0, sideᵢ·(zᵢ − xᵢβ))²,
+
+    squared residuals of the bracketed cells plus the squared violations of the bounds (xᵢ:
+    the cell's design row, wᵢ: its weight, as in ``fit_law``; censored cells get variance
+    step²/12, a grid step's uniform uncertainty). The minimiser is found by the active-set
+    iteration "refit with zᵢ ← max(Lᵢ, xᵢβ̂) (resp. min(Uᵢ, ·))": a bound the law satisfies
+    contributes nothing (imputed at the prediction), one it violates acts as a point at the
+    bound; the fixed point is where the active set stops changing (Newton's method on the
+    piecewise-quadratic S, which converges in finitely many steps). This function returns the
+    bracketed cells plus the active bounds (as grid-point optima, ``fallback``, with constant
+    resamples), which ``fit_law`` then fits by ordinary weighted least squares; so the point
+    estimate, the intervals and the held-out errors are those of the final active set.
+
+    It is a simplification of the Tobit model (Tobin 1958, Econometrica 26:24; censored
+    regression, e.g. Amemiya 1984, J. Econometrics 24:3, §1): Tobit maximises
+    Σ log φ(rᵢ/σᵢ) + Σ log Φ(sideᵢ·(xᵢβ − Lᵢ)/σᵢ), which lets a bound pull a little even when
+    satisfied; S is its limit where a satisfied bound carries no information and a violated one
+    the information of a point. Assumptions: the true optimum lies beyond the edge (the cell
+    was not bracketed because the optimum moved outside the grid, not because of noise or
+    divergence), and the law is the same power law for censored and bracketed cells. With no
+    censored cell this is not called, so the fit is exactly the uncensored one.
+    """
+    import numpy as np
+
+    C, k = data.logs.shape
+    X = np.column_stack([np.ones(C), data.logs - data.logs.mean(axis=0)])
+    censored = side != 0
+    variance = robust_spread(data.boot, axis=1) ** 2
+    variance = np.where(np.isfinite(variance) & ~censored, variance, 0.0)
+    variance = np.maximum(variance, np.where(data.fallback | censored, data.step**2 / 12, 0.0))
+    variance = np.maximum(variance, _MIN_VARIANCE)
+    w = 1.0 / variance
+    active = censored.copy()
+    for _ in range(max_iter):
+        rows = ~censored | active
+        beta, _ = _wls(X[rows], data.z[rows], w[rows])
+        violated = censored & (side * (data.z - X @ beta) > 0)
+        if np.array_equal(violated, active):
+            break
+        active = violated
+    rows = ~censored | active
+    boot = np.where(censored[:, None], data.z[:, None], data.boot)
+    return _LawData(data.z[rows], boot[rows], data.logs[rows], data.cells[rows],
+                    (data.fallback | censored)[rows], data.step[rows])
 
 
 def _wls(X: np.ndarray, z: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -87,6 +87,7 @@ class LawFit(NamedTuple):
     excess_scatter: float
     held_out: HeldOut | None
     centre: FrozenMap[str, float]
+    censored: int = 0  # unbracketed cells used as bounds (--edge censor); ``cells`` counts the points fitted
 
     def formula(self) -> str:
         """'lr* = 0.0123 · width^-1.02' (decay rates: '1 − beta2* = …')."""
@@ -160,13 +161,21 @@ class FitResult:
         return fit_json(self)
 
 
+_EDGE_METHOD = {
+    "keep": "all cells",
+    "drop": "unbracketed cells left out",
+    "censor": "an unbracketed cell is a bound (optimum beyond half a grid step inside its edge), used as a point at "
+              "the bound only where the law violates it (censored least squares)",
+}
+
+
 def law_method(options: FitOptions) -> str:
     """How the laws are fitted, as the outputs and the law file state it."""
     return (
         "log hp* = c + Σ aᵢ·log axisᵢ by weighted least squares, weights 1/(bootstrap variance + τ²) "
         "with τ² the excess scatter (DerSimonian–Laird); the law refitted on every resample of the "
         "cell optima plus N(0, τ²) per cell, interval = estimate ± z·IQR/1.349 of the refits; "
-        f"{'all cells' if options.keep_edge else 'unbracketed cells left out'}"
+        + _EDGE_METHOD[options.edge_mode]
     )
 
 
@@ -227,6 +236,7 @@ def law_json(law: LawFit) -> dict[str, Any]:
         "r2": clean(law.r2),
         "cells": law.cells,
         "excess_scatter": clean(law.excess_scatter),
+        "censored": law.censored,
         "held_out": None if held is None else {
             "rms_log_error": clean(held.rms_log_error),
             "max_factor": clean(held.max_factor),
@@ -247,6 +257,7 @@ def method_json(result: FitResult) -> dict[str, Any]:
         "confidence": clean(options.confidence),
         "seed": options.seed,
         "keep_edge": options.keep_edge,
+        "edge": options.edge_mode,
         "noise_sd": clean(result.noise),
         "noise_dof": clean(result.noise_dof),
     }

@@ -29,6 +29,7 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..errors import InputError
 from .sweep import FitOptions, Sweep, to_log
 
 if TYPE_CHECKING:
@@ -153,12 +154,17 @@ def cell_optima(sweep: Sweep, options: FitOptions) -> CellEstimates:
             detail["set_x"][int(c)] = (chunk.x[g], chunk.real[g], chunk.step[g], chunk.lo[g], chunk.hi[g])
     detail["y_offset"] = layout.y_offset
     dof = float(detail["dof"].sum())
-    noise = math.sqrt(float(detail["rss"].sum()) / dof) if dof > 0 else None
+    noise_scaled = math.sqrt(float(detail["rss"].sum()) / dof) if dof > 0 else None
+    # Back to the metric's own units (``metric_scale``); the bootstrap below runs on y/s.
+    s = layout.y_scale
+    for name, power in (("beta", 1), ("best_mean", 1), ("metric_at", 1), ("rss", 2)):
+        detail[name] = detail[name].astype(np.float64) * s**power
+    noise = None if noise_scaled is None else noise_scaled * s
     scheme = options.resample if noise is not None else "runs"
     if scheme != options.resample:  # the runs bootstrap needs longer candidate lists
         chunks = list(_chunks(layout, B, window, scheme))
     tail = 1 - (1 - options.confidence) / 2
-    scale = (noise or 0.0) * t_quantile(tail, dof) / t_quantile(tail, math.inf)
+    scale = (noise_scaled or 0.0) * t_quantile(tail, dof) / t_quantile(tail, math.inf)
 
     rng = np.random.default_rng(options.seed)
     table = _normal_table() if scheme == "noise" else _poisson_table()
@@ -179,6 +185,23 @@ def cell_optima(sweep: Sweep, options: FitOptions) -> CellEstimates:
     return CellEstimates(z, boot, detail, share, noise, dof)
 
 
+def edge_side(estimates: CellEstimates, c: int, j: int) -> int:
+    """Where cell c's optimum of hyperparameter j lies with respect to its swept range:
+    +1 at or beyond the top edge (the best setting is the largest, or the vertex lies above it)
+    with no all-diverged setting above to bound it, −1 likewise at the bottom, 0 bracketed."""
+    import numpy as np
+
+    detail = estimates.detail
+    x, _, _, lo, hi = detail["set_x"][c]
+    best = x[detail["best"][c]]
+    raw = detail["raw"][c]
+    if (best[j] >= hi[j] - 1e-12 or raw[j] > hi[j] + 1e-12) and not np.isfinite(detail["bound_hi"][c][j]):
+        return 1
+    if (best[j] <= lo[j] + 1e-12 or raw[j] < lo[j] - 1e-12) and not np.isfinite(detail["bound_lo"][c][j]):
+        return -1
+    return 0
+
+
 def cell_flags(estimates: CellEstimates) -> list[tuple[str, ...]]:
     """The flags of every cell's optimum: ``TOO_FEW_POINTS`` or ``NON_CONVEX`` (the best run
     stands for the optimum), ``NOT_BRACKETED`` (along some hyperparameter the best setting is at
@@ -190,23 +213,12 @@ def cell_flags(estimates: CellEstimates) -> list[tuple[str, ...]]:
     C, d = estimates.z.shape
     flags_of: list[tuple[str, ...]] = []
     for c in range(C):
-        x, _, _, lo, hi = detail["set_x"][c]
         flags: list[str] = []
-        best = x[detail["best"][c]]
         if detail["too_few"][c]:
             flags.append(TOO_FEW_POINTS)
         elif not detail["convex"][c]:
             flags.append(NON_CONVEX)
-        raw = detail["raw"][c]
-        edge = False
-        for j in range(d):
-            no_div_above = not np.isfinite(detail["bound_hi"][c][j])
-            no_div_below = not np.isfinite(detail["bound_lo"][c][j])
-            at_top = best[j] >= hi[j] - 1e-12 or raw[j] > hi[j] + 1e-12
-            at_bottom = best[j] <= lo[j] + 1e-12 or raw[j] < lo[j] - 1e-12
-            if (at_top and no_div_above) or (at_bottom and no_div_below):
-                edge = True
-        if edge:
+        if any(edge_side(estimates, c, j) for j in range(d)):
             flags.append(NOT_BRACKETED)
         if np.any(detail["capped"][c]):
             flags.append(CAPPED)
@@ -273,6 +285,7 @@ class _Layout(NamedTuple):
     run_y: np.ndarray  # (R,) metric of each sorted run, centred per cell, 0 if diverged
     run_diverged: np.ndarray  # (R,)
     y_offset: np.ndarray  # (C,) the centre subtracted from the metric
+    y_scale: float  # the power of two the centred metric is divided by (``metric_scale``)
 
 
 def _layout(sweep: Sweep, logx: np.ndarray) -> _Layout:
@@ -299,7 +312,50 @@ def _layout(sweep: Sweep, logx: np.ndarray) -> _Layout:
     np.minimum.at(offset, cell, finite)
     offset = np.where(np.isfinite(offset), offset, 0.0)
     y = np.where(diverged, 0.0, metric - offset[cell])
-    return _Layout(order, setting_ranges, run_ranges, set_x, run_setting, y, diverged, offset)
+    scale = metric_scale(y[~diverged], metric[~diverged])
+    return _Layout(order, setting_ranges, run_ranges, set_x, run_setting, y / scale, diverged, offset, scale)
+
+
+#: Centred metrics are fitted in float32 (half the memory and time of float64) with squares
+#: summed, so after scaling every |y| must stay far inside float32's range (≈ 3.4e38 = 2^128).
+_MAX_SCALED = 2.0**40
+#: Below this spread the differences approach float64's subnormals (2^−1022), which lose digits.
+_MIN_SPREAD = 2.0**-1020
+
+
+def metric_scale(y: np.ndarray, metric: np.ndarray) -> float:
+    """The power of two s that the per-cell-centred metric y is divided by before the float32 fit.
+
+    s = 2^round(log₂ spread), spread = the median |y| over finished runs that differ from their
+    cell's best (y > 0), computed in float64. A power of two divides exactly, so the fit of
+    y/s is the fit of y in other units: the optimum of a cell does not depend on the metric's
+    scale (issue 18: losses ×1e-30 had underflowed in y², σ̂ collapsed and every interval with
+    it). Metric-valued outputs (the quadratic, σ̂, the metric at the optimum) are multiplied
+    back by s in ``cell_optima``.
+
+    Raises ``InputError`` (naming ``metric``) when the values cannot be represented after
+    scaling: one run lies more than 2^40 spreads from its cell's best (a logging error such as
+    −1e308 — which also overflowed float32), or the spread itself is below 2^−1020 (near float64's subnormals).
+    """
+    import numpy as np
+
+    positive = y[y > 0]
+    if not len(positive):
+        return 1.0
+    spread = float(np.median(positive))
+    if not spread >= _MIN_SPREAD:
+        raise InputError(f"metric: the runs' values differ by about {spread:.3g}, too little to fit in "
+                         "floating point; rescale the metric (e.g. report it in other units)")
+    scale = 2.0 ** round(math.log2(spread))
+    if float(np.max(np.abs(y))) / scale > _MAX_SCALED:
+        # Name the outlier: the value farthest from the median of all finished runs.
+        with np.errstate(all="ignore"):
+            worst = float(metric[int(np.argmax(np.abs(metric - np.median(metric))))])
+        raise InputError(
+            f"metric: {worst:.6g}: lies more than 2^40 typical differences ({spread:.3g}) from the other "
+            "runs of its cell; values this far apart cannot be fitted together (a logging error or a "
+            "divergence marker? mark that run failed or drop it)")
+    return scale
 
 
 def _chunks(layout: _Layout, resamples: int, window: int, resample: str) -> Iterator[_Chunk]:

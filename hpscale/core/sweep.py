@@ -18,6 +18,8 @@ tables → ``Sweep``).
 
 from __future__ import annotations
 
+import numbers
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -53,6 +55,10 @@ HYPERPARAMETERS: dict[str, str] = {
 DECAY_RATES = frozenset({"beta1", "beta2", "ema_decay"})
 #: Derived hyperparameters: AdamW's EMA timescales (Wang & Aitchison 2024, arXiv 2405.13698).
 DERIVED = {"tau_epoch": "τ_epoch = B/(η·λ·N), epochs", "tau_iter": "τ_iter = 1/(η·λ), steps"}
+#: The fewest bootstrap resamples ``fit`` takes: 20 puts one resample beyond each end of a 90 %
+#: percentile interval (Efron & Tibshirani 1993, §13.3, ask for ≥ 1,000 for percentile intervals;
+#: the default is 1,000, this is the floor for quick looks).
+MIN_RESAMPLES = 20
 #: How the bootstrap resamples a cell (``hpscale.core.optimum.cell_optima``).
 RESAMPLING = ("noise", "runs")
 
@@ -117,6 +123,10 @@ def parse_law(text: str) -> LawSpec:
     return LawSpec(left, axes)
 
 
+#: What the laws do with unbracketed optima (``FitOptions.edge``).
+EDGE_MODES = ("censor", "drop", "keep")
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How the fit is made; every field is recorded in the outputs (``method``).
@@ -124,7 +134,10 @@ class FitOptions:
     - ``window``: settings in each cell's quadratic fit, the best one and its nearest
       neighbours (default 5 in 1-D, 13 in 2-D: every setting within two grid steps);
     - ``resamples``: bootstrap resamples B; ``confidence``: interval level; ``seed``: RNG seed;
-    - ``keep_edge``: use optima that are not bracketed in the laws (default: leave them out);
+    - ``edge``: what the laws do with a cell whose optimum is not bracketed (``EDGE_MODES``):
+      ``censor`` (default) uses it as a bound on that hyperparameter's optimum
+      (``hpscale.core.fit.censored_selection``), ``drop`` leaves it out, ``keep`` uses its
+      estimate as a point; ``keep_edge`` (the older switch) means ``keep``;
     - ``group``: the parameter group whose absolute LR and weight decay the table holds (what
       the µP verdicts predict depends on it; see ``hpscale.core.fit.rule_lines``);
     - ``resample``: ``noise`` or ``runs`` (see ``hpscale.core.optimum.cell_optima``).
@@ -137,18 +150,32 @@ class FitOptions:
     keep_edge: bool = False
     group: R.Group = "hidden"
     resample: str = "noise"
+    edge: str = "censor"
 
     def __post_init__(self) -> None:
         if self.resample not in RESAMPLING:
             raise InputError(f"--resample: {self.resample!r}: allowed: {', '.join(RESAMPLING)}")
         if self.window is not None and not 3 <= self.window <= 1000:
             raise InputError(f"--window: {self.window}: must be a whole number of settings in [3, 1000]")
-        if not 0 <= self.resamples <= 100_000:
-            raise InputError(f"--bootstrap: {self.resamples}: must be a whole number in [0, 100000]")
+        # At least MIN_RESAMPLES: a percentile interval's ends are resamples beyond them (0 had
+        # crashed; a handful would print zero-width intervals, a confident wrong answer).
+        if isinstance(self.resamples, bool) or not isinstance(self.resamples, numbers.Integral) \
+                or not MIN_RESAMPLES <= self.resamples <= 100_000:
+            raise InputError(f"--bootstrap: {self.resamples!r}: must be a whole number in [{MIN_RESAMPLES}, 100000] "
+                             "(a percentile interval needs resamples beyond its ends)")
         if not 0.5 <= self.confidence < 1:
             raise InputError(f"--confidence: {self.confidence!r}: must be in [0.5, 1), e.g. 0.95")
+        if self.edge not in EDGE_MODES:
+            raise InputError(f"--edge: {self.edge!r}: allowed: {', '.join(EDGE_MODES)}")
+        if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise InputError(f"--seed: {self.seed!r}: must be a whole number in [0, 2**63)")
         if self.group not in R.GROUPS:
             raise InputError(f"--group: {self.group!r}: allowed: {', '.join(R.GROUPS)}")
+
+    @property
+    def edge_mode(self) -> str:
+        """``edge``, or ``keep`` when ``keep_edge`` is set."""
+        return "keep" if self.keep_edge else self.edge
 
     def window_for(self, dims: int) -> int:
         return self.window if self.window is not None else (5 if dims == 1 else 13)
