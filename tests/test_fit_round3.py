@@ -137,3 +137,24 @@ def test_a_metric_that_cannot_be_represented_is_refused() -> None:
     with pytest.raises(InputError) as info:
         hpscale.fit(rows, **FIT)
     assert str(info.value).startswith("metric: -1e+308")
+
+
+def test_the_cell_tables_are_bounded_and_json_keeps_every_cell(tmp_path) -> None:
+    """Issue 18: a 20,000-cell sweep printed 20,000 table rows (most of its run time)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from hpscale.cli import app
+    from hpscale.commands.fit import MAX_TABLE_CELLS
+    from sweeps import write_csv
+
+    widths = tuple(range(64, 64 + 8 * (MAX_TABLE_CELLS + 10), 8))
+    path = write_csv(mup_world(0, widths=widths, lrs=grid(4e-3, 7, 2 ** 0.5)), tmp_path / "s.csv")
+    args = ["fit", str(path), "--by", "width", "--optimize", "lr", "--metric", "val/loss", "--bootstrap", "20"]
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "… 10 more cells" in table.stdout
+    assert f"{MAX_TABLE_CELLS} of {MAX_TABLE_CELLS + 10} cells shown" in table.stdout
+    data = CliRunner().invoke(app, [*args, "-f", "json"])
+    assert len(json.loads(data.stdout)["cells"]) == MAX_TABLE_CELLS + 10

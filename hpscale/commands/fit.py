@@ -208,6 +208,18 @@ def _cell_label(cell: CellFit) -> str:
 _EDGE_LEGEND = {"keep": "", "drop": ", left out of the laws", "censor": ", a bound in the laws"}
 
 
+#: The per-cell tables show at most this many cells (the first and last halves): a 20,000-cell
+#: sweep printed 20,000 rows, most of its run time; JSON keeps every cell (issue 18).
+MAX_TABLE_CELLS = 60
+
+
+def shown_cells(count: int, limit: int = MAX_TABLE_CELLS) -> tuple[int, int]:
+    """The cells a table leaves out, as the index range [head, tail) (empty when all fit)."""
+    if count <= limit:
+        return count, count
+    return limit // 2, count - limit // 2
+
+
 def render_table(result: FitResult, *, color: bool | None = None) -> str:
     """The report as Rich tables (cells, timescales, laws, verdicts, predictions), 80 columns wide."""
     from rich import box
@@ -224,7 +236,7 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
 
     level = f"{result.options.confidence:.0%}"
     renderables: list[Any] = []
-    counts = [f"{result.runs:,} runs", f"{len(result.cells)} cells", f"{result.diverged} diverged"]
+    counts = [f"{result.runs:,} runs", f"{len(result.cells):,} cells", f"{result.diverged:,} diverged"]
     if result.incomplete:
         counts.append(f"{result.incomplete} incomplete (not fitted)")
     noise = f", σ̂ = {g3(result.noise)}" if result.noise is not None else ""
@@ -245,7 +257,12 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
     cells.add_column("div", justify="right")
     cells.add_column("flags")
     two = len(result.optimize) > 1
-    for cell in result.cells:
+    head, tail = shown_cells(len(result.cells))
+    for number, cell in enumerate(result.cells):
+        if head <= number < tail:
+            if number == head:
+                cells.add_row(f"… {tail - head:,} more cells", "", "", "", "", "", "")
+            continue
         flags = ", ".join(FLAG_NAMES.get(f, f) for f in cell.flags)
         for index, hp in enumerate(result.optimize):
             first = index == 0
@@ -258,7 +275,9 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
     legend = {"edge": "edge = not bracketed" + _EDGE_LEGEND[result.options.edge_mode],
               "few": "few = too few settings, best run used", "nonconvex": "nonconvex = best run used",
               "capped": "capped = kept below a diverged setting"}
-    cells.caption = "; ".join(legend[name] for name in shown) or None
+    cut = [f"{len(result.cells) - (tail - head):,} of {len(result.cells):,} cells shown; --format json "
+           "has every cell"] if tail > head else []
+    cells.caption = "; ".join([*cut, *(legend[name] for name in shown)]) or None
     renderables.append(cells)
 
     derived = [hp for hp in ("tau_epoch", "tau_iter") if result.cells and hp in result.cells[0].derived]
@@ -268,7 +287,11 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
         for hp in derived:
             scales.add_column({"tau_epoch": "τ_epoch* (epochs)", "tau_iter": "τ_iter* (steps)"}[hp], justify="right")
             scales.add_column(level, justify="right")
-        for cell in result.cells:
+        for number, cell in enumerate(result.cells):
+            if head <= number < tail:
+                if number == head:
+                    scales.add_row(f"… {tail - head:,} more cells", *[""] * (2 * len(derived)))
+                continue
             row = [_cell_label(cell)]
             for hp in derived:
                 row += [g3(cell.derived[hp]), _range(cell.derived_interval[hp])]
