@@ -1,0 +1,180 @@
+"""Hostile run tables and law files (issue 18, round 3), and W&B column names (issue 17 item 8).
+
+Every case asserts hpscale's own contract for bad input — exit 2, one line on stderr that names
+the field (file:line and column, or the law file's key), nothing on stdout, no traceback — and
+that memory stays bounded by the input's real size (tracemalloc peaks, never timings).
+"""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import sweeps
+from hpscale.cli import app
+from hpscale.errors import InputError
+from hpscale.runs import read_table, sweep_from_tables
+
+FIT = ("--by", "width", "--optimize", "lr", "--metric", "val/loss")
+
+
+def fit(*args: object):
+    return CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1"}).invoke(app, ["fit", *map(str, args)])
+
+
+def one_error(result, *needles: str) -> str:
+    """Exit 2, nothing on stdout, one line on stderr (no traceback) holding every needle."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, object]]:
+    return sweeps.mup_world(0)
+
+
+def _csv_text(rows: list[dict[str, object]], delimiter: str = ",") -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    lines = [delimiter.join(columns)]
+    lines += [delimiter.join(str(row.get(c, "")) for c in columns) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _jsonl_text(rows: list[dict[str, object]]) -> str:
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# One long cell in a number column (memory set by the longest cell; the 400-digit limit)
+# ---------------------------------------------------------------------------------------------
+
+LONG = "1" * 120_003
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_one_long_cell_is_refused_naming_column_and_row(tmp_path: Path, rows, suffix: str) -> None:
+    bad = dict(rows[5], **{"optimizer.lr": LONG})
+    table = [*rows, bad]
+    text = _jsonl_text(table) if suffix == ".jsonl" else _csv_text(table, "\t" if suffix == ".tsv" else ",")
+    path = tmp_path / f"long{suffix}"
+    path.write_text(text)
+    line = len(table) + (0 if suffix == ".jsonl" else 1)
+    message = one_error(fit(path, *FIT), f"{path}:{line}", "'optimizer.lr'", "120,003")
+    assert "must be > 0" not in message  # the old, wrong reason
+
+
+def test_a_long_json_integer_is_refused_by_the_digit_limit(tmp_path: Path, rows) -> None:
+    path = tmp_path / "long.jsonl"
+    path.write_text(_jsonl_text(rows) + json.dumps(dict(rows[5], **{"optimizer.lr": 0})).replace(
+        '"optimizer.lr": 0', f'"optimizer.lr": {LONG}') + "\n")
+    one_error(fit(path, *FIT), f"{path}:{len(rows) + 1}", "'optimizer.lr'", "400")
+
+
+def test_401_characters_are_refused_and_400_digits_are_not_the_reason_for_400(tmp_path: Path, rows) -> None:
+    path = tmp_path / "limit.csv"
+    path.write_text(_csv_text([*rows, dict(rows[5], **{"optimizer.lr": "1" * 401})]))
+    one_error(fit(path, *FIT), f"{path}:{len(rows) + 2}", "'optimizer.lr'")
+
+
+def test_a_long_cell_costs_memory_of_its_own_size_not_rows_times_its_width(tmp_path: Path, rows) -> None:
+    # 2,000 runs and one 120,003-character cell: the old whole-column conversion at the longest
+    # cell's width allocated 2,001 × 120,003 × 4 bytes ≈ 0.96 GB here.
+    many = [dict(rows[i % len(rows)], Name=f"run-{i}") for i in range(2_000)]
+    path = tmp_path / "long.csv"
+    path.write_text(_csv_text([*many, dict(rows[5], Name="long", **{"optimizer.lr": LONG})]))
+    tracemalloc.start()
+    try:
+        table = read_table(path)
+        with pytest.raises(InputError, match="optimizer.lr"):
+            sweep_from_tables([table], by=["width"], optimize=["lr"], metric="val/loss")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * path.stat().st_size, (peak, path.stat().st_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Lines: nesting, huge integers, numbers beyond a float
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("record", [
+    "[" * 200_000,
+    '{"a":' * 2_000 + "1" + "}" * 2_000,
+    '{"width": 64, "x": ' + '{"a":' * 2_000 + "1" + "}" * 2_000 + "}",
+    '{"width": 64, "x": ' + "[" * 200_000 + "]" * 200_000 + "}",
+])
+def test_deep_json_nesting_exits_2_not_recursion_error(tmp_path: Path, rows, record: str) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text(_jsonl_text(rows) + record + "\n")
+    one_error(fit(path, *FIT), f"{path}:{len(rows) + 1}")
+
+
+@pytest.mark.parametrize("number", ["1" * 5_000, "-" + "1" * 5_000, "1" + "0" * 500, "1" + "0" * 350, "1e500"])
+def test_json_numbers_no_float_holds_are_refused(tmp_path: Path, rows, number: str) -> None:
+    path = tmp_path / "big.jsonl"
+    record = json.dumps(dict(rows[5], **{"optimizer.lr": 0})).replace('"optimizer.lr": 0', f'"optimizer.lr": {number}')
+    path.write_text(_jsonl_text(rows) + record + "\n")
+    one_error(fit(path, *FIT), f"{path}:{len(rows) + 1}", "'optimizer.lr'")
+
+
+def test_read_table_raises_input_error_for_a_5000_digit_integer(tmp_path: Path, rows) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_text(_jsonl_text(rows[:3]) + '{"width": ' + "9" * 5_000 + "}\n")
+    table = read_table(path)  # an unused column may hold it; a used one is refused by name
+    with pytest.raises(InputError, match="'width'"):
+        sweep_from_tables([table], by=["width"], optimize=["lr"], metric="val/loss")
+
+
+# ---------------------------------------------------------------------------------------------
+# Line ends and blank lines
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_cr_only_csv_is_read_as_the_same_table(tmp_path: Path, rows) -> None:
+    unix = tmp_path / "unix.csv"
+    unix.write_text(_csv_text(rows))
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(_csv_text(rows).replace("\n", "\r").encode())
+    a, b = fit(unix, *FIT, "--format", "json"), fit(mac, *FIT, "--format", "json")
+    assert a.exit_code == b.exit_code == 0, b.stderr
+    first, second = json.loads(a.stdout), json.loads(b.stdout)
+    for result in (first, second):
+        result.pop("provenance", None)
+        result.pop("inputs", None)
+    assert first["laws"] == second["laws"]
+    assert read_table(mac).lines == read_table(unix).lines  # errors name the same line numbers
+
+
+def test_a_cr_only_csv_error_names_the_line(tmp_path: Path, rows) -> None:
+    mac = tmp_path / "mac.csv"
+    text = _csv_text([*rows[:4], dict(rows[4], **{"optimizer.lr": "abc"}), *rows[5:]])
+    mac.write_bytes(text.replace("\n", "\r").encode())
+    one_error(fit(mac, *FIT), f"{mac}:6", "'optimizer.lr'")
+
+
+def test_blank_lines_cost_memory_of_the_file_not_per_line_objects(tmp_path: Path, rows) -> None:
+    # 8 MB of blank lines (the issue's 50 MB took 942 MB: a Python string per line).
+    path = tmp_path / "blank.csv"
+    text = _csv_text(rows)
+    header, body = text.split("\n", 1)
+    path.write_text(header + "\n" + "\n" * 4_000_000 + body + " \n" * 2_000_000)
+    tracemalloc.start()
+    try:
+        table = read_table(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(table.rows) == len(rows)
+    assert table.lines[0] == 4_000_002  # line numbers still count the blank lines
+    assert peak < 4 * path.stat().st_size, (peak, path.stat().st_size)
