@@ -163,9 +163,7 @@ def read_law(path: str | os.PathLike[str]) -> Law:
 
     Raises ``InputError`` naming the file and the key for every problem.
     """
-    from pydantic import BaseModel, ConfigDict, ValidationError
-
-    from .loader import parse_yaml, read_text, validation_messages
+    from .loader import parse_yaml, read_text
 
     path = law_path(path)
     source = str(path)
@@ -176,38 +174,11 @@ def read_law(path: str | os.PathLike[str]) -> Law:
                          f"{type(data).__name__}")
     if data.get("kind") != LAW_KIND:
         raise InputError(f"{source}: kind: {data.get('kind')!r}: expected {LAW_KIND!r} (write one with hpscale fit --output)")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(f"{source}: schema_version: {data.get('schema_version')!r}: this hpscale reads "
+    version = data.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:  # a bool is never a number (true == 1)
+        raise InputError(f"{source}: schema_version: {_shown(version)}: this hpscale reads "
                          f"version {SCHEMA_VERSION}; refit with this version")
-
-    class _Model(BaseModel):
-        model_config = ConfigDict(extra="forbid", strict=False)
-
-    class LawModel(_Model):
-        of: Literal["value", "1 - value"]
-        formula: str = ""
-        coefficient: float | None = None
-        coefficient_ci: list[float | None] | None = None
-        exponents: dict[str, float]
-        exponent_ci: dict[str, tuple[float, float]]
-        axes_range: dict[str, tuple[float, float]] = {}
-        r2: float | None = None
-        cells: int | None = None
-
-    class Document(_Model):
-        schema_version: int
-        kind: str
-        hpscale_version: str
-        name: str
-        group: Literal["embedding", "hidden", "readout", "vector"]
-        confidence: float | None = None
-        laws: dict[str, LawModel]
-        provenance: dict[str, Any] = {}
-
-    try:
-        document = Document.model_validate(data)
-    except ValidationError as exc:
-        raise InputError("\n".join(f"{source}: {line}" for line in validation_messages(exc))) from None
+    document = _validate_law(data, source)
     terms: dict[str, LawTerm] = {}
     for hp, law in document.laws.items():
         if set(law.exponents) != set(law.exponent_ci):
@@ -222,3 +193,96 @@ def read_law(path: str | os.PathLike[str]) -> Law:
     optimized = document.provenance.get("optimize", [])
     return Law(document.name, source, digest, document.group, document.confidence, terms,
                "lr" in optimized if isinstance(optimized, list) else False, document.provenance)
+
+
+def _finite(value: Any) -> float:
+    """A law file's number: finite, never a bool (YAML's ``true`` is not 1); ``ValueError`` else."""
+    from .numbers import parse_number
+
+    return parse_number(value)
+
+
+def _interval(value: Any) -> tuple[float, float]:
+    """``[low, high]``: two finite numbers with low ≤ high (a confidence interval or a range)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"expected [low, high], two finite numbers with low <= high, found {_shown(value)}")
+    low, high = (_finite(v) for v in value)
+    if low > high:
+        raise ValueError(f"expected [low, high] with low <= high, found [{low:g}, {high:g}] (reversed)")
+    return low, high
+
+
+def _optional_interval(value: Any) -> list[float | None] | None:
+    """``coefficient_ci``: null, or ``[low, high]`` where either end may be null (unknown)."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"expected null or [low, high], found {_shown(value)}")
+    low, high = (None if v is None else _finite(v) for v in value)
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"expected [low, high] with low <= high, found [{low:g}, {high:g}] (reversed)")
+    return [low, high]
+
+
+def _count(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"expected a whole number >= 0, found {_shown(value)}")
+    return value
+
+
+def _level(value: Any) -> float:
+    number = _finite(value)
+    if not 0 < number < 1:
+        raise ValueError(f"expected a confidence level in (0, 1), found {value!r}")
+    return number
+
+
+def _shown(value: Any) -> str:
+    text = str(value).lower() if isinstance(value, bool) else repr(value)  # YAML's spelling
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _validate_law(data: Mapping[str, Any], source: str) -> Any:
+    """The law document checked key by key (unknown keys refused with the law file's own keys;
+    numbers finite and never bools; intervals ordered), or ``InputError`` naming each key."""
+    from typing import Annotated
+
+    from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+    from .loader import validation_messages
+
+    Finite = Annotated[float, BeforeValidator(_finite)]
+    Interval = Annotated[tuple[float, float], BeforeValidator(_interval)]
+
+    class _Model(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=False)
+
+    class LawModel(_Model):
+        of: Literal["value", "1 - value"]
+        formula: str = ""
+        coefficient: Finite | None = None
+        coefficient_ci: Annotated[list[float | None] | None, BeforeValidator(_optional_interval)] = None
+        exponents: dict[str, Finite]
+        exponent_ci: dict[str, Interval]
+        axes_range: dict[str, Interval] = {}
+        r2: Finite | None = None
+        cells: Annotated[int, BeforeValidator(_count)] | None = None
+
+    class Document(_Model):
+        schema_version: int
+        kind: str
+        hpscale_version: str
+        name: str
+        group: Literal["embedding", "hidden", "readout", "vector"]
+        confidence: Annotated[float, BeforeValidator(_level)] | None = None
+        laws: dict[str, LawModel]
+        provenance: dict[str, Any] = {}
+
+    def keys(section: list[str]) -> list[str]:
+        model = LawModel if len(section) == 2 and section[0] == "laws" else Document
+        return list(model.model_fields)
+
+    try:
+        return Document.model_validate(data)
+    except ValidationError as exc:
+        raise InputError("\n".join(f"{source}: {line}" for line in validation_messages(exc, keys))) from None

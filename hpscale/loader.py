@@ -27,7 +27,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -375,13 +375,17 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
-def _suggest(loc: tuple[Any, ...]) -> str:
-    """'unknown key; did you mean …? allowed: …' for the section the key stands in."""
+def _suggest(loc: tuple[Any, ...], keys: Callable[[list[str]], Sequence[str]] | None = None) -> str:
+    """'unknown key; did you mean …? allowed: …' for the section the key stands in (``keys``
+    maps the section's path to its allowed keys; by default the run config's sections)."""
     from .config import SECTION_FIELDS
 
     names = [str(part) for part in loc[:-1] if not isinstance(part, int)]
-    section = "param_groups.*" if len(names) == 2 and names[0] == "param_groups" else ".".join(names)
-    allowed = SECTION_FIELDS.get(section, ())
+    if keys is not None:
+        allowed = tuple(keys(names))
+    else:
+        section = "param_groups.*" if len(names) == 2 and names[0] == "param_groups" else ".".join(names)
+        allowed = SECTION_FIELDS.get(section, ())
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown key; {hint}allowed: {', '.join(allowed)}"
@@ -400,8 +404,9 @@ _TYPE_MESSAGES = {
 }
 
 
-def validation_messages(exc: Any) -> list[str]:
-    """One ``field.path: what was found: what is allowed`` line per pydantic error."""
+def validation_messages(exc: Any, keys: Callable[[list[str]], Sequence[str]] | None = None) -> list[str]:
+    """One ``field.path: what was found: what is allowed`` line per pydantic error; ``keys``
+    lists the allowed keys of a section for documents other than the run config (law files)."""
     lines = []
     for error in exc.errors(include_url=False, include_context=True):
         loc = tuple(error["loc"])
@@ -409,7 +414,7 @@ def validation_messages(exc: Any) -> list[str]:
         kind = error["type"]
         found = error.get("input")
         if kind == "extra_forbidden":
-            lines.append(f"{path}: {_suggest(loc)}")
+            lines.append(f"{path}: {_suggest(loc, keys)}")
         elif kind == "missing":
             lines.append(f"{path}: required field is missing")
         elif kind == "literal_error":

@@ -178,3 +178,62 @@ def test_blank_lines_cost_memory_of_the_file_not_per_line_objects(tmp_path: Path
     assert len(table.rows) == len(rows)
     assert table.lines[0] == 4_000_002  # line numbers still count the blank lines
     assert peak < 4 * path.stat().st_size, (peak, path.stat().st_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Law files: numbers are finite and never bools, intervals ordered, the law file's own keys
+# ---------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+LLAMA = ROOT / "configs" / "llama-mup-w256.yaml"
+SHIPPED = (ROOT / "hpscale" / "laws" / "deepseek.yaml").read_text()
+CI = "exponent_ci: {params: [-0.125, -0.125]"
+
+
+def transfer_with(tmp_path: Path, text: str):
+    law = tmp_path / "law.yaml"
+    law.write_text(text)
+    result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1"}).invoke(
+        app, ["transfer", str(LLAMA), "--dataset-size", "8e9", "--law", str(law)])
+    return law, result
+
+
+@pytest.mark.parametrize("old, new, key", [
+    (CI, "exponent_ci: {params: [.nan, .inf]", "laws.lr.exponent_ci.params"),
+    (CI, "exponent_ci: {params: [-0.125, .inf]", "laws.lr.exponent_ci.params"),
+    (CI, "exponent_ci: {params: [5, -5]", "laws.lr.exponent_ci.params"),
+    (CI, "exponent_ci: {params: [1, 2, 3]", "laws.lr.exponent_ci.params"),
+    (CI, "exponent_ci: {params: [true, false]", "laws.lr.exponent_ci.params"),
+    ("schema_version: 1", "schema_version: true", "schema_version"),
+    ("exponents: {params: -0.125,", "exponents: {params: true,", "laws.lr.exponents.params"),
+    ("exponents: {params: -0.125,", "exponents: {params: .nan,", "laws.lr.exponents.params"),
+    ("coefficient: 0.3118", "coefficient: .inf", "laws.lr.coefficient"),
+    ("coefficient_ci: null", "coefficient_ci: [2, 1]", "laws.lr.coefficient_ci"),
+    ("confidence: null", "confidence: true", "confidence"),
+    ("cells: null", "cells: true", "laws.lr.cells"),
+    ("    r2: null", "    axes_range: {params: [1e9, 1e6]}\n    r2: null", "laws.lr.axes_range.params"),
+])
+def test_a_law_file_with_a_value_that_is_not_a_finite_number_or_interval_is_refused(
+        tmp_path: Path, old: str, new: str, key: str) -> None:
+    assert old in SHIPPED
+    law, result = transfer_with(tmp_path, SHIPPED.replace(old, new, 1))
+    one_error(result, f"{law}: {key}:")
+
+
+def test_the_shipped_law_itself_still_transfers(tmp_path: Path) -> None:
+    _, result = transfer_with(tmp_path, SHIPPED)
+    assert result.exit_code == 0, result.stderr
+    assert "nan" not in result.stdout.lower() and "inf" not in result.stdout.lower()
+
+
+@pytest.mark.parametrize("old, new, key, allowed", [
+    ("  lr:\n    of: value", "  lr:\n    of: value\n    exponent: 1", "laws.lr.exponent",
+     "of, formula, coefficient, coefficient_ci, exponents, exponent_ci, axes_range, r2, cells"),
+    ("group: hidden", "group: hidden\nmodel: {}", "model",
+     "schema_version, kind, hpscale_version, name, group, confidence, laws, provenance"),
+])
+def test_an_unknown_law_key_is_answered_with_the_law_files_keys(
+        tmp_path: Path, old: str, new: str, key: str, allowed: str) -> None:
+    law, result = transfer_with(tmp_path, SHIPPED.replace(old, new, 1))
+    message = one_error(result, f"{law}: {key}: unknown key", allowed)
+    assert "optimizer" not in message and "param_groups" not in message  # the run config's keys
