@@ -11,8 +11,9 @@ One row per run. Formats by file suffix:
 
 Columns are found by name (``--column NAME=COLUMN`` maps one explicitly): a column named exactly
 like the quantity (``lr``), else case-insensitively, else the one column whose name ends in
-``.NAME`` or ``/NAME`` (``optimizer.lr``, ``config/lr``, ``val/loss``). Two candidates are an error
-that names both. The run name comes from ``name``/``run``/``run_id``/``id`` and the state from
+``.NAME`` or ``/NAME`` (``optimizer.lr``, ``config/lr``, ``val/loss``); when none matches, the
+same rules for the usual aliases (``ALIASES``: ``d_model``, ``learning_rate``, …). Two candidates
+are an error that names both; every quantity without a single column is named in one error. The run name comes from ``name``/``run``/``run_id``/``id`` and the state from
 ``state``/``status``, case-insensitively.
 
 Run states: ``finished`` (or empty) runs count; ``failed`` and ``crashed`` runs are *diverged*
@@ -26,6 +27,7 @@ Every problem raises ``InputError`` naming the file, line, column and what is al
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import itertools
 import json
@@ -270,34 +272,89 @@ def table_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "<rows>") -
 # ---------------------------------------------------------------------------------------------
 
 
+#: Usual other names of each quantity (config keys of Hugging Face ``transformers``, nanoGPT,
+#: Megatron and common W&B logs), tried only when no column matches the quantity's own name,
+#: with the same rules (exact, case-insensitive, ``*.ALIAS`` / ``*/ALIAS``). docs/fit.md lists
+#: them. Names that are per-device or that mean something else elsewhere are left out on purpose
+#: (``per_device_train_batch_size`` is not the batch per step; ``hidden_dim`` is Llama's MLP width).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "width": ("d_model", "hidden_size", "n_embd", "model_dim", "embed_dim", "dim"),
+    "depth": ("n_layer", "n_layers", "num_layers", "num_hidden_layers"),
+    "params": ("n_params", "num_params", "num_parameters", "param_count"),
+    "batch_size": ("global_batch_size", "train_batch_size", "total_batch_size"),
+    "dataset_size": ("tokens", "num_tokens", "train_tokens", "total_tokens"),
+    "steps": ("max_steps", "total_steps", "train_steps", "num_steps", "max_iters"),
+    "lr": ("learning_rate", "peak_lr", "max_lr", "lr_max"),
+    "weight_decay": ("wd",),
+    "beta1": ("adam_beta1", "beta_1"),
+    "beta2": ("adam_beta2", "beta_2"),
+    "eps": ("adam_eps", "adam_epsilon", "epsilon"),
+    "ema_decay": ("ema", "ema_beta"),
+}
+
+
 def find_column(table: RunTable, name: str, mapping: Mapping[str, str], *, required: bool,
-                aliases: Sequence[str] = ()) -> str | None:
-    """The column that holds ``name`` (see the module docstring for the order of the rules)."""
+                aliases: Sequence[str] | None = None) -> str | None:
+    """The column that holds ``name`` (see the module docstring for the order of the rules);
+    ``aliases`` defaults to ``ALIASES[name]``. Raises ``InputError`` when none or several do."""
+    column, problem = _locate(table, name, mapping, required=required, aliases=aliases)
+    if problem:
+        raise InputError(f"{table.source}: {problem}; columns: {_listing(table.columns)}; "
+                         f"map it with --column {name}=COLUMN")
+    return column
+
+
+def _locate(table: RunTable, name: str, mapping: Mapping[str, str], *, required: bool,
+            aliases: Sequence[str] | None = None) -> tuple[str | None, str | None]:
+    """(the column of ``name``, None) or (None, what is wrong: none or several columns)."""
     columns = table.columns
     if name in mapping:
         column = mapping[name]
         if column not in columns:
             raise InputError(f"--column {name}={column}: {table.source} has no column {column!r}; "
                              f"columns: {_listing(columns)}")
-        return column
-    for candidate in (name, *aliases):
-        if candidate in columns:
-            return candidate
-    for candidate in (name, *aliases):
-        folded = [c for c in columns if c.lower() == candidate.lower()]
-        if len(folded) == 1:
-            return folded[0]
-    suffixed = [c for c in columns if any(c.lower().endswith(sep + candidate.lower())
-                                          for candidate in (name, *aliases) for sep in "./")]
-    if len(suffixed) == 1:
-        return suffixed[0]
-    if len(suffixed) > 1:
-        raise InputError(f"{table.source}: {name}: several columns could hold it ({_listing(suffixed)}); "
-                         f"choose one with --column {name}=COLUMN")
-    if required:
-        raise InputError(f"{table.source}: no column for {name} (looked for {name!r}, '*.{name}', '*/{name}'); "
-                         f"columns: {_listing(columns)}; map it with --column {name}=COLUMN")
-    return None
+        return column, None
+    others = tuple(ALIASES.get(name, ()) if aliases is None else aliases)
+    for candidates in ((name,), others):
+        if not candidates:
+            continue
+        exact = [candidate for candidate in candidates if candidate in columns]
+        folded = [c for c in columns if c.lower() in {candidate.lower() for candidate in candidates}]
+        if len(exact) > 1 and aliases is None:  # d_model and hidden_size: never guess which
+            return None, f"{name}: several columns could hold it ({_listing(exact)})"
+        if exact:
+            return exact[0], None  # name/state: the first of NAME_COLUMNS / STATE_COLUMNS present
+        if len(folded) > 1 and aliases is None:
+            return None, f"{name}: several columns could hold it ({_listing(folded)})"
+        for candidate in candidates:
+            hit = [c for c in columns if c.lower() == candidate.lower()]
+            if len(hit) == 1:
+                return hit[0], None
+        suffixed = [c for c in columns if any(c.lower().endswith(sep + candidate.lower())
+                                              for candidate in candidates for sep in "./")]
+        if len(suffixed) == 1:
+            return suffixed[0], None
+        if len(suffixed) > 1:
+            return None, f"{name}: several columns could hold it ({_listing(suffixed)})"
+    if not required:
+        return None, None
+    also = f" nor its aliases ({', '.join(others)})" if others else ""
+    close = _closest(columns, (name, *others))
+    hint = f" (closest: {close!r})" if close else ""
+    return None, f"no column for {name} (looked for {name!r}, '*.{name}', '*/{name}'){also}{hint}"
+
+
+def _closest(columns: Sequence[str], names: Sequence[str]) -> str | None:
+    """The column whose last part (after ``.`` or ``/``) is most like one of ``names``, if any
+    is close (difflib ratio ≥ 0.75: ``config.d_model_x`` for ``d_model``), else None."""
+    best, score = None, 0.75
+    for column in columns:
+        leaf = re.split(r"[./]", column)[-1].lower()
+        for name in names:
+            ratio = difflib.SequenceMatcher(None, leaf, name.lower()).ratio()
+            if ratio >= score:
+                best, score = column, ratio
+    return best
 
 
 def _listing(columns: Sequence[str], limit: int = 12) -> str:
@@ -388,20 +445,37 @@ class _Columns(NamedTuple):
 
 def _columns(table: RunTable, by: Sequence[str], optimize: Sequence[str], mapping: Mapping[str, str],
              metric: str) -> _Columns:
-    metric_column = mapping.get("metric") or find_column(table, metric, mapping, required=True)
-    assert metric_column is not None
-    if metric_column not in table.columns:
+    """Every quantity's column; every one that has none (or several) is named in one error
+    (issue 17 item 8: a W&B export revealed them one run at a time)."""
+    problems: dict[str, str] = {}  # quantity → what is wrong
+
+    def look(quantity: str, *, required: bool, aliases: Sequence[str] | None = None) -> str | None:
+        column, problem = _locate(table, quantity, mapping, required=required, aliases=aliases)
+        if problem:
+            problems[quantity] = problem
+        return column
+
+    metric_column = mapping.get("metric") or look(metric, required=True, aliases=())
+    if metric_column is not None and metric_column not in table.columns:
         raise InputError(f"--metric {metric}: {table.source} has no column {metric_column!r}; "
                          f"columns: {_listing(table.columns)}")
-    return _Columns(
-        metric=metric_column,
-        axes=tuple(str(find_column(table, axis, mapping, required=True)) for axis in by),
-        hps=tuple(str(find_column(table, hp, mapping, required=True)) for hp in optimize),
-        name=find_column(table, "name", mapping, required=False, aliases=NAME_COLUMNS[1:]),
-        state=find_column(table, "state", mapping, required=False, aliases=STATE_COLUMNS[1:]),
-        context={name: find_column(table, name, mapping, required=False)
-                 for name in CONTEXT if name not in by and name not in optimize},
+    found = _Columns(
+        metric=str(metric_column),
+        axes=tuple(str(look(axis, required=True)) for axis in by),
+        hps=tuple(str(look(hp, required=True)) for hp in optimize),
+        name=look("name", required=False, aliases=NAME_COLUMNS[1:]),
+        state=look("state", required=False, aliases=STATE_COLUMNS[1:]),
+        context={name: look(name, required=False) for name in CONTEXT if name not in by and name not in optimize},
     )
+    if len(problems) == 1:
+        [(quantity, problem)] = problems.items()
+        raise InputError(f"{table.source}: {problem}; columns: {_listing(table.columns)}; "
+                         f"map it with --column {quantity}=COLUMN")
+    if problems:
+        raise InputError(f"{table.source}: {len(problems)} quantities have no single column: "
+                         f"{'; '.join(problems.values())}; columns: {_listing(table.columns)}; "
+                         "map each with --column NAME=COLUMN")
+    return found
 
 
 def column_numbers(table: RunTable, column: str, rows: np.ndarray, *, si: bool = False,

@@ -237,3 +237,50 @@ def test_an_unknown_law_key_is_answered_with_the_law_files_keys(
     law, result = transfer_with(tmp_path, SHIPPED.replace(old, new, 1))
     message = one_error(result, f"{law}: {key}: unknown key", allowed)
     assert "optimizer" not in message and "param_groups" not in message  # the run config's keys
+
+
+# ---------------------------------------------------------------------------------------------
+# W&B exports: every unplaced quantity at once, the usual aliases (issue 17 item 8)
+# ---------------------------------------------------------------------------------------------
+
+
+def _renamed(rows: list[dict[str, object]], names: dict[str, str]) -> list[dict[str, object]]:
+    return [{names.get(key, key): value for key, value in row.items()} for row in rows]
+
+
+def test_every_unplaced_quantity_is_reported_at_once(tmp_path: Path, rows) -> None:
+    table = _renamed(rows, {"model.width": "config.d_model_x", "optimizer.lr": "lrate"})
+    for row in table:
+        row["train/loss"] = row["val/loss"]
+    path = sweeps.write_csv(table, tmp_path / "wandb_export.csv")
+    message = one_error(fit(path, "--by", "width", "--optimize", "lr"), f"{path}: 3 quantities")
+    for needle in ("loss: several columns could hold it", "no column for width", "no column for lr",
+                   "'config.d_model_x'", "--column NAME=COLUMN"):
+        assert needle in message, needle
+
+
+@pytest.mark.parametrize("names", [
+    {"model.width": "config.d_model", "optimizer.lr": "config.learning_rate"},
+    {"model.width": "hidden_size", "optimizer.lr": "Learning_Rate"},
+    {"model.width": "config/n_embd", "optimizer.lr": "optimizer.peak_lr"},
+])
+def test_usual_aliases_are_mapped_and_recorded(tmp_path: Path, rows, names: dict[str, str]) -> None:
+    path = sweeps.write_csv(_renamed(rows, names), tmp_path / "aliases.csv")
+    plain = sweeps.write_csv(rows, tmp_path / "plain.csv")
+    args = (*FIT, "--bootstrap", "50", "--format", "json")
+    aliased, reference = fit(path, *args), fit(plain, *args)
+    assert aliased.exit_code == 0, aliased.stderr
+    result = json.loads(aliased.stdout)
+    assert result["laws"] == json.loads(reference.stdout)["laws"]
+    assert result["columns"]["width"] == names["model.width"]
+    assert result["columns"]["lr"] == names["optimizer.lr"]
+
+
+@pytest.mark.parametrize("first, second", [("d_model", "hidden_size"), ("config.d_model", "config.hidden_size"),
+                                           ("D_Model", "Hidden_Size")])
+def test_two_alias_columns_are_ambiguous_not_guessed(tmp_path: Path, rows, first: str, second: str) -> None:
+    table = _renamed(rows, {"model.width": first})
+    for row in table:
+        row[second] = row[first]
+    path = sweeps.write_csv(table, tmp_path / "two.csv")
+    one_error(fit(path, *FIT), "width: several columns could hold it", f"'{first}'", f"'{second}'")
