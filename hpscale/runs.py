@@ -27,7 +27,6 @@ Every problem raises ``InputError`` naming the file, line, column and what is al
 from __future__ import annotations
 
 import csv
-import difflib
 import hashlib
 import itertools
 import json
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .core.sweep import AXES, DECAY_RATES, HYPERPARAMETERS, Sweep
+from .columns import listing, locate
 from .errors import InputError, InputFileError
 from .numbers import MAX_DIGITS, parse_number
 
@@ -272,96 +272,6 @@ def table_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "<rows>") -
 # ---------------------------------------------------------------------------------------------
 
 
-#: Usual other names of each quantity (config keys of Hugging Face ``transformers``, nanoGPT,
-#: Megatron and common W&B logs), tried only when no column matches the quantity's own name,
-#: with the same rules (exact, case-insensitive, ``*.ALIAS`` / ``*/ALIAS``). docs/fit.md lists
-#: them. Names that are per-device or that mean something else elsewhere are left out on purpose
-#: (``per_device_train_batch_size`` is not the batch per step; ``hidden_dim`` is Llama's MLP width).
-ALIASES: dict[str, tuple[str, ...]] = {
-    "width": ("d_model", "hidden_size", "n_embd", "model_dim", "embed_dim", "dim"),
-    "depth": ("n_layer", "n_layers", "num_layers", "num_hidden_layers"),
-    "params": ("n_params", "num_params", "num_parameters", "param_count"),
-    "batch_size": ("global_batch_size", "train_batch_size", "total_batch_size"),
-    "dataset_size": ("tokens", "num_tokens", "train_tokens", "total_tokens"),
-    "steps": ("max_steps", "total_steps", "train_steps", "num_steps", "max_iters"),
-    "lr": ("learning_rate", "peak_lr", "max_lr", "lr_max"),
-    "weight_decay": ("wd",),
-    "beta1": ("adam_beta1", "beta_1"),
-    "beta2": ("adam_beta2", "beta_2"),
-    "eps": ("adam_eps", "adam_epsilon", "epsilon"),
-    "ema_decay": ("ema", "ema_beta"),
-}
-
-
-def find_column(table: RunTable, name: str, mapping: Mapping[str, str], *, required: bool,
-                aliases: Sequence[str] | None = None) -> str | None:
-    """The column that holds ``name`` (see the module docstring for the order of the rules);
-    ``aliases`` defaults to ``ALIASES[name]``. Raises ``InputError`` when none or several do."""
-    column, problem = _locate(table, name, mapping, required=required, aliases=aliases)
-    if problem:
-        raise InputError(f"{table.source}: {problem}; columns: {_listing(table.columns)}; "
-                         f"map it with --column {name}=COLUMN")
-    return column
-
-
-def _locate(table: RunTable, name: str, mapping: Mapping[str, str], *, required: bool,
-            aliases: Sequence[str] | None = None) -> tuple[str | None, str | None]:
-    """(the column of ``name``, None) or (None, what is wrong: none or several columns)."""
-    columns = table.columns
-    if name in mapping:
-        column = mapping[name]
-        if column not in columns:
-            raise InputError(f"--column {name}={column}: {table.source} has no column {column!r}; "
-                             f"columns: {_listing(columns)}")
-        return column, None
-    others = tuple(ALIASES.get(name, ()) if aliases is None else aliases)
-    for candidates in ((name,), others):
-        if not candidates:
-            continue
-        exact = [candidate for candidate in candidates if candidate in columns]
-        folded = [c for c in columns if c.lower() in {candidate.lower() for candidate in candidates}]
-        if len(exact) > 1 and aliases is None:  # d_model and hidden_size: never guess which
-            return None, f"{name}: several columns could hold it ({_listing(exact)})"
-        if exact:
-            return exact[0], None  # name/state: the first of NAME_COLUMNS / STATE_COLUMNS present
-        if len(folded) > 1 and aliases is None:
-            return None, f"{name}: several columns could hold it ({_listing(folded)})"
-        for candidate in candidates:
-            hit = [c for c in columns if c.lower() == candidate.lower()]
-            if len(hit) == 1:
-                return hit[0], None
-        suffixed = [c for c in columns if any(c.lower().endswith(sep + candidate.lower())
-                                              for candidate in candidates for sep in "./")]
-        if len(suffixed) == 1:
-            return suffixed[0], None
-        if len(suffixed) > 1:
-            return None, f"{name}: several columns could hold it ({_listing(suffixed)})"
-    if not required:
-        return None, None
-    also = f" nor its aliases ({', '.join(others)})" if others else ""
-    close = _closest(columns, (name, *others))
-    hint = f" (closest: {close!r})" if close else ""
-    return None, f"no column for {name} (looked for {name!r}, '*.{name}', '*/{name}'){also}{hint}"
-
-
-def _closest(columns: Sequence[str], names: Sequence[str]) -> str | None:
-    """The column whose last part (after ``.`` or ``/``) is most like one of ``names``, if any
-    is close (difflib ratio ≥ 0.75: ``config.d_model_x`` for ``d_model``), else None."""
-    best, score = None, 0.75
-    for column in columns:
-        leaf = re.split(r"[./]", column)[-1].lower()
-        for name in names:
-            ratio = difflib.SequenceMatcher(None, leaf, name.lower()).ratio()
-            if ratio >= score:
-                best, score = column, ratio
-    return best
-
-
-def _listing(columns: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(repr(c) for c in columns[:limit])
-    return shown + (f", … ({len(columns)} in all)" if len(columns) > limit else "")
-
-
 def _number(table: RunTable, row: int, column: str, value: Any, *, si: bool = False) -> float:
     if isinstance(value, _Unrepresentable):
         raise InputError(f"{table.where(row)}: column {column!r}: {value.problem()}")
@@ -450,7 +360,7 @@ def _columns(table: RunTable, by: Sequence[str], optimize: Sequence[str], mappin
     problems: dict[str, str] = {}  # quantity → what is wrong
 
     def look(quantity: str, *, required: bool, aliases: Sequence[str] | None = None) -> str | None:
-        column, problem = _locate(table, quantity, mapping, required=required, aliases=aliases)
+        column, problem = locate(table, quantity, mapping, required=required, aliases=aliases)
         if problem:
             problems[quantity] = problem
         return column
@@ -458,7 +368,7 @@ def _columns(table: RunTable, by: Sequence[str], optimize: Sequence[str], mappin
     metric_column = mapping.get("metric") or look(metric, required=True, aliases=())
     if metric_column is not None and metric_column not in table.columns:
         raise InputError(f"--metric {metric}: {table.source} has no column {metric_column!r}; "
-                         f"columns: {_listing(table.columns)}")
+                         f"columns: {listing(table.columns)}")
     found = _Columns(
         metric=str(metric_column),
         axes=tuple(str(look(axis, required=True)) for axis in by),
@@ -469,11 +379,11 @@ def _columns(table: RunTable, by: Sequence[str], optimize: Sequence[str], mappin
     )
     if len(problems) == 1:
         [(quantity, problem)] = problems.items()
-        raise InputError(f"{table.source}: {problem}; columns: {_listing(table.columns)}; "
+        raise InputError(f"{table.source}: {problem}; columns: {listing(table.columns)}; "
                          f"map it with --column {quantity}=COLUMN")
     if problems:
         raise InputError(f"{table.source}: {len(problems)} quantities have no single column: "
-                         f"{'; '.join(problems.values())}; columns: {_listing(table.columns)}; "
+                         f"{'; '.join(problems.values())}; columns: {listing(table.columns)}; "
                          "map each with --column NAME=COLUMN")
     return found
 
