@@ -12,11 +12,14 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import sweeps
 from hpscale.cli import app
 from hpscale.errors import InputError
+from hpscale.lawfile import read_law
 from hpscale.runs import read_table, sweep_from_tables
 
 FIT = ("--by", "width", "--optimize", "lr", "--metric", "val/loss")
@@ -284,3 +287,47 @@ def test_two_alias_columns_are_ambiguous_not_guessed(tmp_path: Path, rows, first
         row[second] = row[first]
     path = sweeps.write_csv(table, tmp_path / "two.csv")
     one_error(fit(path, *FIT), "width: several columns could hold it", f"'{first}'", f"'{second}'")
+
+
+# ---------------------------------------------------------------------------------------------
+# Property: generated tables and law files raise InputError or read (the long harness:
+# tests/fuzz/fuzz_tables.py)
+# ---------------------------------------------------------------------------------------------
+
+PIECES = st.sampled_from([",", "\t", "\n", "\r", "\r\n", '"', "[", "{", "}", "]", ":", "1e500", "-0", "nan",
+                          "inf", "true", "null", "9" * 450, "1" * 401, ".nan", ".inf", "[5, -5]", "\x00",
+                          "\u2028", "é", " ", "#", "0", "-1", "1_0", "1,000", "4Ki", "lr", "width"])
+SPLICE = st.tuples(st.integers(0, 10_000), st.integers(0, 40), st.lists(PIECES, max_size=10).map("".join))
+
+
+def _spliced(seed: str, splice: tuple[int, int, str]) -> str:
+    start = splice[0] % (len(seed) + 1)
+    return seed[:start] + splice[2] + seed[start + splice[1]:]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(suffix=st.sampled_from([".csv", ".tsv", ".jsonl"]), splice=SPLICE)
+def test_generated_run_tables_read_or_raise_input_error(tmp_path_factory, suffix: str, splice) -> None:
+    rows = sweeps.mup_world(0)[:30]
+    seed = _jsonl_text(rows) if suffix == ".jsonl" else _csv_text(rows, "\t" if suffix == ".tsv" else ",")
+    path = tmp_path_factory.mktemp("gen") / f"table{suffix}"
+    path.write_bytes(_spliced(seed, splice).encode())
+    try:
+        sweep_from_tables([read_table(path)], by=["width"], optimize=["lr"], metric="val/loss")
+    except InputError as exc:
+        assert str(exc) and "\n" not in str(exc)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(splice=SPLICE)
+def test_generated_law_files_read_or_raise_input_error(tmp_path_factory, splice) -> None:
+    path = tmp_path_factory.mktemp("gen") / "law.yaml"
+    path.write_text(_spliced(SHIPPED, splice))
+    try:
+        law = read_law(path)
+    except InputError as exc:
+        assert str(exc).startswith(str(path))
+        return
+    for term in law.terms.values():
+        for low, high in term.exponent_ci.values():
+            assert low <= high  # finite and ordered (NaN fails this)

@@ -15,13 +15,12 @@ time and memory per input; a crash or a violated assertion stops the run and sav
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import sys
 import tempfile
 
 import atheris
+from contract import run_checked  # tests/fuzz/contract.py, beside this file
 
 with atheris.instrument_imports():
     # Everything the commands import lazily, imported here so that it is instrumented too.
@@ -92,14 +91,7 @@ def one_input(data: bytes) -> None:
         args.append(option)
         if option not in FLAGS:
             args.append(fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 40)))
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(args)
-    assert code in (0, 1, 2), (code, args, err.getvalue())
-    if code == 2:
-        assert out.getvalue() == "", args
-    for line in err.getvalue().splitlines():
-        assert line.startswith(("error: ", "warning: ", "wrote ")), (line, args)
+    run_checked(main, args)
 
 
 if __name__ == "__main__":
