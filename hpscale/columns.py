@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 #: Megatron and common W&B logs), tried only when no column matches the quantity's own name,
 #: with the same rules (exact, case-insensitive, ``*.ALIAS`` / ``*/ALIAS``). docs/fit.md lists
 #: them. Names that are per-device or that mean something else elsewhere are left out on purpose
-#: (``per_device_train_batch_size`` is not the batch per step; ``hidden_dim`` is Llama's MLP width).
+#: (``per_device_train_batch_size`` is not the batch per step; ``hidden_dim`` is Llama's MLP width;
+#: a bare ``tokens`` is often a logged counter of tokens seen, not the run's dataset size).
 ALIASES: dict[str, tuple[str, ...]] = {
     "width": ("d_model", "hidden_size", "n_embd", "model_dim", "embed_dim", "dim"),
     "depth": ("n_layer", "n_layers", "num_layers", "num_hidden_layers"),
     "params": ("n_params", "num_params", "num_parameters", "param_count"),
     "batch_size": ("global_batch_size", "train_batch_size", "total_batch_size"),
-    "dataset_size": ("tokens", "num_tokens", "train_tokens", "total_tokens"),
+    "dataset_size": ("num_tokens", "train_tokens", "total_tokens"),
     "steps": ("max_steps", "total_steps", "train_steps", "num_steps", "max_iters"),
     "lr": ("learning_rate", "peak_lr", "max_lr", "lr_max"),
     "weight_decay": ("wd",),
@@ -65,22 +66,26 @@ def locate(table: RunTable, name: str, mapping: Mapping[str, str], *, required: 
             continue
         exact = [candidate for candidate in candidates if candidate in columns]
         folded = [c for c in columns if c.lower() in {candidate.lower() for candidate in candidates}]
+        several: list[str] = []
         if len(exact) > 1 and aliases is None:  # d_model and hidden_size: never guess which
-            return None, f"{name}: several columns could hold it ({listing(exact)})"
-        if exact:
+            several = exact
+        elif exact:
             return exact[0], None  # name/state: the first of NAME_COLUMNS / STATE_COLUMNS present
-        if len(folded) > 1 and aliases is None:
-            return None, f"{name}: several columns could hold it ({listing(folded)})"
-        for candidate in candidates:
-            hit = [c for c in columns if c.lower() == candidate.lower()]
-            if len(hit) == 1:
-                return hit[0], None
-        suffixed = [c for c in columns if any(c.lower().endswith(sep + candidate.lower())
-                                              for candidate in candidates for sep in "./")]
-        if len(suffixed) == 1:
-            return suffixed[0], None
-        if len(suffixed) > 1:
-            return None, f"{name}: several columns could hold it ({listing(suffixed)})"
+        elif len(folded) > 1 and aliases is None:
+            several = folded
+        else:
+            for candidate in candidates:
+                hit = [c for c in columns if c.lower() == candidate.lower()]
+                if len(hit) == 1:
+                    return hit[0], None
+            several = [c for c in columns if any(c.lower().endswith(sep + candidate.lower())
+                                                 for candidate in candidates for sep in "./")]
+            if len(several) == 1:
+                return several[0], None
+        if several:
+            if candidates is others and not required:
+                return None, None  # an optional quantity's aliases: left unused rather than guessed
+            return None, f"{name}: several columns could hold it ({listing(several)})"
     if not required:
         return None, None
     also = f" nor its aliases ({', '.join(others)})" if others else ""

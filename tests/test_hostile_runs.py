@@ -331,3 +331,19 @@ def test_generated_law_files_read_or_raise_input_error(tmp_path_factory, splice)
     for term in law.terms.values():
         for low, high in term.exponent_ci.values():
             assert low <= high  # finite and ordered (NaN fails this)
+
+
+def test_an_optional_quantity_with_two_alias_columns_is_left_unused(tmp_path: Path, rows) -> None:
+    table = [dict(row, num_tokens=1e9 + i, train_tokens=2e9) for i, row in enumerate(rows)]
+    path = sweeps.write_csv(table, tmp_path / "context.csv")
+    result = fit(path, *FIT, "--bootstrap", "50", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "dataset_size" not in json.loads(result.stdout)["columns"]
+
+
+def test_an_optional_quantity_is_read_through_its_alias(tmp_path: Path, rows) -> None:
+    table = [dict(row, train_tokens=2e9) for row in rows]
+    path = sweeps.write_csv(table, tmp_path / "context.csv")
+    result = fit(path, *FIT, "--bootstrap", "50", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["columns"].get("dataset_size") == "train_tokens"
