@@ -190,9 +190,10 @@ def read_law(path: str | os.PathLike[str]) -> Law:
                             {a: (lo, hi) for a, (lo, hi) in law.axes_range.items()}, law.formula,
                             law.coefficient)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    optimized = document.provenance.get("optimize", [])
+    provenance = document.provenance.model_dump(exclude_unset=True)
+    optimized = provenance.get("optimize", [])
     return Law(document.name, source, digest, document.group, document.confidence, terms,
-               "lr" in optimized if isinstance(optimized, list) else False, document.provenance)
+               "lr" in optimized if isinstance(optimized, list) else False, provenance)
 
 
 def _finite(value: Any) -> float:
@@ -237,6 +238,15 @@ def _level(value: Any) -> float:
     return number
 
 
+def _quantity(value: Any) -> str:
+    """``provenance.quantities``: the physical quantity a shipped law's axis stands for."""
+    from .core.published import QUANTITIES
+
+    if not isinstance(value, str) or value not in QUANTITIES:
+        raise ValueError(f"expected one of {', '.join(QUANTITIES)}, found {_shown(value)}")
+    return value
+
+
 def _shown(value: Any) -> str:
     text = str(value).lower() if isinstance(value, bool) else repr(value)  # YAML's spelling
     return text if len(text) <= 40 else text[:37] + "…"
@@ -268,6 +278,15 @@ def _validate_law(data: Mapping[str, Any], source: str) -> Any:
         r2: Finite | None = None
         cells: Annotated[int, BeforeValidator(_count)] | None = None
 
+    class ProvenanceModel(BaseModel):
+        # What transfer and plan read from it is checked; the rest only documents the law.
+        model_config = ConfigDict(extra="allow")
+        quantities: dict[str, Annotated[str, BeforeValidator(_quantity)]] | None = None
+        fitted_range: dict[str, Interval] | None = None
+        batch_unit: str | None = None
+        source: Any = None
+        fitted_on: str | None = None
+
     class Document(_Model):
         schema_version: int
         kind: str
@@ -276,7 +295,7 @@ def _validate_law(data: Mapping[str, Any], source: str) -> Any:
         group: Literal["embedding", "hidden", "readout", "vector"]
         confidence: Annotated[float, BeforeValidator(_level)] | None = None
         laws: dict[str, LawModel]
-        provenance: dict[str, Any] = {}
+        provenance: ProvenanceModel = ProvenanceModel()
 
     def keys(section: list[str]) -> list[str]:
         model = LawModel if len(section) == 2 and section[0] == "laws" else Document

@@ -347,3 +347,18 @@ def test_an_optional_quantity_is_read_through_its_alias(tmp_path: Path, rows) ->
     result = fit(path, *FIT, "--bootstrap", "50", "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["columns"].get("dataset_size") == "train_tokens"
+
+
+@pytest.mark.parametrize("old, new, key", [
+    # Found by tests/fuzz/fuzz_tables.py: a list where a quantity's name belongs crashed transfer.
+    ("dataset_size: tokens}\n  batch_unit: tokens\n  fitted_range: {compute: [1.0e+17, 2.0e+19]}",
+     "dataset_size: [1.0e+17, 2.0e+19]}", "provenance.quantities.dataset_size"),
+    ("dataset_size: tokens}", "dataset_size: furlongs}", "provenance.quantities.dataset_size"),
+    ("fitted_range: {compute: [1.0e+17, 2.0e+19]}", "fitted_range: {compute: [.nan, 2.0e+19]}",
+     "provenance.fitted_range.compute"),
+    ("fitted_range: {compute: [1.0e+17, 2.0e+19]}", "fitted_range: {compute: 5}", "provenance.fitted_range.compute"),
+])
+def test_what_transfer_reads_from_a_laws_provenance_is_checked(tmp_path: Path, old: str, new: str, key: str) -> None:
+    assert old in SHIPPED
+    law, result = transfer_with(tmp_path, SHIPPED.replace(old, new, 1))
+    one_error(result, f"{law}: {key}:")
