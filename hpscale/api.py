@@ -9,7 +9,6 @@ as numbers or as the strings the CLI takes (``"2M"``, ``"300B"``); every bad val
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -480,9 +479,6 @@ def fit(
                          "e.g. [{'width': 4096}]")
     axes = parse_names("--by", by, AXES)
     hps = parse_names("--optimize", optimize, HYPERPARAMETERS)
-    for flag, number in (("--window", window), ("--bootstrap", bootstrap), ("--seed", seed)):
-        if number is not None and (isinstance(number, bool) or not isinstance(number, numbers.Integral)):
-            raise InputError(f"{flag}: {number!r}: expected a whole number")
     options = FitOptions(window=window, resamples=bootstrap, confidence=float(confidence), seed=seed,
                          keep_edge=keep_edge, group=group, resample=resample, edge=edge)  # type: ignore[arg-type]
     sweep_input = sweep_from_tables(tables, by=axes, optimize=hps, columns=columns, metric=metric,

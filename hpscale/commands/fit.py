@@ -362,8 +362,9 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
 def published_table(result: FitResult, table: Any, level: str) -> Any:
     """The fitted exponents beside each shipped law's on the same hp and axis
     (``hpscale.core.published.shipped_exponent``), or None when no shipped law covers any."""
-    from ..core.published import shipped_exponent
+    from ..core.published import SYMBOLS, shipped_exponent
     from ..lawfile import read_law, shipped_laws
+    from ..numbers import format_si
 
     laws = [read_law(name) for name in shipped_laws()]
     rows = []
@@ -381,8 +382,6 @@ def published_table(result: FitResult, table: Any, level: str) -> Any:
         cells = ["—" if pair is None else f"{exponent_text(pair[0])}\n{_bracket(pair[1])}"
                  for pair in (ours, *theirs)]
         out.add_row(hp, axis, *cells)
-    from ..core.published import SYMBOLS
-    from ..numbers import format_si
 
     def size(value: float) -> str:
         return format_si(value) if value < 1e15 else f"{value:.3g}"

@@ -263,25 +263,25 @@ def _fit_laws(
             fallback = np.zeros(C, bool)
             side = np.zeros(C, int)
         keep = (used | (side != 0)) & np.isfinite(z)
+        points = int((keep & (side == 0)).sum())  # bounds alone cannot determine a law
         P = len(spec.axes) + 1
-        if (keep & (side == 0)).sum() < P:
-            warnings.append(f"law {spec}: {int((keep & (side == 0)).sum())} usable cells for {P} coefficients; "
+        if points < P:
+            warnings.append(f"law {spec}: {points} usable cells for {P} coefficients; "
                             "not fitted" + ("" if options.edge_mode == "keep" else
                                             " (--edge keep uses unbracketed estimates too)"))
             continue
         logs = np.column_stack([np.log(axis_values[axis][keep]) for axis in spec.axes])
-        centred = logs - logs.mean(axis=0)
-        if np.linalg.matrix_rank(centred, tol=1e-9) < len(spec.axes):
-            warnings.append(f"law {spec}: the usable cells do not vary in every axis; not fitted")
-            continue
         data = _LawData(z[keep], np.asarray(boot)[keep], logs, np.flatnonzero(keep), fallback[keep], step[keep])
         censored = int((side[keep] != 0).sum())
-        if censored:
+        # Checked before censoring (its least squares needs every axis to vary) and after (the
+        # cells kept are a subset, whose rank can only drop).
+        usable = _spans_axes(data.logs)
+        if usable and censored:
             data = censored_selection(data, side[keep])
-            centred = data.logs - data.logs.mean(axis=0)
-            if np.linalg.matrix_rank(centred, tol=1e-9) < len(spec.axes):
-                warnings.append(f"law {spec}: the usable cells do not vary in every axis; not fitted")
-                continue
+            usable = _spans_axes(data.logs)
+        if not usable:
+            warnings.append(f"law {spec}: the usable cells do not vary in every axis; not fitted")
+            continue
         law, beta_boot, centre = fit_law(spec, data, options, rng, excess)
         law = law._replace(censored=censored)
         law_fits[spec.hp] = law
@@ -512,6 +512,13 @@ class _LawData(NamedTuple):
     step: np.ndarray  # (C,) grid step in log hp (0 for derived quantities)
 
 
+def _spans_axes(logs: np.ndarray) -> bool:
+    """Do the cells vary in every axis (the centred log axis values have full column rank)?"""
+    import numpy as np
+
+    return bool(np.linalg.matrix_rank(logs - logs.mean(axis=0), tol=1e-9) >= logs.shape[1])
+
+
 def censored_selection(data: _LawData, side: np.ndarray, max_iter: int = 100) -> _LawData:
     """The cells a censored law fit uses: every bracketed cell, and each bound the law violates.
 
@@ -545,8 +552,7 @@ def censored_selection(data: _LawData, side: np.ndarray, max_iter: int = 100) ->
     """
     import numpy as np
 
-    C, k = data.logs.shape
-    X = np.column_stack([np.ones(C), data.logs - data.logs.mean(axis=0)])
+    X = np.column_stack([np.ones(len(data.z)), data.logs - data.logs.mean(axis=0)])
     censored = side != 0
     variance = robust_spread(data.boot, axis=1) ** 2
     variance = np.where(np.isfinite(variance) & ~censored, variance, 0.0)

@@ -19,7 +19,6 @@ tables → ``Sweep``).
 from __future__ import annotations
 
 import numbers
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -127,6 +126,11 @@ def parse_law(text: str) -> LawSpec:
 EDGE_MODES = ("censor", "drop", "keep")
 
 
+def _whole(value: object) -> bool:
+    """A whole number (numpy integers too), never a bool: what every count and seed must be."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How the fit is made; every field is recorded in the outputs (``method``).
@@ -155,19 +159,18 @@ class FitOptions:
     def __post_init__(self) -> None:
         if self.resample not in RESAMPLING:
             raise InputError(f"--resample: {self.resample!r}: allowed: {', '.join(RESAMPLING)}")
-        if self.window is not None and not 3 <= self.window <= 1000:
+        if self.window is not None and (not _whole(self.window) or not 3 <= self.window <= 1000):
             raise InputError(f"--window: {self.window}: must be a whole number of settings in [3, 1000]")
         # At least MIN_RESAMPLES: a percentile interval's ends are resamples beyond them (0 had
         # crashed; a handful would print zero-width intervals, a confident wrong answer).
-        if isinstance(self.resamples, bool) or not isinstance(self.resamples, numbers.Integral) \
-                or not MIN_RESAMPLES <= self.resamples <= 100_000:
+        if not _whole(self.resamples) or not MIN_RESAMPLES <= self.resamples <= 100_000:
             raise InputError(f"--bootstrap: {self.resamples!r}: must be a whole number in [{MIN_RESAMPLES}, 100000] "
                              "(a percentile interval needs resamples beyond its ends)")
         if not 0.5 <= self.confidence < 1:
             raise InputError(f"--confidence: {self.confidence!r}: must be in [0.5, 1), e.g. 0.95")
         if self.edge not in EDGE_MODES:
             raise InputError(f"--edge: {self.edge!r}: allowed: {', '.join(EDGE_MODES)}")
-        if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+        if not _whole(self.seed) or not 0 <= self.seed < 2**63:
             raise InputError(f"--seed: {self.seed!r}: must be a whole number in [0, 2**63)")
         if self.group not in R.GROUPS:
             raise InputError(f"--group: {self.group!r}: allowed: {', '.join(R.GROUPS)}")
