@@ -159,7 +159,7 @@ def law_table(result: TransferResult) -> Any:
     from rich.table import Table
 
     from .core.fit import rule_lines
-    from .core.compose import estimated_params
+    from .core.scale import params_of
     from .core.law import GROUP_AXES
     from .core.published import law_at_scale
     from .text import printable
@@ -182,9 +182,8 @@ def law_table(result: TransferResult) -> Any:
                           f"{exponent:+.3f}".replace("-", "−"),
                           f"[{lo:+.2f}, {hi:+.2f}]".replace("-", "−"), published)
     skipped = [hp for hp in law.terms if hp not in ("lr", "weight_decay")]
-    target = result.target
-    params = target.params if target.params is not None else estimated_params(target.width, target.depth)
-    beyond = ", ".join(f"{o.quantity} ×{o.beyond:.3g}" for o in law_at_scale(law, target, params, result.unit)[1])
+    beyond = ", ".join(f"{o.quantity} ×{o.beyond:.3g}"
+                       for o in law_at_scale(law, result.target, params_of(result.target), result.unit)[1])
     table.caption = (f"factors named law:{printable(law.name)}; sha256 {law.sha256[:16]}…"
                      + (f"; not applied here: {', '.join(skipped)}" if skipped else "")
                      + (f"\ntarget beyond the law's fitted range: {beyond}" if beyond else "") + "\n")

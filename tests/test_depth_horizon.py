@@ -25,9 +25,9 @@ import pytest
 from typer.testing import CliRunner
 
 from hpscale.cli import app
-from hpscale.core.compose import estimated_params, transfer_to
+from hpscale.core.compose import transfer_to
 from hpscale.core.rules import RuleChoices
-from hpscale.core.scale import Scale
+from hpscale.core.scale import Scale, estimated_params
 from hpscale.errors import InputError
 from hpscale.loader import config_from_data
 

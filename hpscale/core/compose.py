@@ -19,7 +19,7 @@ from .optimizers import DEFAULT, OPTIMIZERS, GroupContext, GroupValues
 from .optimizers.base import group_timescales as _timescales
 from .optimizers.base import product as _product
 from .rules import GROUPS, Group, RuleChoices
-from .scale import Factor, Ratios, Scale
+from .scale import Factor, Ratios, Scale, params_of
 from .transfer_result import GroupResult, Quantity, Timescales, TransferResult, WidthRuleAlternative
 
 if TYPE_CHECKING:
@@ -151,11 +151,6 @@ def _proxy_notes(groups: dict[Group, GroupValues], convention: str) -> tuple[str
     return tuple(notes)
 
 
-def estimated_params(width: int, depth: int | None) -> float | None:
-    """Non-embedding transformer parameters ≈ 12·L·W² (Kaplan et al. 2020, arXiv 2001.08361)."""
-    return None if depth is None else 12.0 * depth * width**2
-
-
 def transfer_to(config: RunConfig, target: Scale, choices: RuleChoices = RuleChoices(),
                 law: Law | None = None) -> TransferResult:
     """Move every hyperparameter of ``config`` (the proxy) to the ``target`` scale.
@@ -199,7 +194,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
     # 2. Adam β1, β2 (Malladi et al.: 1 − κ(1 − β), defined for κ ≤ 1/(1 − β)).
     betas = _betas(run, ratios.batch, target.batch_size, choices, warnings)
     # 3. Per group: η, λ, init std, multiplier, ε, each by the rules of the optimizer training it.
-    params_p = run.scale.params if run.scale.params is not None else estimated_params(run.scale.width, run.scale.depth)
+    params_p = params_of(run.scale)
     params_ratio = target.params / params_p if target.params is not None and params_p else None
     if law is not None:
         law.check_axes()
@@ -271,7 +266,7 @@ def _ratios(run: ProxyRun, target: Scale, choices: RuleChoices) -> tuple[Ratios,
         m_depth = target.depth / proxy.depth
     m = target.width / proxy.width
     depth_t = target.depth if target.depth is not None else proxy.depth
-    params_p = proxy.params if proxy.params is not None else estimated_params(proxy.width, proxy.depth)
+    params_p = params_of(proxy)
     # Non-embedding parameters grow as W²·L; a proxy-stated count is scaled the same way.
     params_t = target.params if target.params is not None else \
         None if params_p is None else params_p * m**2 * (m_depth or 1.0)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from ..errors import InputError
 from .law import Law
-from .scale import Scale
+from .scale import Scale, estimated_params
 
 #: The quantities a request provides, in the order they are reported.
 QUANTITIES = ("non_embedding_params", "flops_per_token", "tokens", "compute")
@@ -75,7 +75,7 @@ def quantities(request: Request) -> dict[str, float]:
     if request.params is not None:
         n = request.params
     elif shape:
-        n = 12 * request.depth * request.width**2  # type: ignore[operator]
+        n = estimated_params(request.width, request.depth)  # type: ignore[arg-type, assignment]
     else:
         raise InputError("params: the model size is needed: params, or width and depth")
     if shape:

@@ -22,6 +22,16 @@ class Scale:
     params: float | None = None
 
 
+def estimated_params(width: float, depth: float | None) -> float | None:
+    """Non-embedding transformer parameters ≈ 12·L·W² (Kaplan et al. 2020, arXiv 2001.08361)."""
+    return None if depth is None else 12.0 * depth * width**2
+
+
+def params_of(scale: Scale) -> float | None:
+    """The scale's stated parameter count, else ``estimated_params`` of its width and depth."""
+    return scale.params if scale.params is not None else estimated_params(scale.width, scale.depth)
+
+
 class Ratios(NamedTuple):
     """The target's scale over the proxy's, per axis (``None``: the axis is not transferred)."""
 
