@@ -103,7 +103,7 @@ def _rules_note(text: str, choices: RuleChoices | None) -> list[str]:
               if name in known and getattr(used, name) != value}
     if not differ:
         return []
-    flags = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in differ.items())
+    flags = " ".join(f"{O.flag(name)} {value}" for name, value in differ.items())
     recorded = ", ".join(f"{name.removesuffix('_rule').replace('_', '-')}={value}" for name, value in differ.items())
     return [f"the target records {recorded} (# rules:), this check uses "
             + ", ".join(f"{getattr(used, name)}" for name in differ)

@@ -130,7 +130,9 @@ RULE_HELP: dict[str, str] = {
 }
 
 
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
+    """The command-line flag of a parameter or ``RuleChoices`` field: ``wd_width_rule`` →
+    ``--wd-width-rule``."""
     return "--" + name.replace("_", "-")
 
 
@@ -143,7 +145,7 @@ def _rule_options() -> dict[str, tuple[Any, Any]]:
     options: dict[str, tuple[Any, Any]] = {}
     for field in dataclasses.fields(RuleChoices):
         allowed = CHOICES.get(field.name)
-        option = typer.Option(_flag(field.name), help=RULE_HELP[field.name],
+        option = typer.Option(flag(field.name), help=RULE_HELP[field.name],
                               autocompletion=_completer(allowed) if allowed else None,
                               metavar="|".join(allowed) if allowed else "A")
         options[field.name] = (Annotated[str, option], str(field.default))
@@ -168,7 +170,7 @@ def rule_choices(**values: Any) -> Any:
         return RuleChoices(**values)
     except InputError as exc:
         field, _, rest = str(exc).partition(": ")
-        raise InputError(f"{_flag(field)}: {rest}") from None
+        raise InputError(f"{flag(field)}: {rest}") from None
 
 
 def with_rule_options(command: Callable[..., Any]) -> Callable[..., Any]:
