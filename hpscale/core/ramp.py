@@ -177,7 +177,7 @@ class RampResult:
         seen = dict.fromkeys(w if w in everywhere else f"stage {index}: {w}"
                              for index, r in enumerate(self.results, start=1) for w in r.warnings)
         above = [s for s in self.stages if self.above_critical(s)]
-        if above:
+        if above and self.critical_batch is not None:
             seen[f"--critical-batch: {format_si(self.critical_batch)}: stage(s) "
                  + ", ".join(str(self.stages.index(s) + 1) for s in above)
                  + " run above it; the square-root batch rules hold below the critical batch "
