@@ -101,6 +101,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("explain", "hpscale.commands.explain", "explain_command"),
     ("spectrum", "hpscale.commands.spectrum", "spectrum_command"),
     ("fit", "hpscale.commands.fit", "fit_command"),
+    ("ramp", "hpscale.commands.ramp", "ramp_command"),
 ]
 
 

@@ -116,7 +116,7 @@ RULE_HELP: dict[str, str] = {
     "(λ ∝ √m, Fan et al. 2025) or constant (plain µP).",
     "readout_rule": "µP readout: mureadout (LR kept, forward multiplier 1/m, the mup library) or "
     "table3 (LR and init 1/m, Tensor Programs V Table 3).",
-    "beta_rule": "Adam β vs batch: linear (1 − κ(1 − β), Malladi et al. 2022), exponential (β^κ) or "
+    "beta_rule": "Adam β vs batch: linear (1 − κ(1 − β), Malladi et al. 2022), exponential (β^κ: β2's half-life in tokens kept, Marek et al. 2025) or "
     "keep (β unchanged: a team policy).",
     "tau_rule": "AdamW timescale vs token horizon: constant (Wang & Aitchison) or power-lines "
     "(τ ∝ TPP^−a, Bergsma et al. 2025).",

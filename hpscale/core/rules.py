@@ -508,12 +508,21 @@ def beta_batch_limit(beta: float) -> float:
     invariant="the averaging window of Adam's moments in samples, 1/(1 − β) steps × B",
     convention="independent of the weight-decay convention",
     validity="linear form defined for κ(1 − β) ≤ 1 (β̂ in [0, 1)); the exponential form β^κ "
-    "agrees to first order and is offered as a named option; ``keep`` leaves β as it is (a team "
+    "agrees to first order and keeps the moment's half-life fixed in samples (tokens) at every κ, "
+    "so it stays defined where the linear form stops; ``keep`` leaves β as it is (a team "
     "policy, not a rule: the window in samples then grows with the batch)",
-    reference=_MALLADI,
+    reference=f"{_MALLADI} (linear); Marek et al. 2025, Small Batch Size Training for Language "
+    "Models: When Vanilla SGD Works, and Why Gradient Accumulation Is Wasteful, arXiv 2507.07101 "
+    "(abstract: β2's half-life held fixed in tokens; exponential form)",
 )
 def adam_beta_for_batch(beta: float, batch_ratio: float, form: BetaRule = "linear") -> float:
-    """linear (the paper's rule): β̂ = 1 − κ·(1 − β);  exponential: β̂ = β^κ;  keep: β̂ = β.
+    """linear (Malladi et al.): β̂ = 1 − κ·(1 − β);  exponential (Marek et al.): β̂ = β^κ;
+    keep: β̂ = β.
+
+    The exponential form keeps the half-life h = ln ½ / ln β (in steps) times B, i.e. the
+    half-life in samples (tokens), exactly; it is the model-EMA rule's form, composes exactly
+    ((β^κ₁)^κ₂ = β^(κ₁κ₂)) and is defined at every κ > 0. The linear form agrees to first order
+    in κ(1 − β) and stops at κ(1 − β) ≥ 1.
 
     Symbols: β = β1 or β2 of the proxy, in [0, 1); κ = B_target / B_proxy.
     Raises ``ValueError`` when the linear form leaves [0, 1), i.e. κ > 1/(1 − β).

@@ -1,0 +1,138 @@
+"""``hpscale ramp``: parse → ``hpscale.core.ramp`` (one ``transfer`` per stage) → render.
+
+Formats: table (the stage table), json (the contract, docs/contracts.md), yaml (the same
+object), megatron (the ``--step-batch-size-schedule`` string alone; needs --seq-len).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from . import options as O
+
+if TYPE_CHECKING:
+    from ..core.rules import RuleChoices
+
+RAMP_FORMATS = ("table", "json", "yaml", "megatron")
+
+RampOpt = Annotated[str, typer.Option(
+    "--ramp", metavar="SPEC", show_default=False,
+    help="linear:F[:K] (K stages, default 4, over the first fraction F ∈ (0, 1] of the data) or "
+    "stages:0=B0,S1=B1,… (stage starts in the config's unit of data seen, strictly increasing "
+    "batches ending at --batch-size).")]
+
+
+def _short(value: float) -> str:
+    """A batch in a table cell: 3,932,160 → 3.932M (``format_si`` keeps every digit below 10⁷)."""
+    from ..numbers import format_si
+
+    return f"{value / 1e6:.4g}M" if 1e6 <= value < 1e7 else format_si(value)
+
+
+def _table(result: Any, color: bool | None) -> str:
+    from rich import box
+    from rich.table import Table
+
+    from ..numbers import format_si
+    from ..render import fmt_value, render_rich
+
+    data = result.to_json_dict()
+    table = Table(title=f"batch ramp: reference batch {format_si(result.reference_batch)} {result.unit} "
+                  f"(the proxy's), {format_si(result.total)} {result.unit} of data",
+                  box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, collapse_padding=True)
+    rows = data["stages"]
+    ema = any(row["ema_decay"] is not None for row in rows)
+    warmup = any(row["warmup_steps"] is not None for row in rows)
+    headers = ["#", "from", "batch", "κ", "lr", "wd", "β1", "β2", "ε"] + ["EMA"] * ema + ["warmup"] * warmup
+    for header in headers:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in rows:
+        hidden = row["param_groups"]["hidden"]
+        cells = [str(row["stage"]), format_si(row["start"]),
+                 _short(row["batch_size"]) + ("!" if row["above_critical_batch"] else ""),
+                 fmt_value(row["batch_ratio"], 4), fmt_value(hidden["lr"], 3),
+                 fmt_value(hidden["weight_decay"], 3), fmt_value(row["betas"][0], 4),
+                 fmt_value(row["betas"][1], 4), fmt_value(hidden["eps"], 3)]
+        cells += ["" if row["ema_decay"] is None else fmt_value(row["ema_decay"], 5)] * ema
+        cells += ["" if row["warmup_steps"] is None else str(row["warmup_steps"])] * warmup
+        table.add_row(*cells)
+    caption = "lr, wd, ε: the hidden group (--format json has every group)"
+    if result.critical_batch is not None:
+        caption += f"; ! above the critical batch {format_si(result.critical_batch)}"
+    table.caption, table.caption_justify = caption, "left"
+    text = render_rich([table], color=color)
+    if result.megatron is not None:  # unwrapped, to copy as it is
+        text += f"\nMegatron-LM --step-batch-size-schedule:\n{result.megatron}\n"
+    return text
+
+
+@O.with_rule_options
+def ramp_command(
+    proxy: O.ProxyArg,
+    batch_size: Annotated[str, typer.Option(
+        "--batch-size", metavar="B", show_default=False,
+        help="The target batch the ramp reaches, in the config's unit.")],
+    ramp: RampOpt,
+    start_batch: Annotated[str | None, typer.Option(
+        "--start-batch", metavar="B", show_default=False,
+        help="linear: the first stage's batch; default the proxy's.")] = None,
+    width: O.WidthOpt = None,
+    dataset_size: O.DatasetOpt = None,
+    depth: O.DepthOpt = None,
+    critical_batch: Annotated[str | None, typer.Option(
+        "--critical-batch", metavar="B", show_default=False,
+        help="A critical batch you measured (config's unit); stages above it are flagged.")] = None,
+    seq_len: Annotated[str | None, typer.Option(
+        "--seq-len", metavar="T", show_default=False,
+        help="Tokens per sequence: adds Megatron-LM's --step-batch-size-schedule string.")] = None,
+    format: O.format_option(RAMP_FORMATS, "table, json (the contract), yaml, or megatron "  # type: ignore[valid-type]
+                            "(the schedule string alone; needs --seq-len).") = "table",
+    output: O.OutputOpt = None,
+    choices: RuleChoices | None = None,
+) -> None:
+    """Stage a batch ramp from PROXY: per stage the batch and every hyperparameter rescaled
+    for κ = B_stage / B_proxy (docs/ramp.md)."""
+    output_file = O.output_option(output)
+    fmt = O.choice("--format", format, RAMP_FORMATS)
+    from ..api import load_config, target_scale
+    from ..contract import dumps_json
+    from ..core.compose import read_proxy
+    from ..core.ramp import parse_ramp, run_ramp, training_data
+    from ..errors import InputError
+    from ..output import emit, warn
+
+    sizes = {
+        "--batch-size": O.size_option("--batch-size", batch_size),
+        "--start-batch": O.size_option("--start-batch", start_batch),
+        "--critical-batch": O.size_option("--critical-batch", critical_batch),
+        "--seq-len": O.size_option("--seq-len", seq_len, whole=True),
+    }
+    if fmt == "megatron" and sizes["--seq-len"] is None:
+        raise InputError("--seq-len: --format megatron needs tokens per sequence")
+    config = load_config(proxy)
+    assert choices is not None
+    target = target_scale(config, width=O.size_option("--width", width, whole=True),
+                          batch_size=sizes["--batch-size"],
+                          dataset_size=O.size_option("--dataset-size", dataset_size),
+                          depth=O.size_option("--depth", depth, whole=True))
+    run = read_proxy(config)
+    stages = parse_ramp(ramp, sizes["--start-batch"] or run.scale.batch_size, target.batch_size,
+                        training_data(run, target))
+    seq = sizes["--seq-len"]
+    result = run_ramp(run, target, stages, choices, sizes["--critical-batch"],
+                      None if seq is None else int(seq))
+    if fmt == "megatron":
+        assert result.megatron is not None
+        text = result.megatron + "\n"
+    elif fmt == "json":
+        text = dumps_json(result.to_json_dict())
+    elif fmt == "yaml":
+        import yaml
+
+        text = yaml.safe_dump(result.to_json_dict(), sort_keys=False, allow_unicode=True)
+    else:
+        text = _table(result, None if output_file is None else False)
+    warn(result.warnings())
+    emit(text, output_file, [proxy])
