@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 # while building the models (~3 ms of start-up on every CLI call).
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 
+from .core.muon_shapes import CONVENTIONS as MUON_CONVENTIONS
 from .core.rules import GROUPS, Group
 from .numbers import json_pattern, parse_number
 
@@ -182,6 +183,24 @@ class OptimizerSection(_Strict):
     )
 
 
+class MuonSection(_Strict):
+    """Muon (``torch.optim.Muon``) for the hidden matrices of a hybrid run; the other groups keep
+    the ``optimizer`` section's AdamW values. ``param_groups.hidden`` still overrides these."""
+
+    lr: PositiveFloat = Field(description="Muon's lr η, as the proxy's trainer was given it (before its shape factor).")
+    weight_decay: NonNegativeFloat = Field(
+        description="Muon's weight_decay λ; decoupled, with the unadjusted lr: p ← p·(1 − η·λ).")
+    momentum: Beta = Field(0.95, description="Muon's momentum μ in [0, 1).")
+    nesterov: bool = Field(True, description="Nesterov momentum (torch.optim.Muon's default).")
+    eps: PositiveFloat = Field(1e-7, description="Newton–Schulz ε (torch.optim.Muon's eps), kept as is.")
+    convention: Literal[MUON_CONVENTIONS] = Field(  # type: ignore[valid-type]
+        "original",
+        description="The proxy trainer's shape factor s(A, B) (A = fan_out, B = fan_in): original "
+        "√max(1, A/B) (torch default), match_rms_adamw 0.2·√max(A, B), spectral √max(A, B), "
+        "unit_rms_norm √(A/B).",
+    )
+
+
 class GroupOverride(_Strict):
     """Per-group values; anything left out falls back to the optimizer-level value."""
 
@@ -217,6 +236,8 @@ class RunConfig(_Strict):
     optimizer: OptimizerSection
     init_std: PositiveFloat | None = Field(None, description="Init std of every group.")
     ema_decay: EmaDecay | None = Field(None, description="Model-EMA decay ρ in (0, 1).")
+    muon: MuonSection | None = Field(
+        None, description="Muon for the hidden matrices (a hybrid Muon + AdamW run); absent: AdamW everywhere.")
     param_groups: ParamGroups = Field(default_factory=ParamGroups)
 
     def group_override(self, group: Group) -> GroupOverride:
@@ -233,6 +254,7 @@ SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "model": tuple(ModelSection.model_fields),
     "data": tuple(DataSection.model_fields),
     "optimizer": tuple(OptimizerSection.model_fields),
+    "muon": tuple(MuonSection.model_fields),
     "param_groups": GROUPS,
     "param_groups.*": tuple(GroupOverride.model_fields),
 }

@@ -87,7 +87,8 @@ def transfer_renderables(result: TransferResult, width: int | None = None) -> li
         groups.add_column(column, justify=justify, no_wrap=column in ("proxy", "target"))  # type: ignore[arg-type]
     for name, g in result.groups.items():
         for label, quantity in (("lr η", g.lr), ("wd λ", g.weight_decay), ("init σ", g.init_std),
-                                ("mult.", g.multiplier), ("Adam ε", g.eps)):
+                                ("mult.", g.multiplier),
+                                ("Muon ε" if result.optimizers[name] == "muon" else "Adam ε", g.eps)):
             cells = [name if label == "lr η" else "", label, fmt_value(quantity.proxy),
                      fmt_value(quantity.target), fmt_factors(quantity)]
             groups.add_row(*cells, *([fmt_rules(quantity)] if wide else []))
@@ -112,6 +113,10 @@ def transfer_renderables(result: TransferResult, width: int | None = None) -> li
     if result.warmup_steps is not None:
         adam.add_row("warmup steps", f"{result.warmup_steps.proxy:,.0f}",
                      f"{round(result.warmup_steps.target or 0):,}", "warmup-samples: w/κ")
+    for group, options in result.optimizer_options.items():
+        adam.add_row(f"Muon momentum ({group})", fmt_value(options["momentum"]), fmt_value(options["momentum"]),
+                     "kept (assumed)")
+        adam.add_row(f"Muon convention ({group})", "", str(options["convention"]), "s(A, B) of the target trainer")
     if result.residual_multiplier is not None:
         adam.add_row("residual multiplier", fmt_value(result.residual_multiplier.proxy),
                      fmt_value(result.residual_multiplier.target),
@@ -135,11 +140,19 @@ def transfer_renderables(result: TransferResult, width: int | None = None) -> li
         if wide else {"timescale": "m", "sqrt": "√m", "constant": "1"}
     law_width = any(f.rule.startswith("law:") and f.axis in ("width", "params")
                     for f in result.groups["hidden"].weight_decay.factors)
+    chosen_rule: str = result.choices.wd_width_rule
+    if result.optimizers["hidden"] == "muon":
+        alternatives.title = "Hidden (Muon) weight decay vs width: the four published rules"
+        laws = {"timescale": "1/f_η (η·λ kept)", "independent": "1/m (Qiu et al.)", "fixed": "1 (Moonlight)",
+                "zero": "0"}
+        chosen_rule = result.choices.muon_wd_width_rule
     for alt in result.alternatives:
-        chosen = "◀ chosen" if alt.rule == result.choices.wd_width_rule and not law_width else ""
+        chosen = "◀ chosen" if alt.rule == chosen_rule and not law_width else ""
         alternatives.add_row(alt.rule, laws[alt.rule], fmt_value(alt.weight_decay), _tau(alt.tau_epoch, 4),
                              fmt_value(alt.sigma_top_ratio, 4), chosen)
     alternatives.caption = (
+        "f_η: the Muon lr's width factor. σ_top: Fan et al.'s law is AdamW's. Choose with "
+        "--muon-wd-width-rule." if result.optimizers["hidden"] == "muon" else
         ("" if wide else "timescale: Wang & Aitchison 2024; sqrt: Fan et al. 2025; constant: plain µP. ")
         + "σ_top ratio: Fan et al.'s √((η_t/λ_t)/(η_p/λ_p))·m^0.75 with this target's η and λ "
         "(batch and data included). Choose with --wd-width-rule"

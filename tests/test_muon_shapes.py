@@ -1,4 +1,4 @@
-"""Muon's shape conventions against the definitions of PyTorch and NVIDIA (hpscale.core.optimizers.muon_shapes)."""
+"""Muon's shape conventions against the definitions of PyTorch and NVIDIA (hpscale.core.muon_shapes)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hpscale.core.optimizers import muon_shapes as S
+from hpscale.core import muon_shapes as S
 from hpscale.errors import InputError
 
 SHAPES = [(1, 1), (64, 64), (256, 64), (64, 256), (768, 3072), (3072, 768), (4096, 4096), (50304, 768),
@@ -92,3 +92,13 @@ def test_unknown_convention_names_the_field_and_the_allowed():
 def test_bad_shape_is_refused(shape):
     with pytest.raises(InputError):
         S.shape_factor("original", *shape)
+
+
+@pytest.mark.parametrize(("shape", "values"), [
+    ((1024, 512), (math.sqrt(2), 6.4, 32.0, math.sqrt(2))),
+    ((1024, 4096), (1.0, 12.8, 64.0, 0.5)),
+])
+def test_worked_numbers_of_the_domain_reference(shape, values):
+    # /work/shared/RULES.md §8: original / match_rms_adamw / spectral / unit_rms_norm.
+    got = tuple(S.shape_factor(name, *shape) for name in ("original", "match_rms_adamw", "spectral", "unit_rms_norm"))
+    assert got == pytest.approx(values, rel=1e-12)

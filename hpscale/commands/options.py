@@ -127,6 +127,10 @@ RULE_HELP: dict[str, str] = {
     "al. 2023).",
     "eps_depth_rule": "Adam ε of residual blocks vs depth: inverse (ε ∝ m_L^−α, CompleteP) or constant.",
     "eps_batch_rule": "Adam ε vs batch: sqrt (ε/√κ, Malladi et al. 2022) or keep (ε unchanged).",
+    "muon_wd_width_rule": "Muon weight decay vs width: timescale (η·λ kept), independent (λ ∝ 1/m, "
+    "Qiu et al.), fixed (Moonlight) or zero.",
+    "muon_convention": "The target trainer's Muon shape convention (lr converted to it), or proxy "
+    "(the proxy's muon.convention).",
 }
 
 

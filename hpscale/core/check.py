@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from ..errors import InputError
 from . import rules as R
 from .compose import GroupValues, ProxyRun, read_proxy, resolve_groups, scale_of, transfer_from
+from .optimizers import OPTIMIZERS
 from .rules import RuleChoices
 from .transfer_result import Quantity, TransferResult
 
@@ -255,7 +256,10 @@ def compare(
             "dataset sizes of proxy and target must use one unit"
         )
     run = proxy_run if proxy_run is not None else read_proxy(proxy)
-    result = transfer_from(run, scale_of(target), choices or RuleChoices(), alternatives=False, law=law)
+    choices = choices or RuleChoices()
+    for spec in OPTIMIZERS.values():  # a target's optimizer section may name its trainer's convention
+        choices = spec.for_target(target, choices) if spec.for_target is not None else choices
+    result = transfer_from(run, scale_of(target), choices, alternatives=False, law=law)
     states = functools.partial(_stated_in, target, stated)
     found = resolve_groups(target)
     out: list[Comparison] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError, RuleDomainError
 from . import rules as R
@@ -48,7 +48,26 @@ def scale_of(config: RunConfig) -> Scale:
 
 
 def resolve_groups(config: RunConfig) -> dict[Group, GroupValues]:
-    """Each group's values as the run used them: the override if given, else the global."""
+    """Each group's values as the run used them: the override if given, else the global (or
+    the section of the optimizer that trains the group, ``optimizer_sections``)."""
+    return optimizer_sections(config, _resolve_defaults(config))[0]
+
+
+def optimizer_sections(
+    config: RunConfig, groups: dict[Group, GroupValues]
+) -> tuple[dict[Group, GroupValues], dict[Group, str], dict[str, Any]]:
+    """The groups with the values of every optimizer section the config adds (``muon``), which
+    optimizer trains each group, and each added optimizer's settings (``OptimizerSpec.read``)."""
+    optimizers: dict[Group, str] = dict.fromkeys(GROUPS, DEFAULT)
+    settings: dict[str, Any] = {}
+    for spec in OPTIMIZERS.values():
+        if spec.read is not None and getattr(config, spec.section, None) is not None:
+            groups, settings[spec.name] = spec.read(config, groups)
+            optimizers.update(dict.fromkeys(spec.default_groups, spec.name))
+    return groups, optimizers, settings
+
+
+def _resolve_defaults(config: RunConfig) -> dict[Group, GroupValues]:
     model, optimizer = config.model, config.optimizer
     base_width = model.base_width or model.width
     coupled_convention = optimizer.weight_decay_convention == "coupled"
@@ -101,11 +120,14 @@ class ProxyRun(NamedTuple):
     notes: tuple[str, ...] = ()  # warnings about the proxy itself, repeated in every transfer
     #: The optimizer that trains each group (a key of ``hpscale.core.optimizers.OPTIMIZERS``).
     optimizers: Mapping[Group, str] = FrozenMap(dict.fromkeys(GROUPS, DEFAULT))
+    #: Each added optimizer's run-wide settings (``OptimizerSpec.read``), by name.
+    settings: Mapping[str, Any] = FrozenMap()
 
 
 def read_proxy(config: RunConfig) -> ProxyRun:
     """Collect the proxy's scale, per-group values and timescales from a config."""
-    scale, groups = scale_of(config), resolve_groups(config)
+    scale = scale_of(config)
+    groups, optimizers, settings = optimizer_sections(config, _resolve_defaults(config))
     epochs = config.data.epochs
     return ProxyRun(
         name=config.name,
@@ -127,6 +149,8 @@ def read_proxy(config: RunConfig) -> ProxyRun:
             for group, v in groups.items()
         },
         notes=_proxy_notes(groups, config.optimizer.weight_decay_convention),
+        optimizers=FrozenMap(optimizers),
+        settings=FrozenMap(settings),
     )
 
 
@@ -202,6 +226,9 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
     groups = _groups(run, ratios, choices, target, law, params_ratio)
     if law is not None:  # issue 17.5: the proxy's lr against the law's own optimum at the proxy
         warnings += proxy_warnings(law, run.scale, params_p, run.unit, groups[law.group].lr.proxy)
+    for name, settings in run.settings.items():
+        notes = OPTIMIZERS[name].notes
+        warnings += notes(settings, ratios, choices) if notes is not None else ()
     for group, values in groups.items():
         _warn_timescales(group, values, run.convention, warnings)
     warnings += _width_rule_warnings(run, groups, ratios, choices)
@@ -212,11 +239,18 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
     # 5. The disagreement: hidden λ under all three width rules, with Fan et al.'s σ_top ratio.
     hidden = groups["hidden"]
     assert hidden.lr.target is not None
-    alternatives = _width_rule_alternatives(
-        run.groups["hidden"], hidden.lr.target, _coupled(hidden, run.convention), ratios.width,
-        choices, run.convention, target,
-        _product(tuple(f for f in hidden.weight_decay.factors if f.axis == "width")),
-    ) if with_alternatives else ()
+    own_alternatives = OPTIMIZERS[run.optimizers["hidden"]].alternatives
+    if not with_alternatives:
+        alternatives: tuple[WidthRuleAlternative, ...] = ()
+    elif own_alternatives is not None:
+        alternatives = own_alternatives(_context(run, "hidden", ratios, choices, target, law, params_ratio, None),
+                                        hidden)
+    else:
+        alternatives = _width_rule_alternatives(
+            run.groups["hidden"], hidden.lr.target, _coupled(hidden, run.convention), ratios.width,
+            choices, run.convention, target,
+            _product(tuple(f for f in hidden.weight_decay.factors if f.axis == "width")),
+        )
     result = TransferResult(
         name=run.name,
         proxy=run.scale,
@@ -241,6 +275,12 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         alternatives=alternatives,
         warnings=tuple(dict.fromkeys(warnings)),
         law=law,
+        optimizers=run.optimizers,
+        optimizer_options=FrozenMap({
+            group: options(run.settings[name], choices, groups[group])
+            for group, name in run.optimizers.items()
+            if (options := OPTIMIZERS[name].group_options) is not None
+        }),
     )
     _check_finite(result)
     return result
@@ -353,11 +393,17 @@ def _groups(run: ProxyRun, ratios: Ratios, choices: RuleChoices, target: Scale, 
     (``ProxyRun.optimizers``), whose shared factors are prepared once."""
     prepared = {name: OPTIMIZERS[name].prepare(ratios, choices) for name in dict.fromkeys(run.optimizers.values())}
     return {
-        group: OPTIMIZERS[run.optimizers[group]].compose_group(GroupContext(
-            group, run.groups[group], ratios, choices, target, run.convention, run.epochs, run.timescales[group],
-            law, params_ratio, prepared[run.optimizers[group]]))
+        group: OPTIMIZERS[run.optimizers[group]].compose_group(_context(
+            run, group, ratios, choices, target, law, params_ratio, prepared[run.optimizers[group]]))
         for group in GROUPS
     }
+
+
+def _context(run: ProxyRun, group: Group, ratios: Ratios, choices: RuleChoices, target: Scale, law: Law | None,
+             params_ratio: float | None, prepared: Any) -> GroupContext:
+    """What the optimizer training ``group`` reads to compose it."""
+    return GroupContext(group, run.groups[group], ratios, choices, target, run.convention, run.epochs,
+                        run.timescales[group], law, params_ratio, prepared, run.settings.get(run.optimizers[group]))
 
 
 def _coupled(result: GroupResult, convention: str) -> float:
@@ -383,6 +429,8 @@ def _width_rule_warnings(
                 "tuned value; retune the proxy with λ = 0 to follow the paper)"
             )
     hidden, proxy_hidden = groups["hidden"], run.groups["hidden"]
+    if run.optimizers["hidden"] != DEFAULT:  # Fan et al.'s σ_top law is AdamW's
+        return warnings
     wd_t = _coupled(hidden, run.convention)
     if proxy_hidden.weight_decay_coupled > 0 and wd_t > 0 and hidden.lr.target is not None:
         sigma = R.sigma_top_ratio(hidden.lr.target / proxy_hidden.lr, wd_t / proxy_hidden.weight_decay_coupled,

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from ..errors import InputError
+from .muon_shapes import CONVENTIONS as MUON_CONVENTIONS
 from .scale import Factor
 
 Group = Literal["embedding", "hidden", "readout", "vector"]
@@ -52,6 +53,10 @@ EPS_WIDTH_RULES: tuple[EpsWidthRule, ...] = ("inverse", "constant")
 EPS_DEPTH_RULES: tuple[EpsDepthRule, ...] = ("inverse", "constant")
 EPS_BATCH_RULES: tuple[EpsBatchRule, ...] = ("sqrt", "keep")
 DEPTH_RULES: tuple[DepthRule, ...] = ("completep", "depth-mup")
+#: Muon's weight decay vs width (``hpscale.core.optimizers.muon.muon_wd_width_factor``).
+MUON_WD_WIDTH_RULES: tuple[str, ...] = ("timescale", "independent", "fixed", "zero")
+#: The target trainer's Muon shape convention; ``proxy``: the proxy's (``muon.convention``).
+MUON_TARGET_CONVENTIONS: tuple[str, ...] = ("proxy", *MUON_CONVENTIONS)
 
 #: The groups whose parameters sit inside the residual blocks, which depth transfer rescales:
 #: the hidden matrices and the vector-like norm gains and biases. (hpscale's ``vector`` group also
@@ -87,6 +92,9 @@ class RuleChoices:
     depth_rule: DepthRule = "completep"
     eps_depth_rule: EpsDepthRule = "inverse"
     eps_batch_rule: EpsBatchRule = "sqrt"
+    #: Muon groups only (a config with a ``muon`` section); the JSON shows them only there.
+    muon_wd_width_rule: str = "timescale"
+    muon_convention: str = "proxy"
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
@@ -108,7 +116,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "depth_rule": DEPTH_RULES,
     "eps_depth_rule": EPS_DEPTH_RULES,
     "eps_batch_rule": EPS_BATCH_RULES,
+    "muon_wd_width_rule": MUON_WD_WIDTH_RULES,
+    "muon_convention": MUON_TARGET_CONVENTIONS,
 }
+#: The choices that only an optimizer besides AdamW reads, and that optimizer (the JSON's
+#: ``rules`` shows them only for a run it trains a group of).
+OPTIMIZER_CHOICES: dict[str, str] = {"muon_wd_width_rule": "muon", "muon_convention": "muon"}
 
 
 @dataclass(frozen=True)

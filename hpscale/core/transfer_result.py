@@ -16,13 +16,14 @@ timestamps, keys in a fixed order, floats rounded to ``SIGNIFICANT_DIGITS`` sign
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._version import __version__
 from ..numbers import clean, clean_fraction, exact
 from ..text import printable
 from .frozen import FrozenMap
-from .rules import GROUPS, Group, RuleChoices, WdWidthRule
+from .rules import GROUPS, OPTIMIZER_CHOICES, Group, RuleChoices, WdWidthRule
 from .scale import AXES, Factor, Ratios, Scale
 
 if TYPE_CHECKING:
@@ -103,6 +104,11 @@ class TransferResult:
     warnings: tuple[str, ...] = field(default=())
     #: The fitted law used instead of the rules on the axes it covers (``transfer --law``).
     law: Law | None = None
+    #: The optimizer that trains each group, and each added optimizer's settings (``muon``).
+    optimizers: Mapping[Group, str] = field(default_factory=lambda: dict.fromkeys(GROUPS, "adamw"))
+    #: The PyTorch keyword arguments of each group an added optimizer trains
+    #: (``OptimizerSpec.group_options``); the other groups' are AdamW's.
+    optimizer_options: Mapping[Group, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_json_dict(self, *, derivation: bool = False) -> dict[str, Any]:
         """The JSON contract (``schema_version`` 1) that ``hpscale transfer --format json`` prints;
@@ -157,10 +163,11 @@ def _unchanged_axes(result: TransferResult) -> frozenset[str]:
     return frozenset(axis for axis, ratio in ratios.items() if ratio is None or ratio == 1)
 
 
-def rules_json(choices: RuleChoices, *, depth: bool = True) -> dict[str, Any]:
-    """Every field of ``RuleChoices`` by name (``depth_rule`` is null when no depth transfer ran)."""
+def rules_json(choices: RuleChoices, *, depth: bool = True, optimizers: Collection[str] = ()) -> dict[str, Any]:
+    """Every field of ``RuleChoices`` by name (``depth_rule`` is null when no depth transfer ran);
+    the choices of an optimizer (``OPTIMIZER_CHOICES``) only where it is in ``optimizers``."""
     out = {f.name: clean(getattr(choices, f.name)) if f.name == "tau_exponent" else getattr(choices, f.name)
-           for f in fields(choices)}
+           for f in fields(choices) if OPTIMIZER_CHOICES.get(f.name, "") in ("", *optimizers)}
     if not depth:
         out["depth_rule"] = None
     return out
@@ -186,7 +193,7 @@ def transfer_json(result: TransferResult, *, derivation: bool = False) -> dict[s
             "depth": clean(result.ratios.depth),
             "tokens_per_param": clean(result.ratios.tokens_per_param),
         },
-        "rules": rules_json(choices, depth=result.ratios.depth is not None),
+        "rules": rules_json(choices, depth=result.ratios.depth is not None, optimizers=set(result.optimizers.values())),
         "law": law_json(result.law),
         "weight_decay_convention": result.convention,
         "param_groups": {
@@ -202,7 +209,7 @@ def transfer_json(result: TransferResult, *, derivation: bool = False) -> dict[s
         # What the optimizer takes, per param group (torch.optim.AdamW(..., lr, weight_decay,
         # betas, eps)); and what the model must apply itself (AdamW ignores these keys).
         "optimizer_groups": {
-            group: {
+            group: _options_json(result.optimizer_options[group]) if group in result.optimizer_options else {
                 "lr": clean(g.lr.target),
                 "weight_decay": clean(g.weight_decay.target),
                 "betas": betas,
@@ -237,6 +244,8 @@ def transfer_json(result: TransferResult, *, derivation: bool = False) -> dict[s
         },
         "warnings": list(result.warnings),
     }
+    if result.optimizer_options:  # additive: only where an optimizer besides AdamW trains a group
+        obj["optimizers"] = dict(result.optimizers)
     if derivation:
         still = _unchanged_axes(result)
         obj["factors"] = {
@@ -250,6 +259,10 @@ def transfer_json(result: TransferResult, *, derivation: bool = False) -> dict[s
             for group, g in result.groups.items()
         }
     return obj
+
+
+def _options_json(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: clean(value) if isinstance(value, float) else value for key, value in options.items()}
 
 
 def target_config(result: TransferResult) -> dict[str, Any]:
@@ -287,6 +300,10 @@ def target_config(result: TransferResult) -> dict[str, Any]:
     }
     if result.warmup_steps is not None:
         config["optimizer"]["warmup_steps"] = whole_steps(result.warmup_steps)
+    for group, options in result.optimizer_options.items():
+        # The added optimizer's section (named as the optimizer, ``muon``), from its group.
+        config[result.optimizers[group]] = {key: value for key, value in _options_json(options).items()
+                                            if key != "adjust_lr_fn"}
     if embedding.init_std.target is not None:
         config["init_std"] = clean(embedding.init_std.target)
     if result.ema_decay is not None:

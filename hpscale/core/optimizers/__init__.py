@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from .adamw import ADAMW
 from .base import GroupContext, GroupValues, OptimizerSpec
+from .muon import MUON
 
 #: Every optimizer hpscale can transfer, by name; the first is the default of every group.
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     ADAMW.name: ADAMW,
+    MUON.name: MUON,
 }
 DEFAULT = ADAMW.name
 

@@ -15,7 +15,7 @@ from ..law import law_factors
 from ..rules import RuleChoices
 from ..scale import Factor, Ratios
 from ..transfer_result import GroupResult, Quantity
-from .base import GroupContext, OptimizerSpec, group_timescales, product
+from .base import GroupContext, OptimizerSpec, group_timescales, model_quantities, product
 
 
 class Shared(NamedTuple):
@@ -79,8 +79,7 @@ def compose_group(ctx: GroupContext) -> GroupResult:
     else:
         wd_t = wd_coupled_t
     # Init std and forward multiplier (µP); ε: batch, width (every group), depth (residual blocks).
-    init_factor = R.factor("mup-init", R.mup_init_std_width_factor(group, m, choices.readout_rule))
-    mult_factor = R.factor("mup-multiplier", R.mup_multiplier_width_factor(group, m, choices.readout_rule))
+    init_std, multiplier = model_quantities(group, values, m, choices.readout_rule)
     eps_factors: tuple[Factor, ...] = (
         shared.batch_eps,
         R.factor("eps-width", R.eps_width_factor(group, m, choices.eps_width_rule), choices.eps_width_rule),
@@ -92,9 +91,8 @@ def compose_group(ctx: GroupContext) -> GroupResult:
     return GroupResult(
         lr=Quantity(values.lr, lr_t, tuple(lr_factors)),
         weight_decay=Quantity(values.weight_decay, wd_t, tuple(wd_factors)),
-        init_std=Quantity(values.init_std, None if values.init_std is None else values.init_std * init_factor.value,
-                          (init_factor,)),
-        multiplier=Quantity(values.multiplier, values.multiplier * mult_factor.value, (mult_factor,)),
+        init_std=init_std,
+        multiplier=multiplier,
         eps=Quantity(values.eps, values.eps * product(eps_factors), eps_factors),
         timescales_proxy=ctx.timescales_proxy,
         timescales_target=group_timescales(lr_t, wd_coupled_t, ctx.target.batch_size, ctx.target.dataset_size,

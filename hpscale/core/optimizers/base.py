@@ -19,7 +19,7 @@ from ...errors import InputError
 from .. import rules as R
 from ..rules import Group, RuleChoices
 from ..scale import Factor, Ratios, Scale
-from ..transfer_result import GroupResult, Timescales
+from ..transfer_result import GroupResult, Quantity, Timescales
 
 if TYPE_CHECKING:
     from ..law import Law
@@ -52,6 +52,8 @@ class GroupContext(NamedTuple):
     law: Law | None
     params_ratio: float | None
     prepared: Any
+    #: The optimizer's run-wide settings read from the config (``OptimizerSpec.read``), or None.
+    settings: Any = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,16 @@ class OptimizerSpec:
     - ``conventions``: the weight-decay conventions its configs may state;
     - ``rules``: the keys of ``hpscale.core.rules.RULES`` it applies to its groups;
     - ``prepare(ratios, choices)``: what is the same for every group, built once per transfer;
-    - ``compose_group(context)``: one group's target values, every factor naming its rule.
+    - ``compose_group(context)``: one group's target values, every factor naming its rule;
+    - ``read(config, groups)``, for an optimizer whose ``section`` a config may add: the groups
+      with its values in place and its run-wide settings (``GroupContext.settings``);
+    - ``notes(settings, ratios, choices)``: warnings every transfer with it carries;
+    - ``alternatives(context, result)``: the hidden group's λ under each of its weight-decay
+      width rules, where it trains that group (AdamW's are built by ``compose``);
+    - ``group_options(settings, choices, result)``: the per-group keyword arguments of its
+      PyTorch class (``optimizer_groups`` in the transfer JSON), where they are not AdamW's;
+    - ``for_target(target_config, choices)``: the choices ``check`` predicts a target with, where
+      the target's own section states one (the trainer convention it was written for).
     """
 
     name: str
@@ -81,10 +92,25 @@ class OptimizerSpec:
     rules: tuple[str, ...]
     prepare: Callable[[Ratios, RuleChoices], Any]
     compose_group: Callable[[GroupContext], GroupResult]
+    read: Callable[[Any, dict[Group, Any]], tuple[dict[Group, Any], Any]] | None = None
+    notes: Callable[[Any, Ratios, RuleChoices], tuple[str, ...]] | None = None
+    alternatives: Callable[[GroupContext, GroupResult], tuple[Any, ...]] | None = None
+    group_options: Callable[[Any, RuleChoices, GroupResult], dict[str, Any]] | None = None
+    for_target: Callable[[Any, RuleChoices], RuleChoices] | None = None
 
     def __post_init__(self) -> None:
         unknown = [key for key in self.rules if key not in R.RULES]
         assert not unknown, f"optimizer {self.name}: unregistered rules {unknown}"
+
+
+def model_quantities(group: Group, values: GroupValues, width_ratio: float,
+                     readout_rule: str) -> tuple[Quantity, Quantity]:
+    """A group's init std and forward multiplier by µP (Tensor Programs V, Table 3): what the
+    model applies, the same whichever optimizer trains the group."""
+    init = R.factor("mup-init", R.mup_init_std_width_factor(group, width_ratio, readout_rule))  # type: ignore[arg-type]
+    mult = R.factor("mup-multiplier", R.mup_multiplier_width_factor(group, width_ratio, readout_rule))  # type: ignore[arg-type]
+    return (Quantity(values.init_std, None if values.init_std is None else values.init_std * init.value, (init,)),
+            Quantity(values.multiplier, values.multiplier * mult.value, (mult,)))
 
 
 def product(factors: tuple[Factor, ...] | list[Factor]) -> float:

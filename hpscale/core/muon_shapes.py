@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ...errors import InputError
+from ..errors import InputError
 
 #: PyTorch's definition of its two conventions.
 TORCH_SOURCE = "PyTorch 2.13.0, torch/optim/_muon.py, function _adjust_lr"
