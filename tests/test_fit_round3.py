@@ -158,3 +158,37 @@ def test_the_cell_tables_are_bounded_and_json_keeps_every_cell(tmp_path) -> None
     assert f"{MAX_TABLE_CELLS} of {MAX_TABLE_CELLS + 10} cells shown" in table.stdout
     data = CliRunner().invoke(app, [*args, "-f", "json"])
     assert len(json.loads(data.stdout)["cells"]) == MAX_TABLE_CELLS + 10
+
+
+def test_a_satisfied_bound_on_the_only_cell_of_an_axis_value_leaves_the_law_unfitted() -> None:
+    # Bracketed cells at w = 0 only (b = 0, 1, 2; z = 0, −1, −2) and one censored cell at w = 1
+    # saying z ≥ −5. The first fit (every bound active) passes through all four cells, so the bound
+    # holds; without it the remaining cells do not vary in w. That used to reach a singular
+    # least-squares solve (numpy LinAlgError, exit 3); now the selection is returned rank-deficient
+    # and the caller reports the law as not fitted.
+    from hpscale.core.fit import _spans_axes
+
+    logs = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 2.0], [1.0, 0.0]])
+    data = _LawData(np.array([0.0, -1.0, -2.0, -5.0]), np.zeros((4, 10)), logs, np.arange(4),
+                    np.zeros(4, bool), np.full(4, 0.35))
+    chosen = censored_selection(data, np.array([0, 0, 0, 1]))
+    assert not _spans_axes(chosen.logs)
+
+
+def test_censored_selection_never_reaches_a_singular_solve_on_random_2d_sweeps() -> None:
+    from hpscale.core.fit import _spans_axes
+
+    rng = np.random.default_rng(1)
+    tried = 0
+    for _ in range(2000):
+        logs = np.log(np.column_stack([rng.choice([128, 256, 512, 1024], 6),
+                                       rng.choice([32, 64, 128, 256], 6)]).astype(float))
+        side = rng.choice([0, 1, -1], size=6, p=[0.5, 0.25, 0.25])
+        if not _spans_axes(logs) or (side == 0).sum() < 3:
+            continue
+        z = rng.normal(-6, 1, 6)
+        data = _LawData(z, z[:, None] + rng.normal(0, 0.1, (6, 25)), logs, np.arange(6), np.zeros(6, bool),
+                        np.full(6, 0.35))
+        censored_selection(data, side)  # raised LinAlgError on 345 of 20,000 such draws before the fix
+        tried += 1
+    assert tried > 500

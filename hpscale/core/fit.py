@@ -276,11 +276,15 @@ def _fit_laws(
         # Checked before censoring (its least squares needs every axis to vary) and after (the
         # cells kept are a subset, whose rank can only drop).
         usable = _spans_axes(data.logs)
+        bounds_only = False
         if usable and censored:
             data = censored_selection(data, side[keep])
-            usable = _spans_axes(data.logs)
+            bounds_only = not _spans_axes(data.logs)
+            usable = not bounds_only
         if not usable:
-            warnings.append(f"law {spec}: the usable cells do not vary in every axis; not fitted")
+            warnings.append(f"law {spec}: the usable cells do not vary in every axis; not fitted" + (
+                " (along one axis only the unbracketed cells' bounds limit the law; --edge keep "
+                "uses their edge settings as estimates)" if bounds_only else ""))
             continue
         law, beta_boot, centre = fit_law(spec, data, options, rng, excess)
         law = law._replace(censored=censored)
@@ -548,7 +552,11 @@ def censored_selection(data: _LawData, side: np.ndarray, max_iter: int = 100) ->
     the information of a point. Assumptions: the true optimum lies beyond the edge (the cell
     was not bracketed because the optimum moved outside the grid, not because of noise or
     divergence), and the law is the same power law for censored and bracketed cells. With no
-    censored cell this is not called, so the fit is exactly the uncensored one.
+    censored cell this is not called, so the fit is exactly the uncensored one. Where the
+    bracketed cells and the violated bounds stop varying in some axis (only satisfied bounds
+    are left there, so S is flat along it and the law is bounded, not determined), the
+    iteration stops and returns that rank-deficient selection: the caller reports the law as
+    not fitted rather than pick one point of the flat valley.
     """
     import numpy as np
 
@@ -562,6 +570,11 @@ def censored_selection(data: _LawData, side: np.ndarray, max_iter: int = 100) ->
     active = censored.copy()
     for _ in range(max_iter):
         rows = ~censored | active
+        if not _spans_axes(data.logs[rows]):
+            # The bracketed cells and the violated bounds do not vary in every axis: along the
+            # missing one only satisfied bounds remain, which limit the law but do not fix it
+            # (S is flat there). Return this selection; the caller reports the law not fitted.
+            break
         beta, _ = _wls(X[rows], data.z[rows], w[rows])
         violated = censored & (side * (data.z - X @ beta) > 0)
         if np.array_equal(violated, active):
