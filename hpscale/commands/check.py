@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from ..core.rules import RuleChoices
 
 CHECK_FORMATS = ("table", "json")
+#: Below this many columns left for "rules / note", the findings table prints them beneath it.
+MIN_RULES_WIDTH = 24
 
 
 def _rtol(value: str) -> float:
@@ -64,6 +66,7 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
     from dataclasses import replace
 
     from ..core.check import compare, stated_fields
+    from ..core.staged import is_staged
     from ..errors import InputError
     from ..export import read_export
     from ..loader import config_from_data, parse_yaml, read_text
@@ -73,9 +76,12 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
         text = read_text(path)
         exported = read_export(text, str(path))  # a trainer's file from an exporter
         data, skipped, notes = exported if exported else (parse_yaml(text, str(path)), (), [])
-        target = config_from_data(data, str(path))
-        report = compare(config, target, choices, tolerance, stated_fields(data), run, (*ignore, *skipped), law)
-        notes = [*notes, *_rules_note(text, choices)]
+        if is_staged(data):  # a batch ramp (hpscale ramp -f json|yaml): every stage is checked
+            report = _check_stages(data, str(path), shared)
+        else:
+            target = config_from_data(data, str(path))
+            report = compare(config, target, choices, tolerance, stated_fields(data), run, (*ignore, *skipped), law)
+        notes = [*notes, *_rules_note(_recorded_rules(text, data), choices)]
         if notes:
             report = replace(report, warnings=(*report.warnings, *notes))
         return report.without_matches(), []
@@ -85,27 +91,60 @@ def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None
         return None, [line if line.startswith(prefix) else f"{prefix} {line}" for line in str(exc).splitlines()]
 
 
-def _rules_note(text: str, choices: RuleChoices | None) -> list[str]:
-    """A note when the target records (``# rules:``, written by ``transfer``) rule choices other
-    than the ones this check uses, naming the flags that check it under its own rules.
+def _check_stages(doc: Any, source: str, shared: tuple[Any, ...]) -> CheckReport:
+    """A staged target: each stage checked as the target config it stands for (core/staged.py),
+    the reports joined, fields named ``stages[i].…``."""
+    from ..core.check import compare
+    from ..core.staged import document_path, merge_stage_reports, reference_comparison, stage_configs
+    from ..errors import InputError
+    from ..loader import config_from_data
+
+    config, run, choices, tolerance, ignore, law = shared
+    reports = []
+    for index, (data, stated) in enumerate(stage_configs(doc, config)):
+        try:
+            target = config_from_data(data, "stage")
+        except InputError as exc:  # name the document's own paths: stages[2].batch_size, target.width
+            lines = (line.removeprefix("stage: ") for line in str(exc).splitlines())
+            raise InputError("\n".join(
+                f"{source}: " + (document_path(line) if line.startswith(("model.", "data.dataset_size"))
+                                 else f"stages[{index}].{document_path(line)}") for line in lines)) from None
+        reports.append(compare(config, target, choices, tolerance, stated, run, ignore, law))
+    return merge_stage_reports(reports, reference_comparison(doc, config.data.batch_size, tolerance), tolerance)
+
+
+def _recorded_rules(text: str, data: Any) -> dict[str, str]:
+    """The rule choices a target records: ``transfer``'s ``# rules:`` line, or a ramp document's
+    ``rules`` mapping (string values only)."""
+    from ..contract import recorded_rules
+    from ..core.staged import is_staged
+
+    if is_staged(data) and isinstance(data.get("rules"), dict):
+        return {str(k): v for k, v in data["rules"].items() if isinstance(v, str)}
+    return recorded_rules(text)
+
+
+def _rules_note(recorded: dict[str, str], choices: RuleChoices | None) -> list[str]:
+    """A note when the target records (``# rules:``, written by ``transfer``; a ramp's ``rules``)
+    rule choices other than the ones this check uses, naming the flags that check it under its
+    own rules.
 
     Why a note, not an automatic switch: the rules are the review's standard; a target made
     under another rule should fail a team's check, but the reviewer must see why at once
     (issue 17 item 4)."""
     from dataclasses import fields
 
-    from ..contract import recorded_rules
     from ..core.rules import RuleChoices
 
     used = choices or RuleChoices()
     known = {f.name for f in fields(used)}
-    differ = {name: value for name, value in recorded_rules(text).items()
+    differ = {name: value for name, value in recorded.items()
               if name in known and getattr(used, name) != value}
     if not differ:
         return []
     flags = " ".join(f"{O.flag(name)} {value}" for name, value in differ.items())
-    recorded = ", ".join(f"{name.removesuffix('_rule').replace('_', '-')}={value}" for name, value in differ.items())
-    return [f"the target records {recorded} (# rules:), this check uses "
+    shown = ", ".join(f"{name.removesuffix('_rule').replace('_', '-')}={value}" for name, value in differ.items())
+    return [f"the target records {shown} (# rules:), this check uses "
             + ", ".join(f"{getattr(used, name)}" for name in differ)
             + f"; to check it under its own rules pass {flags}"]
 
@@ -177,7 +216,10 @@ def check_command(
 def _fmt_rel(rel_error: float | None, status: str) -> str:
     if status == "unpredicted":
         return "—"
-    return "∞" if rel_error is None else f"{rel_error:.2%}"
+    if rel_error is None:
+        return "∞"
+    # A percentage written out in full past 10⁵ % would print hundreds of digits (1e300 found).
+    return f"{rel_error:.2%}" if rel_error < 1000 else f"{rel_error * 100:.3g}%"
 
 
 def _fmt(value: float | None, field: str) -> str:
@@ -202,7 +244,7 @@ def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: 
     from rich.table import Table
     from rich.text import Text
 
-    from ..render import render_rich
+    from ..render import render_rich, table_width
     from ..text import printable
 
     renderables: list[Any] = []
@@ -217,16 +259,25 @@ def render_table(reports: list[tuple[str, CheckReport]], rtol: float, *, color: 
         findings = report.findings
         renderables.append(Text(f"✗ {shown}: {len(findings)} of {checked} stated values differ "
                                 f"(rtol {rtol:g}{ignored})", style="bold red", no_wrap=True, overflow="ignore"))
+        rows = [(finding.field, _fmt(finding.expected, finding.field), _fmt(finding.found, finding.field),
+                 _fmt_rel(finding.rel_error, finding.status),
+                 "; ".join(part for part in (", ".join(finding.rules), finding.note) if part)) for finding in findings]
+        # Long field paths (a staged target's stages[i].param_groups.…) leave the rules column
+        # too narrow to read: then the rules and notes go beneath the table, one line per field.
+        natural = sum(max(len(header), *(len(row[i]) for row in rows)) + 2
+                      for i, header in enumerate(("field", "expected", "found", "rel. error")))
+        beneath = table_width() - natural < MIN_RULES_WIDTH
         table = Table(box=box.SIMPLE_HEAD)
         table.add_column("field", no_wrap=True)
         for column in ("expected", "found", "rel. error"):
             table.add_column(column, justify="right", no_wrap=True)
-        table.add_column("rules / note", ratio=1, overflow="fold")  # a rule key is never cut to "wd-wi…"
-        for finding in findings:
-            explain = "; ".join(part for part in (", ".join(finding.rules), finding.note) if part)
-            table.add_row(finding.field, _fmt(finding.expected, finding.field), _fmt(finding.found, finding.field),
-                          Text(_fmt_rel(finding.rel_error, finding.status), style="red"), explain)
+        if not beneath:
+            table.add_column("rules / note", ratio=1, overflow="fold")  # a rule key is never cut to "wd-wi…"
+        for field, expected, found, rel, explain in rows:
+            table.add_row(field, expected, found, Text(rel, style="red"), *(() if beneath else (explain,)))
         renderables.append(table)
+        if beneath:
+            renderables += [Text(f"  {field}: {explain}", overflow="fold") for field, *_, explain in rows if explain]
     bad = sum(1 for _, report in reports if not report.ok)
     summary = f"{len(reports) - bad} of {len(reports)} targets match"
     summary += f"; {bad} with findings" if bad else ""

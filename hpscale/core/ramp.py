@@ -212,6 +212,13 @@ class RampResult:
             "reference_batch_size": self.reference_batch,
             "dataset_size": self.total,
             "width": first.target.width,
+            # The target scale every stage shares (its batch is the last stage's), as transfer's
+            # JSON writes it: ``check`` rebuilds each stage's target from it (core/staged.py).
+            "target": {"width": first.target.width, "depth": first.target.depth,
+                       "batch_size": self.stages[-1].batch, "dataset_size": first.target.dataset_size,
+                       "params": first.target.params,
+                       "residual_multiplier": None if first.residual_multiplier is None
+                       else first.residual_multiplier.target},
             "rules": {"beta_rule": first.choices.beta_rule, "eps_batch_rule": first.choices.eps_batch_rule},
             "critical_batch_size": self.critical_batch,
             "megatron_step_batch_size_schedule": self.megatron,
