@@ -148,16 +148,52 @@ class _Duplicate(ValueError):
         self.key = key
 
 
-def parse_json(raw: bytes, where: str) -> Any:
+MAX_INT_DIGITS = 400
+"""Longest integer literal read from a JSON file (every field's range is far below it;
+Python refuses to convert more than 4,300 digits)."""
 
+
+class _HugeInt:
+    """An integer literal longer than :data:`MAX_INT_DIGITS`, kept unconverted."""
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+
+def _parse_int(text: str) -> int | _HugeInt:
+    return _HugeInt(text) if len(text) > MAX_INT_DIGITS else int(text)
+
+
+def _find_huge(value: Any, at: str = "", depth: int = 0) -> tuple[str, _HugeInt] | None:
+    """The first over-long integer in a parsed document and its dotted field path."""
+    if isinstance(value, _HugeInt):
+        return at or "(top level)", value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if depth < 64:
+            found = _find_huge(item, f"{at}.{key}" if at else str(key), depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def parse_json(raw: bytes, where: str) -> Any:
+    """Strict JSON: no duplicate keys, bounded nesting, integers of at most
+    :data:`MAX_INT_DIGITS` digits (each refusal one line naming ``where`` and the field)."""
     try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_int=_parse_int)
     except _Duplicate as dup:
         raise InputError(f"{where}: key {shown(dup.key)} appears twice") from None
     except RecursionError:
         raise InputError(f"{where}: JSON nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{where}: not valid JSON ({exc.__class__.__name__}): corrupt file?") from None
+    huge = _find_huge(data)
+    if huge is not None:
+        field, value = huge
+        raise InputError(f"{where}: {shown(field)}: an integer of {value.digits} digits: "
+                         f"at most {MAX_INT_DIGITS} accepted")
+    return data
 
 
 def shown(name: object, limit: int = 80) -> str:

@@ -129,6 +129,9 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
     InputError (one line) on any problem: see the module docstring for what is checked.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise InputError(f"path: {shown(path, 40)}: expected a checkpoint file or model "
+                         "directory (a str or os.PathLike)")
     p = Path(path)
     if stat.S_ISDIR(stat_path(p, "checkpoint file or model directory").st_mode):
         return _open_directory(p)

@@ -1,0 +1,56 @@
+"""Hostile model directories, round 3 (issue 18): each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from spectrum_fixtures import safetensors_bytes
+
+from hpscale.checkpoints import open_checkpoint, scan_checkpoint
+from hpscale.errors import InputError
+
+
+def one_line(exc: pytest.ExceptionInfo[InputError]) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("bad", [5, 2.5, None, [b"x"]])
+def test_a_path_that_is_not_a_path_names_the_parameter(bad: object) -> None:
+    with pytest.raises(InputError) as exc:
+        scan_checkpoint(bad)  # type: ignore[arg-type]
+    assert one_line(exc).startswith("path:")
+
+
+def _model_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    tensors = {"wte.weight": np.ones((4, 8), np.float32), "h.0.mlp.c_fc.weight": np.ones((8, 8), np.float32)}
+    (folder / "model-00001-of-00001.safetensors").write_bytes(safetensors_bytes(tensors, "F32"))
+    index = {"weight_map": dict.fromkeys(tensors, "model-00001-of-00001.safetensors")}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    return folder
+
+
+def test_a_5000_digit_integer_in_config_json_names_the_file_and_field(tmp_path: Path) -> None:
+    folder = _model_dir(tmp_path)
+    (folder / "config.json").write_text('{"model_type": "gpt2", "n_embd": ' + "9" * 5000 + "}")
+    with pytest.raises(InputError) as exc:
+        open_checkpoint(folder)
+    message = one_line(exc)
+    assert "config.json" in message and "n_embd" in message and len(message) < 300
+
+
+def test_a_5000_digit_integer_in_the_shard_index_names_the_file_and_field(tmp_path: Path) -> None:
+    folder = _model_dir(tmp_path)
+    index = folder / "model.safetensors.index.json"
+    index.write_text('{"metadata": {"total_size": ' + "9" * 5000 + '}, "weight_map": '
+                     + json.dumps(json.loads(index.read_text())["weight_map"]) + "}")
+    with pytest.raises(InputError) as exc:
+        open_checkpoint(folder)
+    message = one_line(exc)
+    assert "model.safetensors.index.json" in message and "total_size" in message and len(message) < 300
