@@ -54,3 +54,42 @@ def test_a_5000_digit_integer_in_the_shard_index_names_the_file_and_field(tmp_pa
         open_checkpoint(folder)
     message = one_line(exc)
     assert "model.safetensors.index.json" in message and "total_size" in message and len(message) < 300
+
+
+
+class NotAllowed:
+    """A class torch's weights-only unpickler refuses."""
+
+
+def test_a_stride_0_bin_view_claiming_100000_squared_is_refused_unread(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    base = torch.arange(16, dtype=torch.float32)
+    huge = base.as_strided((100000, 100000), (0, 0))
+    torch.save({"transformer.h.0.mlp.c_fc.weight": huge}, folder / "pytorch_model.bin")
+    with pytest.raises(InputError) as exc:
+        scan_checkpoint(folder)
+    message = one_line(exc)
+    assert "transformer.h.0.mlp.c_fc.weight" in message and "storage" in message
+
+
+def test_a_bin_view_into_a_larger_storage_is_still_read(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "w.bin"
+    base = torch.arange(64, dtype=torch.float32)
+    torch.save({"w": base[48:].as_strided((4, 4), (4, 1))}, path)  # 16 floats at offset 48
+    with open_checkpoint(path) as ckpt:
+        np.testing.assert_array_equal(ckpt.read(ckpt.tensors[0]), np.arange(48, 64).reshape(4, 4))
+
+
+def test_a_refused_legacy_bin_is_one_line_and_no_torch_warning(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "pytorch_model.bin"
+    torch.save({"w": torch.ones(2, 2), "bad": NotAllowed()}, path,
+               _use_new_zipfile_serialization=False)
+    with pytest.raises(InputError) as exc:
+        open_checkpoint(path)
+    message = one_line(exc)
+    assert "legacy" in message and "mmap" not in message
+    assert capfd.readouterr().err == ""

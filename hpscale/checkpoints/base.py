@@ -196,6 +196,21 @@ def parse_json(raw: bytes, where: str) -> Any:
     return data
 
 
+def check_backed(label: str, shape: Sequence[int], what: str, itemsize: int, available: int,
+                 holder: str, *, exact: bool = True, reach: int | None = None) -> None:
+    """Refuse a tensor whose declared shape needs more bytes than the data behind it (or,
+    with ``exact``, other than it): every format checks this before reading, so memory is
+    bounded by the file. ``reach`` is the byte just past the furthest element a strided
+    view touches (torch), checked against ``available`` too."""
+    needed = math.prod(shape) * itemsize
+    if needed != available if exact else needed > available:
+        raise InputError(f"{label}: shape {list(shape)} of {what} needs {needed} bytes, "
+                         f"{holder} holds {available}")
+    if reach is not None and reach > available:
+        raise InputError(f"{label}: shape {list(shape)} with strides reaching byte {reach}: "
+                         f"{holder} holds {available}")
+
+
 def shown(name: object, limit: int = 80) -> str:
     """A name from a file as it goes into a message: repr, control characters escaped, cut."""
     from hpscale.text import printable

@@ -21,6 +21,7 @@ from hpscale.checkpoints.base import (
     Format,
     Source,
     TensorInfo,
+    check_backed,
     check_name,
     first_line,
     read_exact,
@@ -99,9 +100,8 @@ class _Npz(Source):
                 skipped.setdefault("object" if dtype.hasobject else dtype.str, []).append(name)
                 continue
             nbytes = math.prod(shape) * dtype.itemsize
-            if header_len + nbytes != info.file_size:
-                raise InputError(f"{label}: shape {list(shape)} of {dtype.str} needs {nbytes} bytes, "
-                                 f"the member holds {info.file_size - header_len}")
+            check_backed(label, shape, dtype.str, dtype.itemsize, info.file_size - header_len,
+                         "the member")
             tensors.append(TensorInfo(name, shape, dtype.str + ("F" if fortran else ""), path,
                                       header_len, nbytes, member))
         self.skipped_names = {n for names in skipped.values() for n in names}

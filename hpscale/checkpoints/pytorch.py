@@ -9,7 +9,9 @@ copied* can still fault — the one case a memory map cannot rule out (use safet
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +23,11 @@ from hpscale.checkpoints.base import (
     Format,
     Source,
     TensorInfo,
+    check_backed,
     check_name,
     first_line,
     safe_open,
+    shown,
     skip_warning,
 )
 from hpscale.errors import InputError, InputFileError
@@ -57,14 +61,15 @@ class _Torch(Source):
 
         fh, self.size = safe_open(path)
         fh.close()
+        legacy = not zipfile.is_zipfile(path)  # pre-1.6 files cannot be memory-mapped
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            with warnings.catch_warnings():  # torch warns about legacy files: one line is ours
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=not legacy)
         except Exception as exc:  # torch raises many types for bad files; report one line
-            try:  # legacy (non-zip) torch files cannot be memory-mapped
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception:
-                raise InputError(f"{path}: cannot be loaded by torch (weights_only=True): "
-                                 f"{first_line(exc)}") from None
+            kind = "a legacy (non-zip) file that " if legacy else ""
+            raise InputError(f"{path}: {kind}cannot be loaded by torch (weights_only=True): "
+                             f"{first_line(exc)}") from None
         self.by_name: dict[str, Any] = {}
         skipped: dict[str, list[str]] = {}
         seen_storage: dict[tuple[int, int, tuple[int, ...]], str] = {}
@@ -75,6 +80,7 @@ class _Torch(Source):
                 continue
             check_name(name, str(path))
             if value.dtype in floats:
+                _check_storage(f"{path}: tensor {shown(name)}", value)
                 key = (value.untyped_storage().data_ptr(), int(value.storage_offset()),
                        tuple(int(d) for d in value.shape))
                 if key in seen_storage and value.numel():
@@ -107,6 +113,24 @@ class _Torch(Source):
 
     def close(self) -> None:
         self.by_name.clear()
+
+
+def _check_storage(label: str, value: Any) -> None:
+    """Refuse a tensor whose shape and strides reach past the storage behind it, or that
+    claims more elements than the storage holds (a stride-0 view of 16 floats declared
+    100000×100000): memory follows the file, not what a pickle claims."""
+    shape = tuple(int(d) for d in value.shape)
+    strides = tuple(int(s) for s in value.stride())
+    itemsize = value.element_size()
+    available = value.untyped_storage().nbytes()
+    reach = None
+    if math.prod(shape):
+        last = int(value.storage_offset()) + sum((d - 1) * s for d, s in zip(shape, strides, strict=True))
+        reach = (last + 1) * itemsize
+        if min(strides, default=0) < 0 or int(value.storage_offset()) < 0:
+            reach = available + 1
+    check_backed(label, shape, str(value.dtype).replace("torch.", ""), itemsize, available,
+                 "its storage", exact=False, reach=reach)
 
 
 def _sniff(path: Path, head: bytes, size: int) -> bool:
