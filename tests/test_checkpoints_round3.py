@@ -93,3 +93,38 @@ def test_a_refused_legacy_bin_is_one_line_and_no_torch_warning(tmp_path: Path, c
     message = one_line(exc)
     assert "legacy" in message and "mmap" not in message
     assert capfd.readouterr().err == ""
+
+
+def test_shards_are_opened_as_they_are_read_not_all_at_once(tmp_path: Path) -> None:
+    import resource
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    count = 300
+    names = [f"model-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
+    weight_map = {}
+    for i, name in enumerate(names):
+        tensor = f"h.{i}.mlp.c_fc.weight"
+        (folder / name).write_bytes(safetensors_bytes({tensor: np.full((2, 2), i + 1.0, np.float32)}, "F32"))
+        weight_map[tensor] = name
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))  # fewer than the shards
+    try:
+        scan = scan_checkpoint(folder)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(scan.records) == count and scan.files == count
+
+
+def test_a_symlinked_shard_that_is_not_safetensors_says_so(tmp_path: Path) -> None:
+    folder = _model_dir(tmp_path)
+    other = tmp_path / "notes.txt"
+    other.write_text("this is a text file, not a checkpoint at all\n" * 4)
+    shard = folder / "model-00001-of-00001.safetensors"
+    shard.unlink()
+    shard.symlink_to(other)
+    with pytest.raises(InputError) as exc:
+        open_checkpoint(folder)
+    message = one_line(exc)
+    assert "not a safetensors file" in message and "3475" not in message

@@ -107,7 +107,11 @@ class Checkpoint:
     _sources: dict[Path, Source] = field(default_factory=dict)
 
     def read_into(self, info: TensorInfo, buffer: np.ndarray) -> np.ndarray:
-        return self._sources[info.file].read_into(info, buffer)
+        source = self._sources.get(info.file)
+        if source is None:  # a shard: opened as it is read, one at a time (open-file limit)
+            self.close()
+            source = self._sources[info.file] = open_file(info.file)
+        return source.read_into(info, buffer)
 
     def read(self, info: TensorInfo) -> np.ndarray:
         return self.read_into(info, np.empty(max(info.float_bytes, 1), dtype=np.uint8)).copy()
@@ -201,15 +205,18 @@ def _open_sharded(folder: Path, index_name: str, entries: list[str], model: Mode
         if match and match.group(4) == kind and entry not in listed:
             raise InputFileError(f"{folder / entry}: a shard the index {index_name} does not list "
                                  "(left over from another save?)")
-    sources: dict[Path, Source] = {}
-    try:
-        tensors: list[TensorInfo] = []
-        warnings: list[str] = []
-        aliases: dict[str, str] = {}
-        stored_in: dict[str, str] = {}
-        for shard in shards:
-            source = open_file(folder / shard)
-            sources[source.path] = source
+    tensors: list[TensorInfo] = []
+    warnings: list[str] = []
+    aliases: dict[str, str] = {}
+    stored_in: dict[str, str] = {}
+    stored_other: set[str] = set()
+    fmt = "safetensors"
+    for shard in shards:  # each shard is listed, then closed: it is reopened when read
+        source = open_file(folder / shard)
+        try:
+            if shard == shards[0]:
+                fmt = source.format
+            stored_other |= source.skipped_names
             warnings += [f"{shard}: {w}" for w in source.warnings]
             aliases.update(getattr(source, "aliases", {}))
             for info in source.tensors:
@@ -225,25 +232,12 @@ def _open_sharded(folder: Path, index_name: str, entries: list[str], model: Mode
                     raise InputError(f"{folder}: tensor {shown(info.name)}: the index maps "
                                      f"it to {mapped}, but it is stored in {shard}")
                 tensors.append(info)
-        decoded = {t.name for t in tensors}
-        stored_other = _names_in_warnings(sources)
-        for name, shard in weight_map.items():
-            if name not in decoded and name not in stored_other:
-                raise InputError(f"{folder / shard}: tensor {shown(name)} is listed in "
-                                 f"{index_name} but the shard does not contain it")
-        fmt = sources[folder / shards[0]].format if shards else "safetensors"
-        return Checkpoint(folder, f"{fmt}, {len(shards)} shards", tensors, warnings, model,
-                          [folder / s for s in shards], aliases, sources)
-    except BaseException:
-        for source in sources.values():
+        finally:
             source.close()
-        raise
-
-
-def _names_in_warnings(sources: dict[Path, Source]) -> set[str]:
-    """Names of tensors a source skipped (integer dtypes…): stored, but not decoded."""
-    names: set[str] = set()
-    for source in sources.values():
-        names |= source.skipped_names
-    return names
-
+    decoded = {t.name for t in tensors}
+    for name, shard in weight_map.items():
+        if name not in decoded and name not in stored_other:
+            raise InputError(f"{folder / shard}: tensor {shown(name)} is listed in "
+                             f"{index_name} but the shard does not contain it")
+    return Checkpoint(folder, f"{fmt}, {len(shards)} shards", tensors, warnings, model,
+                      [folder / s for s in shards], aliases)

@@ -72,7 +72,8 @@ class _Safetensors(Source):
         head = self.fh.read(8)
         n = int.from_bytes(head, "little")
         if n > MAX_HEADER_BYTES:
-            raise InputError(f"{where}: declares {n} bytes: at most {MAX_HEADER_BYTES} accepted")
+            raise InputError(f"{where}: not a safetensors file (its first 8 bytes are not a "
+                             f"header length of at most {MAX_HEADER_BYTES} bytes)")
         if 8 + n > size:
             raise InputError(
                 f"{where}: declares {n} bytes but the file has {size - 8} after the length "
