@@ -394,6 +394,6 @@ def test_bin_shards_without_torch_say_how_to_get_it(tmp_path: Path, monkeypatch:
     folder = tmp_path / "bin"
     folder.mkdir()
     (folder / "pytorch_model.bin").write_bytes(b"PK\x03\x04 not read")
-    monkeypatch.setattr(readers, "torch_available", lambda: False)
+    monkeypatch.setattr(readers.pytorch, "torch_available", lambda: False)
     message = one_line_error(folder, "torch is not installed")
     assert "pip install 'hpscale[torch]'" in message
