@@ -34,18 +34,37 @@ class OptimizerValues(NamedTuple):
     eps: float
 
 
+class MuonValues(NamedTuple):
+    """What ``torch.optim.Muon`` takes for one group, as the plan states it: ``lr`` for a trainer
+    using shape convention ``convention``; ``adjust_lr_fn`` is PyTorch's name for that convention
+    (None where PyTorch lacks it); ``weight_decay`` decays as p·(1 − lr·weight_decay)."""
+
+    lr: float
+    weight_decay: float
+    momentum: float
+    nesterov: bool
+    eps: float
+    convention: str
+    adjust_lr_fn: str | None
+
+
 class Plan(NamedTuple):
-    """A transfer plan as a training run applies it (built by ``read_plan``)."""
+    """A transfer plan as a training run applies it (built by ``read_plan``). ``optimizer`` holds
+    the AdamW groups, ``muon`` the groups Muon trains (empty for an AdamW-only plan)."""
 
     optimizer: dict[str, OptimizerValues]
     init_std: dict[str, float | None]
     multiplier: dict[str, float]
     residual_multiplier: float | None
     readout_rule: str | None
+    muon: Mapping[str, MuonValues] | None = None
 
     def options(self, group: str) -> dict[str, Any]:
         """One optimizer param group's options: ``lr`` (the peak), ``weight_decay`` (coupled),
         ``betas``, ``eps`` and ``hpscale_group`` (optimizers keep extra keys)."""
+        if self.muon and group in self.muon:
+            raise InputError(f"plan: optimizers.{group}: 'muon': these options are AdamW's; build a "
+                             "hybrid run's optimizers with hpscale.torch.optimizers(model, plan)")
         o = self.optimizer[group]
         return {"lr": o.lr, "weight_decay": o.weight_decay, "betas": o.betas, "eps": o.eps,
                 "hpscale_group": group}
@@ -118,25 +137,31 @@ def read_plan(plan: Any) -> Plan:
         raise InputError(f"plan: {section}/{model_section}: missing; expected the output of "
                          "`hpscale transfer -f json`")
     optimizer: dict[str, OptimizerValues] = {}
+    muon: dict[str, MuonValues] = {}
     init_std: dict[str, float | None] = {}
     multiplier: dict[str, float] = {}
+    by = data.get("optimizers")
+    trained_by: Mapping[str, Any] = by if isinstance(by, Mapping) else {}
     for group in GROUPS:
         values, model_values = source.get(group), model_source.get(group)
         if not isinstance(values, Mapping) or not isinstance(model_values, Mapping):
             raise InputError(f"plan: {section}.{group}: missing")
         where, model_where = f"{section}.{group}", f"{model_section}.{group}"
-        lr = _number(f"{where}.lr", values.get("lr"), low=0, low_inclusive=False)
-        wd = _number(f"{where}.weight_decay", values.get("weight_decay"), low=0, low_inclusive=True)
-        betas = values.get("betas")
-        if legacy and isinstance(data.get("optimizer"), Mapping):
-            betas = data["optimizer"].get("betas")
-        if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
-            raise InputError(f"plan: {where}.betas: {betas!r}: expected [β1, β2]")
-        pair = (_number(f"{where}.betas[0]", betas[0], low=0, low_inclusive=True, high=1),
-                _number(f"{where}.betas[1]", betas[1], low=0, low_inclusive=True, high=1))
-        eps = _number(f"{where}.eps", values.get("eps"), low=0, low_inclusive=True)
-        coupled = wd if convention == "coupled" else to_coupled(lr, wd)
-        optimizer[group] = OptimizerValues(lr, coupled, pair, eps)
+        if trained_by.get(group, "adamw") == "muon":
+            muon[group] = _muon_values(where, values)
+        else:
+            lr = _number(f"{where}.lr", values.get("lr"), low=0, low_inclusive=False)
+            wd = _number(f"{where}.weight_decay", values.get("weight_decay"), low=0, low_inclusive=True)
+            betas = values.get("betas")
+            if legacy and isinstance(data.get("optimizer"), Mapping):
+                betas = data["optimizer"].get("betas")
+            if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
+                raise InputError(f"plan: {where}.betas: {betas!r}: expected [β1, β2]")
+            pair = (_number(f"{where}.betas[0]", betas[0], low=0, low_inclusive=True, high=1),
+                    _number(f"{where}.betas[1]", betas[1], low=0, low_inclusive=True, high=1))
+            eps = _number(f"{where}.eps", values.get("eps"), low=0, low_inclusive=True)
+            coupled = wd if convention == "coupled" else to_coupled(lr, wd)
+            optimizer[group] = OptimizerValues(lr, coupled, pair, eps)
         std = model_values.get("init_std")
         init_std[group] = None if std is None else _number(f"{model_where}.init_std", std, low=0,
                                                            low_inclusive=False)
@@ -151,6 +176,31 @@ def read_plan(plan: Any) -> Plan:
         residual_multiplier=None if residual is None else _number(
             "residual_multiplier", residual, low=0, low_inclusive=False),
         readout_rule=rules.get("readout_rule") if isinstance(rules, Mapping) else None,
+        muon=muon,
+    )
+
+
+def _muon_values(where: str, values: Mapping[str, Any]) -> MuonValues:
+    """A Muon group of the plan (``optimizer_groups.<group>`` where ``optimizers.<group>`` is
+    ``muon``), checked field by field."""
+    from .core.muon_shapes import TORCH_CONVENTIONS, check_convention
+
+    nesterov = values.get("nesterov")
+    if not isinstance(nesterov, bool):
+        raise InputError(f"plan: {where}.nesterov: {nesterov!r}: expected true or false")
+    given = values.get("convention")
+    convention = check_convention(given if isinstance(given, str) else repr(given), f"plan: {where}.convention")
+    adjust = values.get("adjust_lr_fn")
+    if adjust is not None and adjust not in TORCH_CONVENTIONS:
+        raise InputError(f"plan: {where}.adjust_lr_fn: {adjust!r}: allowed: null, {', '.join(TORCH_CONVENTIONS)}")
+    return MuonValues(
+        lr=_number(f"{where}.lr", values.get("lr"), low=0, low_inclusive=False),
+        weight_decay=_number(f"{where}.weight_decay", values.get("weight_decay"), low=0, low_inclusive=True),
+        momentum=_number(f"{where}.momentum", values.get("momentum"), low=0, low_inclusive=True, high=1),
+        nesterov=nesterov,
+        eps=_number(f"{where}.eps", values.get("eps"), low=0, low_inclusive=True),
+        convention=convention,
+        adjust_lr_fn=adjust,
     )
 
 

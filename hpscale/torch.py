@@ -47,6 +47,8 @@ from .plan import Plan, override_groups, read_plan
 __all__ = [
     "classify",
     "param_groups",
+    "muon_param_groups",
+    "optimizers",
     "apply_init",
     "apply_multipliers",
     "overrides",
@@ -571,6 +573,78 @@ def param_groups(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
             for group, names in _group_names(structure).items() if names]
 
 
+def muon_param_groups(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
+                      patterns: Mapping[str, str] | None = None
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Parameter groups of a hybrid plan: ``(muon_groups, adamw_groups)``, for
+    ``torch.optim.Muon`` and ``torch.optim.AdamW``. ``optimizers`` builds both.
+
+    ``adamw_groups`` are ``param_groups``'s dicts for the groups AdamW trains. ``muon_groups``
+    hold the groups Muon trains (the hidden matrices): ``params``, ``lr``, ``weight_decay``,
+    ``momentum``, ``nesterov``, ``eps``, ``adjust_lr_fn`` and ``hpscale_group``. Where the plan's
+    shape convention is one ``torch.optim.Muon`` implements (``original``, ``match_rms_adamw``;
+    ``torch/optim/_muon.py``, ``_adjust_lr``) one dict takes the whole group with that
+    ``adjust_lr_fn``. Where it is not (NVIDIA's ``spectral``, ``unit_rms_norm``), each matrix
+    gets its own dict with ``adjust_lr_fn="original"`` and lr and weight decay converted by its
+    own shape (A, B) = tensor.shape: η' = η·s_plan(A, B)/s_original(A, B)
+    (``muon_shapes.convert_lr``) and λ' = λ·η/η' (``muon_shapes.convert_weight_decay``), so the
+    step η·s·O and the shrink 1 − η·λ are the plan's.
+
+    For an AdamW-only plan ``muon_groups`` is empty. Raises ``InputError`` (one line naming the
+    parameter and its shape) for a tensor of a Muon group that is not 2-D: torch.optim.Muon
+    orthogonalises matrices only (a conv kernel or a 1-D tensor must go to an AdamW group, e.g.
+    with ``patterns``).
+    """
+    from .core.muon_shapes import TORCH_CONVENTIONS, convert_lr, convert_weight_decay
+
+    values = read_plan(plan)
+    structure = analyse(model, base, patterns, warn=True)
+    _check_tied_rule(structure, values)
+    muon = values.muon or {}
+    muon_groups: list[dict[str, Any]] = []
+    adamw_groups: list[dict[str, Any]] = []
+    for group, names in _group_names(structure).items():
+        if not names:
+            continue
+        if group not in muon:
+            adamw_groups.append({"params": [structure.params[n] for n in names], **values.options(group)})
+            continue
+        m = muon[group]
+        for name in names:
+            shape = tuple(structure.params[name].shape)
+            if len(shape) != 2:
+                raise InputError(
+                    f"{name}: shape {list(shape)} in the {group} group, which the plan trains with "
+                    "Muon: torch.optim.Muon takes 2-D matrices only; move it to an AdamW group "
+                    "(patterns={...: 'vector'} or a group AdamW trains)")
+        options = {"momentum": m.momentum, "nesterov": m.nesterov, "eps": m.eps, "hpscale_group": group}
+        if m.convention in TORCH_CONVENTIONS:
+            muon_groups.append({"params": [structure.params[n] for n in names], "lr": m.lr,
+                                "weight_decay": m.weight_decay, "adjust_lr_fn": m.convention, **options})
+            continue
+        for name in names:
+            fan_out, fan_in = structure.params[name].shape
+            lr = convert_lr(m.lr, fan_out, fan_in, m.convention, "original")
+            muon_groups.append({"params": [structure.params[name]], "lr": lr,
+                                "weight_decay": convert_weight_decay(m.lr, m.weight_decay, lr),
+                                "adjust_lr_fn": "original", **options})
+    return muon_groups, adamw_groups
+
+
+def optimizers(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
+               patterns: Mapping[str, str] | None = None) -> list[torch.optim.Optimizer]:
+    """The optimizers of a plan: ``[torch.optim.Muon(muon_groups), torch.optim.AdamW(adamw_groups)]``
+    for a hybrid plan (``muon_param_groups``), ``[torch.optim.AdamW(param_groups(...))]`` for an
+    AdamW-only one; step and zero each of them every iteration."""
+    muon_groups, adamw_groups = muon_param_groups(model, plan, base, patterns=patterns)
+    made: list[torch.optim.Optimizer] = []
+    if muon_groups:
+        made.append(torch.optim.Muon(muon_groups))
+    if adamw_groups:
+        made.append(torch.optim.AdamW(adamw_groups))
+    return made
+
+
 def overrides(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
               patterns: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The groups of ``param_groups`` as plain data: ``params`` is a list of fully-qualified
@@ -1015,7 +1089,8 @@ def coord_check(
     ``coord_check``).
 
     For each width W: ``make_model(W)`` (seeded with ``seed``), then with a ``plan``
-    ``param_groups`` + ``apply_init`` + ``apply_multipliers`` with the plan at W (µP), or without
+    ``optimizers`` (AdamW; Muon + AdamW for a hybrid plan) + ``apply_init`` + ``apply_multipliers``
+    with the plan at W (µP), or without
     one, PyTorch's default init and ``torch.optim.AdamW`` with one ``lr`` for every parameter
     (standard parametrization). It runs ``steps + 1`` forward passes on ``batch`` (training mode),
     with an optimizer step after each but the last, and records every leaf module's output and
@@ -1062,17 +1137,33 @@ def coord_check(
         model = make_model(width)
         structure = analyse(model, base, patterns)
         handles: list[MultiplierHandle] = []
+        optimizer: torch.optim.Optimizer | _Optimizers
         if plan is None:
             optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
         else:
             at = read_plan(_plan_at(plan, width))
-            optimizer = torch.optim.AdamW(param_groups(model, at, base, patterns=patterns))
+            optimizer = _Optimizers(optimizers(model, at, base, patterns=patterns))
             apply_init(model, at, base, patterns=patterns, vectors=vectors)
             handles = apply_multipliers(model, at, base, patterns=patterns)
         records += _run(model, structure, width, steps, optimizer, inputs, target, loss_fn)
         for handle in handles:
             handle.remove()
     return CoordCheck("standard" if plan is None else "µP", tuple(ws), steps, tuple(records))
+
+
+class _Optimizers:
+    """Several optimizers stepped as one (a hybrid plan's Muon and AdamW, in ``coord_check``)."""
+
+    def __init__(self, made: list[torch.optim.Optimizer]) -> None:
+        self.made = made
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.made:
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for optimizer in self.made:
+            optimizer.step()
 
 
 def _layer_group(structure: Structure, module: nn.Module) -> str:
@@ -1089,7 +1180,7 @@ def _layer_group(structure: Structure, module: nn.Module) -> str:
     return "activation"
 
 
-def _run(model: nn.Module, structure: Structure, width: int, steps: int, optimizer: torch.optim.Optimizer,
+def _run(model: nn.Module, structure: Structure, width: int, steps: int, optimizer: Any,
          inputs: Any, target: Any, loss_fn: Callable[[Any, Any], torch.Tensor]) -> list[CoordRecord]:
     leaves = [(name or "(output)", m) for name, m in model.named_modules()
               if not name or not any(True for _ in m.children())]
