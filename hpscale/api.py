@@ -54,15 +54,16 @@ def _config(config: Any) -> RunConfig:
     return config if isinstance(config, RunConfig) else _load_config(config)
 
 
-def _size(name: str, value: float | str | None, *, whole: bool = False) -> float | None:
+def _size(name: str, value: float | str | None, *, whole: bool = False,
+          param: str | None = None) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise InputError(f"{name}: {value!r}: expected a number")
+        raise InputError(f"{name}: {value!r}: expected a number", param=param)
     try:
         return parse_positive(value, whole=whole)
     except ValueError as exc:
-        raise InputError(f"{name}: {exc}") from None
+        raise InputError(f"{name}: {exc}", param=param) from None
 
 
 def target_scale(
@@ -483,7 +484,7 @@ def fit(
                          keep_edge=keep_edge, group=group, resample=resample, edge=edge)  # type: ignore[arg-type]
     sweep_input = sweep_from_tables(tables, by=axes, optimize=hps, columns=columns, metric=metric,
                                     maximize=maximize)
-    points = [{axis: float(_size(f"--predict {axis}", value) or 0.0) for axis, value in point.items()}
+    points = [{axis: float(_size(f"predict {axis}", value, param="predict") or 0.0) for axis, value in point.items()}
               for point in predict]
     provenance = Provenance(sweep_input.inputs, FrozenMap(sweep_input.columns),
                             sweep_input.columns.get("metric", metric), maximize)

@@ -65,7 +65,9 @@ def guarded(func: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit, BrokenPipeError, StdoutClosed):
             raise
         except HpscaleError as exc:
-            raise _error(str(exc)) from None
+            from .commands.options import cli_message
+
+            raise _error(cli_message(exc)) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -22,6 +22,10 @@ Run states: ``finished`` (or empty) runs count; ``failed`` and ``crashed`` runs 
 they are counted and reported, not fitted.
 
 Every problem raises ``InputError`` naming the file, line, column and what is allowed.
+
+Length (over ~600 lines, on purpose): three formats share one row model, one error style (file,
+line, column) and one run-state policy; column finding is already its own module
+(``hpscale.columns``).
 """
 
 from __future__ import annotations

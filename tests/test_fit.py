@@ -275,11 +275,11 @@ def test_same_seed_same_result_other_seed_other_intervals():
     ({"laws": ["beta2 ~ width"]}, "'beta2' is not fitted"),
     ({"laws": ["lr ~ width", "lr ~ width"]}, "a second law for lr"),
     ({"laws": ["lr = width"]}, "expected 'HP ~ AXIS"),
-    ({"window": 2}, "--window: 2"),
-    ({"confidence": 1.5}, "--confidence: 1.5"),
-    ({"resample": "jackknife"}, "--resample: 'jackknife'"),
-    ({"group": "attention"}, "--group: 'attention'"),
-    ({"predict": [{"depth": 4}]}, "--predict: depth: not an axis"),
+    ({"window": 2}, "^window: 2"),
+    ({"confidence": 1.5}, "^confidence: 1.5"),
+    ({"resample": "jackknife"}, "^resample: 'jackknife'"),
+    ({"group": "attention"}, "^group: 'attention'"),
+    ({"predict": [{"depth": 4}]}, "^predict: depth: not an axis"),
 ])
 def test_bad_fit_options(kwargs, needle):
     with pytest.raises(InputError, match=needle):

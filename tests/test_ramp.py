@@ -60,9 +60,9 @@ class TestStages:
         ("cosine:0.1", "expected linear"),
     ])
     def test_bad_ramp(self, spec, needle):
-        with pytest.raises(InputError, match="--ramp") as exc:
+        with pytest.raises(InputError, match="^ramp") as exc:
             RP.parse_ramp(spec, 128, 1024, 10e9)
-        assert needle in str(exc.value)
+        assert needle in str(exc.value) and exc.value.param == "ramp"
 
 
 class TestPerStage:
@@ -97,7 +97,7 @@ class TestPerStage:
         assert RP.megatron_schedule((RP.Stage(0, 32), RP.Stage(1000, 64)), "samples", 2048) == "0:32 2048000:64"
 
     def test_megatron_needs_whole_sequences(self):
-        with pytest.raises(InputError, match="--seq-len"):
+        with pytest.raises(InputError, match="^seq_len"):
             RP.megatron_schedule((RP.Stage(0, 1000),), "tokens", 1024)
 
     def test_ema_decay_per_stage(self):

@@ -134,10 +134,26 @@ RULE_HELP: dict[str, str] = {
 }
 
 
+#: The parameters whose flag is not ``--name-with-dashes`` (the one exception table; see
+#: ``hpscale.errors``): parameter name → flag.
+FLAGS: dict[str, str] = {
+    "laws": "--law",  # hpscale.fit(laws=[…]) is `hpscale fit --law … --law …`
+}
+
+
 def flag(name: str) -> str:
     """The command-line flag of a parameter or ``RuleChoices`` field: ``wd_width_rule`` →
-    ``--wd-width-rule``."""
-    return "--" + name.replace("_", "-")
+    ``--wd-width-rule``; ``FLAGS`` lists the exceptions."""
+    return FLAGS.get(name) or "--" + name.replace("_", "-")
+
+
+def cli_message(exc: BaseException) -> str:
+    """An error's message as the command line shows it: an ``InputError`` that names its
+    parameter (``param``, the message's first word) gets that word replaced by the flag."""
+    message, param = str(exc), getattr(exc, "param", None)
+    if param and message.startswith(param):
+        return flag(param) + message[len(param):]
+    return message
 
 
 def _rule_options() -> dict[str, tuple[Any, Any]]:

@@ -249,7 +249,7 @@ def compare(
             the transfer itself refuses the scale (``RuleDomainError``, e.g. κ(1 − β) ≥ 1).
     """
     if not (math.isfinite(rtol) and rtol >= 0):
-        raise InputError(f"--rtol: {rtol!r}: must be a finite number ≥ 0")
+        raise InputError.of("rtol", f": {rtol!r}: must be a finite number ≥ 0")
     if target.data.unit != proxy.data.unit:
         raise InputError(
             f"data.unit: {target.data.unit!r}: the proxy counts {proxy.data.unit!r}; batch and "

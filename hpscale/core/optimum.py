@@ -20,6 +20,9 @@ from the best setting in grid steps; C cells; B resamples; in a chunk, G cells o
 ``slots`` run slots each, Bk resamples per block.
 
 The laws across cells that these optima feed are in ``hpscale.core.fit``.
+
+Length (over ~600 lines, on purpose): the vectorised fit (``_optima``), its chunking and the
+flags read one padded array layout; they change together, so they stay in one module.
 """
 
 from __future__ import annotations

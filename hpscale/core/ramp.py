@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import HpscaleError, InputError
+from ..errors import InputError
 from ..numbers import format_si, parse_positive
 from .compose import ProxyRun, transfer_from
 from .rules import GROUPS, RuleChoices
@@ -69,11 +69,11 @@ def linear_stages(start_batch: float, target_batch: float, fraction: float, step
     (the earlier kept).
     """
     if not 0 < fraction <= 1:
-        raise InputError(f"--ramp: fraction {fraction:g}: must be in (0, 1]")
+        raise InputError.of("ramp", f": fraction {fraction:g}: must be in (0, 1]")
     if not 2 <= steps <= MAX_STAGES:
-        raise InputError(f"--ramp: {steps} steps: must be a whole number from 2 to {MAX_STAGES}")
+        raise InputError.of("ramp", f": {steps} steps: must be a whole number from 2 to {MAX_STAGES}")
     if not start_batch < target_batch:
-        raise InputError(f"--start-batch: {start_batch:g}: must be below the target batch "
+        raise InputError.of("start_batch", f": {start_batch:g}: must be below the target batch "
                          f"{target_batch:g} (--batch-size) for a ramp")
     stages: list[Stage] = []
     for i in range(steps):
@@ -89,29 +89,29 @@ def explicit_stages(text: str, target_batch: float, total: float) -> tuple[Stage
     for index, item in enumerate(part.strip() for part in text.split(",")):
         start_text, sep, batch_text = item.partition("=")
         if not sep:
-            raise InputError(f"--ramp: stage {index + 1} {item!r}: expected START=BATCH")
+            raise InputError.of("ramp", f": stage {index + 1} {item!r}: expected START=BATCH")
         try:
             start = 0.0 if start_text.strip() == "0" else parse_positive(start_text.strip())
             batch = parse_positive(batch_text.strip())
         except ValueError as exc:
-            raise InputError(f"--ramp: stage {index + 1} {item!r}: {exc}") from None
+            raise InputError.of("ramp", f": stage {index + 1} {item!r}: {exc}") from None
         stages.append(Stage(start, batch))
     if len(stages) > MAX_STAGES:
-        raise InputError(f"--ramp: {len(stages)} stages: at most {MAX_STAGES}")
+        raise InputError.of("ramp", f": {len(stages)} stages: at most {MAX_STAGES}")
     if stages[0].start != 0:
-        raise InputError(f"--ramp: the first stage starts at {stages[0].start:g}: it must start at 0")
+        raise InputError.of("ramp", f": the first stage starts at {stages[0].start:g}: it must start at 0")
     for before, after in zip(stages, stages[1:], strict=False):
         if not after.start > before.start:
-            raise InputError(f"--ramp: stage starts {before.start:g} then {after.start:g}: they must "
+            raise InputError.of("ramp", f": stage starts {before.start:g} then {after.start:g}: they must "
                              "increase strictly")
         if not after.batch > before.batch:
-            raise InputError(f"--ramp: stage batches {before.batch:g} then {after.batch:g}: they must "
+            raise InputError.of("ramp", f": stage batches {before.batch:g} then {after.batch:g}: they must "
                              "increase strictly")
     if stages[-1].batch != target_batch:
-        raise InputError(f"--ramp: the last stage's batch {stages[-1].batch:g} does not reach the "
+        raise InputError.of("ramp", f": the last stage's batch {stages[-1].batch:g} does not reach the "
                          f"target batch {target_batch:g} (--batch-size)")
     if not stages[-1].start < total:
-        raise InputError(f"--ramp: the last stage starts at {stages[-1].start:g}, at or after the "
+        raise InputError.of("ramp", f": the last stage starts at {stages[-1].start:g}, at or after the "
                          f"end of training ({total:g}); it would never run")
     return tuple(stages)
 
@@ -127,12 +127,12 @@ def parse_ramp(text: str, start_batch: float, target_batch: float, total: float)
             fraction = float(fraction_text)
             steps = int(steps_text) if steps_text else DEFAULT_LINEAR_STEPS
         except ValueError:
-            raise InputError(f"--ramp: {text!r}: expected linear:FRACTION or linear:FRACTION:STEPS "
+            raise InputError.of("ramp", f": {text!r}: expected linear:FRACTION or linear:FRACTION:STEPS "
                              "(a number and a whole number)") from None
         if not math.isfinite(fraction):
-            raise InputError(f"--ramp: fraction {fraction_text!r}: must be in (0, 1]")
+            raise InputError.of("ramp", f": fraction {fraction_text!r}: must be in (0, 1]")
         return linear_stages(start_batch, target_batch, fraction, steps, total)
-    raise InputError(f"--ramp: {text!r}: expected linear:FRACTION[:STEPS] or stages:START=BATCH,…")
+    raise InputError.of("ramp", f": {text!r}: expected linear:FRACTION[:STEPS] or stages:START=BATCH,…")
 
 
 def megatron_schedule(stages: Sequence[Stage], unit: str, seq_len: int) -> str:
@@ -149,7 +149,7 @@ def megatron_schedule(stages: Sequence[Stage], unit: str, seq_len: int) -> str:
         else:
             sequences, tokens = stage.batch, stage.start * seq_len
         if sequences != int(sequences) or sequences < 1:
-            raise InputError(f"--seq-len: {seq_len}: the stage batch {stage.batch:g} tokens is not a whole "
+            raise InputError.of("seq_len", f": {seq_len}: the stage batch {stage.batch:g} tokens is not a whole "
                              "number of sequences")
         entries.append(f"{int(round(tokens))}:{int(sequences)}")
     return " ".join(entries)
@@ -241,8 +241,8 @@ def run_ramp(run: ProxyRun, target: Scale, stages: Sequence[Stage], choices: Rul
         scale = Scale(target.width, stage.batch, target.dataset_size, target.depth, target.params)
         try:
             results.append(transfer_from(run, scale, choices, alternatives=False))
-        except HpscaleError as exc:
-            raise type(exc)(f"--ramp: stage {index} (batch {stage.batch:g}): {exc}") from None
+        except InputError as exc:
+            raise type(exc).of("ramp", f": stage {index} (batch {stage.batch:g}): {exc}") from None
     megatron = None if seq_len is None else megatron_schedule(stages, run.unit, seq_len)
     return RampResult(tuple(stages), tuple(results), training_data(run, target), run.scale.batch_size,
                       run.unit, critical_batch, megatron)

@@ -18,6 +18,10 @@ Notation used throughout:
 
 Each rule registers itself in ``RULES`` with the invariant it keeps and its validity limits,
 so ``hpscale explain`` prints exactly the text the numbers come from.
+
+Length (over ~600 lines, on purpose): this is the one obvious place per rule — every rule, its
+docstring (formula, symbols, convention, citation) and its registry entry in ``RULES`` — so a
+reader finds every formula hpscale applies in one file; splitting it would scatter that table.
 """
 
 from __future__ import annotations

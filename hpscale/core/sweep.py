@@ -112,13 +112,13 @@ def parse_law(text: str) -> LawSpec:
     LawSpec(hp='lr', axes=('params', 'dataset_size'))
     """
     if text.count("~") != 1:
-        raise InputError(f"--law: {text!r}: expected 'HP ~ AXIS + AXIS', e.g. 'lr ~ params + dataset_size'")
+        raise InputError.of("laws", f": {text!r}: expected 'HP ~ AXIS + AXIS', e.g. 'lr ~ params + dataset_size'")
     left, right = (part.strip() for part in text.split("~"))
     axes = tuple(part.strip() for part in right.split("+"))
     if not left or not all(axes):
-        raise InputError(f"--law: {text!r}: expected 'HP ~ AXIS + AXIS', e.g. 'lr ~ params + dataset_size'")
+        raise InputError.of("laws", f": {text!r}: expected 'HP ~ AXIS + AXIS', e.g. 'lr ~ params + dataset_size'")
     if len(set(axes)) != len(axes):
-        raise InputError(f"--law: {text!r}: an axis is named twice")
+        raise InputError.of("laws", f": {text!r}: an axis is named twice")
     return LawSpec(left, axes)
 
 
@@ -158,22 +158,22 @@ class FitOptions:
 
     def __post_init__(self) -> None:
         if self.resample not in RESAMPLING:
-            raise InputError(f"--resample: {self.resample!r}: allowed: {', '.join(RESAMPLING)}")
+            raise InputError.of("resample", f": {self.resample!r}: allowed: {', '.join(RESAMPLING)}")
         if self.window is not None and (not _whole(self.window) or not 3 <= self.window <= 1000):
-            raise InputError(f"--window: {self.window}: must be a whole number of settings in [3, 1000]")
+            raise InputError.of("window", f": {self.window}: must be a whole number of settings in [3, 1000]")
         # At least MIN_RESAMPLES: a percentile interval's ends are resamples beyond them (0 had
         # crashed; a handful would print zero-width intervals, a confident wrong answer).
         if not _whole(self.resamples) or not MIN_RESAMPLES <= self.resamples <= 100_000:
-            raise InputError(f"--bootstrap: {self.resamples!r}: must be a whole number in [{MIN_RESAMPLES}, 100000] "
+            raise InputError.of("bootstrap", f": {self.resamples!r}: must be a whole number in [{MIN_RESAMPLES}, 100000] "
                              "(a percentile interval needs resamples beyond its ends)")
         if not 0.5 <= self.confidence < 1:
-            raise InputError(f"--confidence: {self.confidence!r}: must be in [0.5, 1), e.g. 0.95")
+            raise InputError.of("confidence", f": {self.confidence!r}: must be in [0.5, 1), e.g. 0.95")
         if self.edge not in EDGE_MODES:
-            raise InputError(f"--edge: {self.edge!r}: allowed: {', '.join(EDGE_MODES)}")
+            raise InputError.of("edge", f": {self.edge!r}: allowed: {', '.join(EDGE_MODES)}")
         if not _whole(self.seed) or not 0 <= self.seed < 2**63:
-            raise InputError(f"--seed: {self.seed!r}: must be a whole number in [0, 2**63)")
+            raise InputError.of("seed", f": {self.seed!r}: must be a whole number in [0, 2**63)")
         if self.group not in R.GROUPS:
-            raise InputError(f"--group: {self.group!r}: allowed: {', '.join(R.GROUPS)}")
+            raise InputError.of("group", f": {self.group!r}: allowed: {', '.join(R.GROUPS)}")
 
     @property
     def edge_mode(self) -> str:

@@ -209,7 +209,7 @@ def compose_group(ctx: GroupContext) -> GroupResult:
     group, values, ratios, choices, shared = ctx.group, ctx.values, ctx.ratios, ctx.choices, ctx.prepared
     settings: Settings = ctx.settings
     if ctx.law is not None:
-        raise InputError("--law: a fitted law is fitted on AdamW runs; hpscale does not apply it to the "
+        raise InputError.of("law", ": a fitted law is fitted on AdamW runs; hpscale does not apply it to the "
                          "Muon-trained hidden group (leave --law out, or fit a law on Muon runs)")
     m = ratios.width
     f_width = muon_width_lr_factor(settings.convention, m)
