@@ -66,6 +66,38 @@ def test_the_valid_batches_named_are_accepted():
         assert result.exit_code == 0, result.stderr
 
 
+# --- ramp stages laid out for Megatron-LM's step schedule -------------------------------------
+
+NANO = Path(__file__).resolve().parents[1] / "configs" / "nanogpt-124m-proxy.yaml"
+#: 4 stages from the proxy's 491,520 tokens to 3,932,160 over the first 10% of 100B tokens: with
+#: 1,024-token sequences 480, 1,600, 2,720 and 3,840 sequences (tests/test_ramp.py pins them).
+RAMP = ("ramp", str(NANO), "--batch-size", "3932160", "--ramp", "linear:0.1", "--dataset-size", "100B",
+        "--seq-len", "1024", "-f", "megatron")
+
+
+def test_a_ramp_stage_that_does_not_divide_names_the_stage_the_nearest_batches_and_their_kappa():
+    # Granule 1,024 × 8 × 12 = 98,304 tokens (96 sequences): stage 1's 480 sequences divide
+    # (5 × 96), stage 2's 1,600 do not (16.67 × 96): valid are 16 × 98,304 = 1,572,864 tokens
+    # (κ = 1,572,864 / 491,520 = 3.2) and 17 × 98,304 = 1,671,168 (κ = 3.4).
+    result = run(*RAMP, "--world-size", "8", "--micro-batch", "12")
+    assert_input_error(result, "--ramp")
+    assert "stage 2" in result.stderr
+    assert "1,572,864 (κ = 3.2)" in result.stderr and "1,671,168 (κ = 3.4)" in result.stderr
+
+
+def test_a_ramp_whose_stages_divide_writes_the_schedule():
+    # 480, 1,600, 2,720, 3,840 sequences are all multiples of 8 × 4 = 32.
+    result = run(*RAMP, "--world-size", "8", "--micro-batch", "4")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "0:480 2500000000:1600 5000000000:2720 7500000000:3840\n"
+
+
+def test_ramp_layout_sizes_need_the_schedule():
+    assert_input_error(run(*RAMP[:-4], "--world-size", "8"), "--world-size")
+    assert_input_error(run(*RAMP[:-4], "--micro-batch", "4"), "--micro-batch")
+    assert_input_error(run(*RAMP, "--micro-batch", "0"), "--micro-batch")
+
+
 def test_tokens_need_a_sequence_length():
     assert_input_error(run("transfer", str(LLAMA), "-f", "megatron"), "--seq-len")
 

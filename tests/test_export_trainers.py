@@ -220,6 +220,52 @@ def test_megatron_table_tells_a_flag_not_in_the_source():
     assert megatron_parser().parse_known_args(["--train-iterz", "3"])[1] == ["--train-iterz", "3"]
 
 
+#: Megatron-LM's step-wise batch schedule, as megatron/core/num_microbatches_calculator.py
+#: (StepBatchsizeNumMicroBatchesCalculator: _parse_numeric_value, _parse_schedule,
+#: _validate_schedule, _get_batch_size_for_samples, update) states it; hpscale/core/ramp.py
+#: cites the file at d98e8a64ddf34856e74b24714e3bedb2f5a39553. Entries "THRESHOLD:BATCH"
+#: split on spaces or commas, K/M/B/T suffixes ×1e3/1e6/1e9/1e12, thresholds tokens floor-divided
+#: by --seq-length into samples, sorted; the first 0, the rest strictly increasing, batches > 0;
+#: the batch in force after S consumed samples is the last entry with threshold ≤ S, and it must
+#: divide micro-batch × data-parallel size while it runs.
+_SUFFIX = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+def megatron_schedule(text: str, seq_length: int) -> list[tuple[int, int]]:
+    def number(word: str) -> int:
+        word = word.strip().upper()
+        scale = _SUFFIX.get(word[-1:], 1)
+        return int(float(word[:-1] if scale > 1 else word) * scale)
+
+    entries = [entry.split(":", 1) for entry in text.replace(",", " ").split()]
+    schedule = sorted((number(t) // seq_length, number(b)) for t, b in entries)
+    assert schedule and schedule[0][0] == 0
+    assert all(a[0] < b[0] for a, b in zip(schedule, schedule[1:])) and all(b > 0 for _, b in schedule)
+    return schedule
+
+
+def megatron_batch_at(schedule: list[tuple[int, int]], samples: int) -> int:
+    return [batch for threshold, batch in schedule if threshold <= samples][-1]
+
+
+def test_megatron_reads_the_ramp_schedule_as_the_plan_stages():
+    import json
+
+    args = ["ramp", str(NANOGPT), "--batch-size", "3932160", "--ramp", "stages:0=491520,5B=983040,10B=1966080,20B=3932160",
+            "--dataset-size", "100B", "--seq-len", "1024", "--world-size", "8", "--micro-batch", "4", "-f", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    obj = json.loads(result.stdout)
+    schedule = megatron_schedule(obj["megatron_step_batch_size_schedule"], 1024)
+    assert len(schedule) == len(obj["stages"])
+    for previous, stage in zip([None, *obj["stages"]], obj["stages"]):
+        start = int(stage["start"]) // 1024
+        assert megatron_batch_at(schedule, start) * 1024 == stage["batch_size"]
+        assert megatron_batch_at(schedule, start) % (8 * 4) == 0
+        if previous is not None:
+            assert megatron_batch_at(schedule, start - 1) * 1024 == previous["batch_size"]
+
+
 # --- nanoGPT: the config file exec'd over train.py's globals --------------------------------------
 
 #: karpathy/nanoGPT at 3adf61e154c3fe3fca428ad6bc3818b27a3b8291, train.py lines 34-74: the

@@ -1,7 +1,9 @@
 """``hpscale ramp``: parse → ``hpscale.core.ramp`` (one ``transfer`` per stage) → render.
 
 Formats: table (the stage table), json (the contract, docs/contracts.md), yaml (the same
-object), megatron (the ``--step-batch-size-schedule`` string alone; needs --seq-len).
+object), megatron (the ``--step-batch-size-schedule`` string alone; needs --seq-len). With
+--world-size/--micro-batch every stage's batch is checked to divide as Megatron-LM runs it
+(``hpscale.export.ramp``).
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ def ramp_command(
     seq_len: Annotated[str | None, typer.Option(
         "--seq-len", metavar="T", show_default=False,
         help="Tokens per sequence: adds Megatron-LM's --step-batch-size-schedule string.")] = None,
+    world_size: Annotated[str, typer.Option(
+        "--world-size", metavar="N",
+        help="With --seq-len: data-parallel ranks; every stage's batch must divide over them.")] = "1",
+    micro_batch: Annotated[str | None, typer.Option(
+        "--micro-batch", metavar="M", show_default=False,
+        help="With --seq-len: sequences per rank per forward pass; every stage's batch must divide.")] = None,
     format: O.format_option(RAMP_FORMATS, "table, json (the contract), yaml, or megatron "  # type: ignore[valid-type]
                             "(the schedule string alone; needs --seq-len).") = "table",
     output: O.OutputOpt = None,
@@ -111,6 +119,11 @@ def ramp_command(
     }
     if fmt == "megatron" and sizes["--seq-len"] is None:
         raise InputError("--seq-len: --format megatron needs tokens per sequence")
+    layout = {"--world-size": O.size_option("--world-size", world_size, whole=True),
+              "--micro-batch": O.size_option("--micro-batch", micro_batch, whole=True)}
+    if sizes["--seq-len"] is None and (world_size != "1" or micro_batch is not None):
+        raise InputError(f"{'--world-size' if world_size != '1' else '--micro-batch'}: only used with "
+                         "--seq-len (the Megatron-LM schedule)")
     config = load_config(proxy)
     assert choices is not None
     target = target_scale(config, width=O.size_option("--width", width, whole=True),
@@ -121,6 +134,13 @@ def ramp_command(
     stages = parse_ramp(ramp, sizes["--start-batch"] or run.scale.batch_size, target.batch_size,
                         training_data(run, target))
     seq = sizes["--seq-len"]
+    if seq is not None and (world_size != "1" or micro_batch is not None):
+        # Without them a stage need only be whole sequences, which megatron_schedule checks (--seq-len).
+        from ..export.ramp import check_stages
+
+        micro = layout["--micro-batch"]
+        check_stages(stages, run.unit, run.scale.batch_size, int(seq), int(layout["--world-size"] or 1),
+                     None if micro is None else int(micro))
     result = run_ramp(run, target, stages, choices, sizes["--critical-batch"],
                       None if seq is None else int(seq))
     if fmt == "megatron":

@@ -78,6 +78,23 @@ def _fmt_int(value: float) -> str:
     return f"{int(value):,}" if value == int(value) else f"{value:,.6g}"
 
 
+def divisibility(batch: float, unit: str, proxy_batch: float, seq_len: int | None, world: int,
+                 micro: int | None) -> tuple[int, str] | None:
+    """``None`` where ``batch`` (in ``unit``) is a whole number of sequences split evenly over
+    ``world`` ranks and ``micro``-sequence micro-batches; else (the granule g, one phrase:
+    "B unit is not a multiple of g (its factors); nearest valid batches: … (κ = …) or …"), κ the
+    batch ratio B_valid / B_proxy each nearest batch implies for the rules."""
+    per_sequence = seq_len if unit == "tokens" and seq_len is not None else 1
+    granule = per_sequence * world * (micro or 1)
+    if batch % granule == 0:
+        return None
+    parts = [f"{per_sequence:,}-token sequences"] if per_sequence > 1 else []
+    parts += [f"world size {world}"] + ([f"micro-batch {micro}"] if micro else [])
+    options = " or ".join(f"{_fmt_int(b)} (κ = {b / proxy_batch:.4g})" for b in nearest_batches(batch, granule))
+    return granule, (f"{_fmt_int(batch)} {unit} is not a multiple of {granule:,} ({' × '.join(parts)}); "
+                     f"nearest valid batches: {options}")
+
+
 def layout(batch: float, unit: str, proxy_batch: float, sizes: TrainerSizes, *,
            needs_seq_len: bool, trainer: str) -> Layout:
     """Split a target batch (in ``unit``) into sequences, ranks, micro-batches and accumulation.
@@ -91,15 +108,9 @@ def layout(batch: float, unit: str, proxy_batch: float, sizes: TrainerSizes, *,
         why = "the plan counts tokens" if unit == "tokens" else f"{trainer} needs one"
         raise InputError(f"--seq-len: missing: {why}; give the sequence length in tokens, e.g. --seq-len 2048")
     per_sequence = seq_len if unit == "tokens" and seq_len is not None else 1
-    granule = per_sequence * world * (micro or 1)
-    if batch % granule:
-        parts = [f"{per_sequence:,}-token sequences"] if per_sequence > 1 else []
-        parts += [f"world size {world}"] + ([f"micro-batch {micro}"] if micro else [])
-        options = " or ".join(f"{_fmt_int(b)} (κ = {b / proxy_batch:.4g})" for b in nearest_batches(batch, granule))
-        raise InputError(
-            f"--batch-size: {_fmt_int(batch)} {unit} is not a multiple of {granule:,} ({' × '.join(parts)}); "
-            f"nearest valid batches: {options}; transfer to one of them with --batch-size"
-        )
+    refused = divisibility(batch, unit, proxy_batch, seq_len, world, micro)
+    if refused is not None:
+        raise InputError(f"--batch-size: {refused[1]}; transfer to one of them with --batch-size")
     sequences = int(batch // per_sequence)
     micro_batch = micro if micro is not None else sequences // world
     return Layout(sequences, micro_batch, sequences // (world * micro_batch), world, seq_len, micro is not None)

@@ -33,9 +33,18 @@ embedding's init under µP. The logits are multiplied by ``mup_output_mult`` (au
 Megatron needs global batch = micro-batch × data-parallel size × accumulation.
 
 Not expressible: a weight decay per group other than 0 for vectors, a readout lr other than
-the embedding's once ``--decoupled-lr`` is set, an EMA, a residual multiplier. Megatron's
-``--rampup-batch-size START INCR SAMPLES`` (a batch schedule) is not written: a transfer plans
-one batch size.
+the embedding's once ``--decoupled-lr`` is set, an EMA, a residual multiplier.
+
+Batch schedules: a transfer plans one batch, so this file writes neither of Megatron's
+schedules. ``hpscale ramp --seq-len T --format megatron`` writes the stages as
+``--step-batch-size-schedule`` (``hpscale/core/ramp.py``, ``megatron_schedule``). Megatron
+(``megatron/core/num_microbatches_calculator.py``, the calculator builder, as cited there)
+refuses it beside ``--rampup-batch-size`` or ``--decrease-batch-size-if-needed``, takes the
+batch from it instead of ``--global-batch-size`` (leave that out), and checks at run time that
+the running stage's batch divides micro-batch × data-parallel size
+(``StepBatchsizeNumMicroBatchesCalculator.update``). Its flags carry one lr, ε, β and λ for the whole run, so the per-stage values
+``hpscale ramp`` rescales for each κ are not expressible as flags: take them from
+``hpscale ramp -f json``.
 """
 
 from __future__ import annotations
