@@ -81,6 +81,14 @@ def export(result: TransferResult, fmt: str, sizes: C.TrainerSizes) -> Export:
     cannot build)."""
     from . import common as C
     module = exporter(fmt)
+    others = {g: name for g, name in result.optimizers.items() if name != "adamw"}
+    if others:
+        # The exporters map hpscale's values onto each trainer's AdamW settings; a group trained
+        # by another optimizer (Muon) would be written as AdamW's lr, a confident wrong answer.
+        group, name = next(iter(others.items()))
+        raise InputError(f"--format {fmt}: the plan trains param_groups.{group} with {name}; the {fmt} "
+                         "exporter writes AdamW settings only: use --format json (optimizer_groups) "
+                         "and hpscale.torch.optimizers(model, plan) for a hybrid run")
     plan = C.trainer_plan(result, sizes, needs_seq_len=module.NEEDS_SEQ_LEN, trainer=module.TRAINER)
     values = module.fields(plan)
     applied = module.apply(values, {"seq_len": plan.layout.seq_len, "world_size": plan.layout.world_size})
