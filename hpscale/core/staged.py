@@ -106,7 +106,8 @@ def stage_configs(doc: Mapping[str, Any], proxy: Any) -> list[tuple[dict[str, An
             "weight_decay_convention": proxy.optimizer.weight_decay_convention,
         }
         stated = {f"param_groups.{g}.{k}" for g, values in param_groups.items() for k in values}
-        stated |= {f"model.{key}" for key in ("residual_multiplier",) if key in model}
+        if "residual_multiplier" in model:
+            stated.add("model.residual_multiplier")
         stated |= {f"param_groups.{g}" for g in param_groups} | {"param_groups"}
         for key, path in (("betas", "optimizer.betas"), ("eps", "optimizer.eps"),
                           ("warmup_steps", "optimizer.warmup_steps")):
