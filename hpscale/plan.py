@@ -5,6 +5,10 @@
 and what the model applies itself (init std, multipliers). ``hpscale.torch`` builds on it;
 ``hpscale transfer --format overrides`` uses ``name_groups`` and ``overrides_json`` to print the
 groups as name lists without importing PyTorch.
+
+The rules for a plan's values live here, in ``ALLOWED`` (applied by ``plan_value``), because both
+readers of a plan use ``read_plan``: ``hpscale.torch`` and the torch-free ``--format overrides``.
+A ``Plan`` built by hand goes through the same checks as a file.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -70,14 +75,64 @@ class Plan(NamedTuple):
                 "hpscale_group": group}
 
 
-def _number(where: str, value: Any, *, low: float, low_inclusive: bool, high: float = math.inf) -> float:
+#: float32's smallest normal and largest finite number (IEEE 754 binary32: 2⁻¹²⁶ and
+#: (2 − 2⁻²³)·2¹²⁷). A plan's magnitudes end up in float32 (or narrower) weights, activations and
+#: optimizer state: a positive value outside this range becomes a subnormal, 0 or inf there, so
+#: it is refused rather than handed to torch.
+F32_TINY = 2.0**-126
+F32_MAX = (2 - 2.0**-23) * 2.0**127
+
+
+class _Allowed(NamedTuple):
+    zero: bool  # 0 is allowed (else the value must be > 0)
+    below_one: bool  # the value must be < 1 (a β or a momentum), else ≤ F32_MAX and, if > 0, ≥ F32_TINY
+    text: str
+
+
+_POSITIVE = _Allowed(False, False, f"a finite number > 0 within float32's range [{F32_TINY:.3g}, {F32_MAX:.3g}]")
+_NON_NEGATIVE = _Allowed(True, False, f"a finite number ≥ 0: 0 or within float32's range [{F32_TINY:.3g}, "
+                                      f"{F32_MAX:.3g}]")
+_UNIT = _Allowed(True, True, "a finite number ≥ 0 and < 1")
+
+#: What each value of a plan may be: the one table of the rules ``read_plan`` applies, to a
+#: transfer JSON (a dict, a path, a ``TransferResult``) and to a ``Plan`` built by hand alike.
+ALLOWED: dict[str, _Allowed] = {
+    "lr": _POSITIVE,
+    "weight_decay": _NON_NEGATIVE,
+    "eps": _NON_NEGATIVE,
+    "beta": _UNIT,
+    "momentum": _UNIT,
+    "init_std": _POSITIVE,
+    "multiplier": _POSITIVE,
+    "residual_multiplier": _POSITIVE,
+}
+
+
+def shown(value: Any) -> str:
+    """A value for an error line: ``repr``, except an integer too long to read (``10**400``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def plan_value(where: str, kind: str, value: Any) -> float:
+    """``value`` as a float if ``ALLOWED[kind]`` allows it, else ``InputError`` naming ``where``
+    (``plan: {where}: {value}: must be {what is allowed}``). Booleans are not numbers; an integer
+    too large for a float (``10**400``) is refused, not an ``OverflowError``."""
+    allowed = ALLOWED[kind]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"plan: {where}: {value!r}: expected a number")
-    ok = (value >= low if low_inclusive else value > low) and value < high
-    if not ok or not math.isfinite(value):
-        bound = f"{'≥' if low_inclusive else '>'} {low:g}" + (f" and < {high:g}" if high < math.inf else "")
-        raise InputError(f"plan: {where}: {value!r}: must be a finite number {bound}")
-    return float(value)
+        raise InputError(f"plan: {where}: {shown(value)}: expected a number ({allowed.text})")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    ok = math.isfinite(number) and (number > 0 or (allowed.zero and number == 0))
+    if ok and number > 0:
+        ok = number < 1 if allowed.below_one else F32_TINY <= number <= F32_MAX
+    if not ok:
+        raise InputError(f"plan: {where}: {shown(value)}: must be {allowed.text}")
+    return number
 
 
 def _plan_dict(plan: Any) -> dict[str, Any]:
@@ -107,7 +162,8 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
 
 def read_plan(plan: Any) -> Plan:
     """Read and check a transfer plan: a JSON-contract dict, a path to one, a ``TransferResult``
-    (or a ``Plan`` already read).
+    or a ``Plan`` (checked again: one may be built by hand). Every value is checked against
+    ``ALLOWED``; the result holds floats only.
 
     Takes ``optimizer_groups`` and ``model_groups`` (or, from an older schema-1 file,
     ``param_groups`` and ``optimizer.betas``) and converts weight decay to torch's coupled
@@ -118,7 +174,9 @@ def read_plan(plan: Any) -> Plan:
             (one line naming the field).
     """
     if isinstance(plan, Plan):
-        return plan
+        trainer: dict[str, str] = {group: "muon" if group in (plan.muon or {}) else "optimizer" for group in GROUPS}
+        return _checked(plan, lambda group, field: _path(trainer.get(group, "optimizer"), group, field),
+                        lambda group, field: _path(field or "init_std/multiplier", group))
     data = _plan_dict(plan)
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
@@ -138,70 +196,136 @@ def read_plan(plan: Any) -> Plan:
                          "`hpscale transfer -f json`")
     optimizer: dict[str, OptimizerValues] = {}
     muon: dict[str, MuonValues] = {}
-    init_std: dict[str, float | None] = {}
-    multiplier: dict[str, float] = {}
+    init_std: dict[str, Any] = {}
+    multiplier: dict[str, Any] = {}
     by = data.get("optimizers")
     trained_by: Mapping[str, Any] = by if isinstance(by, Mapping) else {}
     for group in GROUPS:
-        values, model_values = source.get(group), model_source.get(group)
+        values: Any = source.get(group)
+        model_values: Any = model_source.get(group)
         if not isinstance(values, Mapping) or not isinstance(model_values, Mapping):
             raise InputError(f"plan: {section}.{group}: missing")
-        where, model_where = f"{section}.{group}", f"{model_section}.{group}"
+        where = f"{section}.{group}"
         if trained_by.get(group, "adamw") == "muon":
-            muon[group] = _muon_values(where, values)
+            muon[group] = _muon_values(values)
         else:
-            lr = _number(f"{where}.lr", values.get("lr"), low=0, low_inclusive=False)
-            wd = _number(f"{where}.weight_decay", values.get("weight_decay"), low=0, low_inclusive=True)
             betas = values.get("betas")
             if legacy and isinstance(data.get("optimizer"), Mapping):
                 betas = data["optimizer"].get("betas")
             if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
-                raise InputError(f"plan: {where}.betas: {betas!r}: expected [β1, β2]")
-            pair = (_number(f"{where}.betas[0]", betas[0], low=0, low_inclusive=True, high=1),
-                    _number(f"{where}.betas[1]", betas[1], low=0, low_inclusive=True, high=1))
-            eps = _number(f"{where}.eps", values.get("eps"), low=0, low_inclusive=True)
-            coupled = wd if convention == "coupled" else to_coupled(lr, wd)
-            optimizer[group] = OptimizerValues(lr, coupled, pair, eps)
-        std = model_values.get("init_std")
-        init_std[group] = None if std is None else _number(f"{model_where}.init_std", std, low=0,
-                                                           low_inclusive=False)
-        multiplier[group] = _number(f"{model_where}.multiplier", model_values.get("multiplier"), low=0,
-                                    low_inclusive=False)
-    residual = data.get("residual_multiplier")
+                raise InputError(f"plan: {where}.betas: {shown(betas)}: expected [β1, β2]")
+            optimizer[group] = OptimizerValues(_given(values, "lr"), _given(values, "weight_decay"),
+                                               (betas[0], betas[1]), _given(values, "eps"))
+        init_std[group] = model_values.get("init_std")
+        multiplier[group] = model_values.get("multiplier")
     rules = data.get("rules")
-    return Plan(
-        optimizer=optimizer,
-        init_std=init_std,
-        multiplier=multiplier,
-        residual_multiplier=None if residual is None else _number(
-            "residual_multiplier", residual, low=0, low_inclusive=False),
-        readout_rule=rules.get("readout_rule") if isinstance(rules, Mapping) else None,
-        muon=muon,
-    )
+    raw = Plan(optimizer=optimizer, init_std=init_std, multiplier=multiplier,
+               residual_multiplier=data.get("residual_multiplier"),
+               readout_rule=rules.get("readout_rule") if isinstance(rules, Mapping) else None, muon=muon)
+    checked = _checked(raw, lambda group, field: _path(section, group, field),
+                       lambda group, field: _path(model_section, group, field))
+    if convention == "coupled":
+        return checked
+    return checked._replace(optimizer={group: o._replace(weight_decay=_coupled(f"{section}.{group}", o))
+                                       for group, o in checked.optimizer.items()})
 
 
-def _muon_values(where: str, values: Mapping[str, Any]) -> MuonValues:
+def _coupled(where: str, values: OptimizerValues) -> float:
+    """The group's weight decay in torch's coupled convention, λ = λ_ind/η
+    (``hpscale.core.rules.to_coupled``), refused when it leaves float32's range (λ_ind = 0.1 at
+    η = 1e-320 would hand torch an infinite weight decay)."""
+    coupled = to_coupled(values.lr, values.weight_decay)
+    allowed = ALLOWED["weight_decay"]
+    if not (coupled == 0 or F32_TINY <= coupled <= F32_MAX):
+        raise InputError(f"plan: {where}.weight_decay: {values.weight_decay!r} at lr {values.lr!r} is "
+                         f"{coupled:.3g} in torch's coupled convention (λ_ind/η): must be {allowed.text}")
+    return coupled
+
+
+def _path(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
+
+
+def _checked(plan: Plan, at: Callable[[str, str], str], model_at: Callable[[str, str], str]) -> Plan:
+    """Every value of ``plan`` checked against ``ALLOWED`` (``plan_value``) and returned as floats;
+    ``at(group, field)`` and ``model_at(group, field)`` name an optimizer and a model value in the
+    errors. Each group must be trained by AdamW (``optimizer``) or Muon (``muon``), and have an
+    ``init_std`` (None: not stated) and a ``multiplier``."""
+    muon = dict(plan.muon or {})
+    for name, table in (("optimizer", plan.optimizer), ("muon", muon), ("init_std", plan.init_std),
+                        ("multiplier", plan.multiplier)):
+        if not isinstance(table, Mapping):
+            raise InputError(f"plan: {name}: {type(table).__name__}: expected a mapping group → values")
+        unknown = [group for group in table if group not in GROUPS]
+        if unknown:
+            raise InputError(f"plan: {name}.{shown(unknown[0])}: not a group; allowed: {', '.join(GROUPS)}")
+    optimizer: dict[str, OptimizerValues] = {}
+    for group, o in plan.optimizer.items():
+        if not isinstance(o, OptimizerValues):
+            raise InputError(f"plan: {at(group, '')}: {type(o).__name__}: expected OptimizerValues")
+        if not isinstance(o.betas, Sequence) or len(o.betas) != 2:
+            raise InputError(f"plan: {at(group, 'betas')}: {shown(o.betas)}: expected [β1, β2]")
+        optimizer[group] = OptimizerValues(
+            plan_value(at(group, "lr"), "lr", o.lr),
+            plan_value(at(group, "weight_decay"), "weight_decay", o.weight_decay),
+            (plan_value(at(group, "betas[0]"), "beta", o.betas[0]),
+             plan_value(at(group, "betas[1]"), "beta", o.betas[1])),
+            plan_value(at(group, "eps"), "eps", o.eps))
+    for group, m in muon.items():
+        muon[group] = _checked_muon(partial(at, group), m)
+    for group in GROUPS:
+        if (group in optimizer) == (group in muon):
+            raise InputError(f"plan: {at(group, '')}: missing (each group is trained by one optimizer)")
+        if group not in plan.init_std or group not in plan.multiplier:
+            raise InputError(f"plan: {model_at(group, '')}: missing")
+    init_std = {group: None if std is None else plan_value(model_at(group, "init_std"), "init_std", std)
+                for group, std in plan.init_std.items()}
+    multiplier = {group: plan_value(model_at(group, "multiplier"), "multiplier", value)
+                  for group, value in plan.multiplier.items()}
+    residual = plan.residual_multiplier
+    if plan.readout_rule is not None and not isinstance(plan.readout_rule, str):
+        raise InputError(f"plan: rules.readout_rule: {shown(plan.readout_rule)}: expected a rule's name or null")
+    return plan._replace(
+        optimizer=optimizer, muon=muon, init_std=init_std, multiplier=multiplier,
+        residual_multiplier=None if residual is None else plan_value(
+            "residual_multiplier", "residual_multiplier", residual))
+
+
+def _given(values: Mapping[str, Any], key: str) -> Any:
+    """``values[key]`` as given (None if absent), for ``_checked`` to check."""
+    return values.get(key)
+
+
+def _muon_values(values: Any) -> MuonValues:
     """A Muon group of the plan (``optimizer_groups.<group>`` where ``optimizers.<group>`` is
-    ``muon``), checked field by field."""
+    ``muon``) as given; ``_checked`` checks it."""
+    return MuonValues(lr=values.get("lr"), weight_decay=values.get("weight_decay"),
+                      momentum=values.get("momentum"), nesterov=values.get("nesterov"),
+                      eps=values.get("eps"), convention=values.get("convention"),
+                      adjust_lr_fn=values.get("adjust_lr_fn"))
+
+
+def _checked_muon(where: Callable[[str], str], m: MuonValues) -> MuonValues:
+    """A Muon group's values checked: its numbers (``plan_value``), ``nesterov`` a boolean, a
+    known shape ``convention`` and PyTorch's ``adjust_lr_fn`` name or None."""
     from .core.muon_shapes import TORCH_CONVENTIONS, check_convention
 
-    nesterov = values.get("nesterov")
-    if not isinstance(nesterov, bool):
-        raise InputError(f"plan: {where}.nesterov: {nesterov!r}: expected true or false")
-    given = values.get("convention")
-    convention = check_convention(given if isinstance(given, str) else repr(given), f"plan: {where}.convention")
-    adjust = values.get("adjust_lr_fn")
+    if not isinstance(m, MuonValues):
+        raise InputError(f"plan: {where('')}: {type(m).__name__}: expected MuonValues")
+    if not isinstance(m.nesterov, bool):
+        raise InputError(f"plan: {where('nesterov')}: {shown(m.nesterov)}: expected true or false")
+    given = m.convention
+    convention = check_convention(given if isinstance(given, str) else repr(given), f"plan: {where('convention')}")
+    adjust = m.adjust_lr_fn
     if adjust is not None and adjust not in TORCH_CONVENTIONS:
-        raise InputError(f"plan: {where}.adjust_lr_fn: {adjust!r}: allowed: null, {', '.join(TORCH_CONVENTIONS)}")
-    return MuonValues(
-        lr=_number(f"{where}.lr", values.get("lr"), low=0, low_inclusive=False),
-        weight_decay=_number(f"{where}.weight_decay", values.get("weight_decay"), low=0, low_inclusive=True),
-        momentum=_number(f"{where}.momentum", values.get("momentum"), low=0, low_inclusive=True, high=1),
-        nesterov=nesterov,
-        eps=_number(f"{where}.eps", values.get("eps"), low=0, low_inclusive=True),
-        convention=convention,
-        adjust_lr_fn=adjust,
-    )
+        raise InputError(f"plan: {where('adjust_lr_fn')}: {shown(adjust)}: allowed: null, "
+                         f"{', '.join(TORCH_CONVENTIONS)}")
+    return m._replace(
+        lr=plan_value(where("lr"), "lr", m.lr),
+        weight_decay=plan_value(where("weight_decay"), "weight_decay", m.weight_decay),
+        momentum=plan_value(where("momentum"), "momentum", m.momentum),
+        eps=plan_value(where("eps"), "eps", m.eps),
+        convention=convention)
 
 
 def override_groups(names: Mapping[str, str], plan: Plan) -> list[dict[str, Any]]:

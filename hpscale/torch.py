@@ -42,7 +42,7 @@ from .core.roles import OUTPUT_NAMES, matrix_group, vector_like
 from .core.rules import GROUPS
 from .core.spectrum import Grouper, MatrixStats, as_matrix, matrix_stats
 from .errors import InputError
-from .plan import Plan, override_groups, read_plan
+from .plan import Plan, override_groups, plan_value, read_plan
 
 __all__ = [
     "classify",
@@ -624,9 +624,14 @@ def muon_param_groups(model: nn.Module, plan: Any, base: nn.Module | None = None
             continue
         for name in names:
             fan_out, fan_in = structure.params[name].shape
-            lr = convert_lr(m.lr, fan_out, fan_in, m.convention, "original")
-            muon_groups.append({"params": [structure.params[name]], "lr": lr,
-                                "weight_decay": convert_weight_decay(m.lr, m.weight_decay, lr),
+            # The per-shape conversions are products of checked values: checked again before
+            # torch gets them (a large lr times a large shape ratio leaves float32's range).
+            where = f"optimizer_groups.{group}.{{}} converted to adjust_lr_fn='original' for {name} " \
+                f"({fan_out}, {fan_in})"
+            lr = plan_value(where.format("lr"), "lr", convert_lr(m.lr, fan_out, fan_in, m.convention, "original"))
+            weight_decay = plan_value(where.format("weight_decay"), "weight_decay",
+                                      convert_weight_decay(m.lr, m.weight_decay, lr))
+            muon_groups.append({"params": [structure.params[name]], "lr": lr, "weight_decay": weight_decay,
                                 "adjust_lr_fn": "original", **options})
     return muon_groups, adamw_groups
 
@@ -655,6 +660,24 @@ def overrides(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
     structure = analyse(model, base, patterns, warn=True)
     _check_tied_rule(structure, values)
     return override_groups(structure.groups, values)
+
+
+#: The largest |z| of a standard normal sample as torch draws it, with room: Box–Muller from a
+#: uniform of at most 53 random bits gives |z| ≤ √(−2·ln 2⁻⁵³) ≈ 8.6.
+Z_MAX = 10.0
+
+
+def fits_dtype(where: str, value: float, tensor: torch.Tensor, name: str, how: str, reach: float = 1.0) -> None:
+    """``InputError`` unless ``reach`` × ``value`` (a magnitude torch writes into ``tensor``'s
+    dtype; ``how`` says how) stays within that dtype's largest finite number. Called before
+    anything is changed, so a refused plan leaves the model as it was."""
+    if not tensor.is_floating_point():
+        return
+    largest = torch.finfo(tensor.dtype).max
+    if value * reach > largest:
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        raise InputError(f"plan: {where}: {value:.3g}: {how} would overflow {name}'s {dtype} (largest "
+                         f"finite number {largest:.3g}): must be ≤ {largest / reach:.3g} for it")
 
 
 def _is_norm_gain(owner: Owner) -> bool:
@@ -720,6 +743,11 @@ def apply_init(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
             f"{missing[0]} parameter(s) ({by[missing[0]][0]}, …): state init_std in the proxy "
             "config and re-run hpscale transfer"
         )
+    for name, group in chosen.items():  # every draw checked before the first one changes the model
+        std = values.init_std[group]
+        assert std is not None
+        fits_dtype(f"model_groups.{group}.init_std", std, structure.params[name], name,
+                   f"N(0, σ²) draws (up to {Z_MAX:g}σ)", reach=Z_MAX)
     with torch.no_grad():
         for name, group in structure.groups.items():
             tensor, owner = structure.params[name], structure.owners[name][0]
@@ -870,7 +898,10 @@ def apply_multipliers(model: nn.Module, plan: Any, base: nn.Module | None = None
             "modules, e.g. residual=[m for b in model.blocks for m in (b.attn, b.mlp)], or "
             "residual=[] to apply none"
         )
-    for name, role, module, _ in targets:
+    for name, role, module, value in targets:
+        for tensor in module.parameters(recurse=False):  # the output is in the weights' dtype
+            fits_dtype("residual_multiplier" if role == "residual" else f"model_groups.{role}.multiplier",
+                       value, tensor, name or _describe(model), "its output × the multiplier")
         existing = getattr(module, _MARK, None)
         if existing is not None:
             raise InputError(
