@@ -533,6 +533,18 @@ def classify(model: nn.Module, base: nn.Module | None = None, *,
     return dict(analyse(model, base, patterns, warn=True).groups)
 
 
+def planned(plan: Any, model: nn.Module, base: nn.Module | None,
+            patterns: Mapping[str, str] | None, *, warn: bool = False) -> tuple[Plan, Structure]:
+    """The one way every function here reads a plan: ``read_plan`` (every value checked against
+    ``hpscale.plan.ALLOWED``, whatever the plan's form), then the model's structure (``analyse``)
+    and the check that the plan's readout rule suits its tied weights — all before anything is
+    changed."""
+    values = read_plan(plan)
+    structure = analyse(model, base, patterns, warn=warn)
+    _check_tied_rule(structure, values)
+    return values, structure
+
+
 def _check_tied_rule(structure: Structure, plan: Plan) -> None:
     if plan.readout_rule == "table3" and any(structure.tied_to_embedding(n) for n in structure.tied):
         name = next(n for n in structure.tied if structure.tied_to_embedding(n))
@@ -566,9 +578,7 @@ def param_groups(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
 
     ``base`` and ``patterns`` are those of ``classify``.
     """
-    values = read_plan(plan)
-    structure = analyse(model, base, patterns, warn=True)
-    _check_tied_rule(structure, values)
+    values, structure = planned(plan, model, base, patterns, warn=True)
     return [{"params": [structure.params[name] for name in names], **values.options(group)}
             for group, names in _group_names(structure).items() if names]
 
@@ -597,9 +607,7 @@ def muon_param_groups(model: nn.Module, plan: Any, base: nn.Module | None = None
     """
     from .core.muon_shapes import TORCH_CONVENTIONS, convert_lr, convert_weight_decay
 
-    values = read_plan(plan)
-    structure = analyse(model, base, patterns, warn=True)
-    _check_tied_rule(structure, values)
+    values, structure = planned(plan, model, base, patterns, warn=True)
     muon = values.muon or {}
     muon_groups: list[dict[str, Any]] = []
     adamw_groups: list[dict[str, Any]] = []
@@ -656,9 +664,7 @@ def overrides(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
     parameter names instead of tensors (``betas`` a list), ready for JSON or a trainer that
     takes per-group overrides as name lists with options. ``hpscale transfer --format
     overrides --model-names FILE`` prints the same shape without PyTorch."""
-    values = read_plan(plan)
-    structure = analyse(model, base, patterns, warn=True)
-    _check_tied_rule(structure, values)
+    values, structure = planned(plan, model, base, patterns, warn=True)
     return override_groups(structure.groups, values)
 
 
@@ -730,9 +736,7 @@ def apply_init(model: nn.Module, plan: Any, base: nn.Module | None = None, *,
     """
     if vectors not in ("keep", "reset"):
         raise InputError(f"vectors: {vectors!r}: allowed: keep, reset")
-    values = read_plan(plan)
-    structure = analyse(model, base, patterns)
-    _check_tied_rule(structure, values)
+    values, structure = planned(plan, model, base, patterns)
     named = set(_pattern_groups(structure.owners, patterns))
     chosen = {name: group for name, group in structure.groups.items() if _rescaled(structure, name, named)}
     by = _group_names(replace(structure, groups=chosen))
@@ -849,9 +853,7 @@ def apply_multipliers(model: nn.Module, plan: Any, base: nn.Module | None = None
             transfer's residual multiplier without ``residual=`` (pass the branches, or
             ``residual=[]`` to apply none); a hidden or vector multiplier other than 1.
     """
-    values = read_plan(plan)
-    structure = analyse(model, base, patterns)
-    _check_tied_rule(structure, values)
+    values, structure = planned(plan, model, base, patterns)
     for group in ("hidden", "vector"):
         if values.multiplier[group] != 1:
             raise InputError(f"plan: model_groups.{group}.multiplier: {values.multiplier[group]:g}: "
