@@ -116,13 +116,13 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
-def plan_value(where: str, kind: str, value: Any) -> float:
+def plan_value(where: str, kind: str, value: Any, *, source: str = "plan") -> float:
     """``value`` as a float if ``ALLOWED[kind]`` allows it, else ``InputError`` naming ``where``
-    (``plan: {where}: {value}: must be {what is allowed}``). Booleans are not numbers; an integer
-    too large for a float (``10**400``) is refused, not an ``OverflowError``."""
+    (``{source}: {where}: {value}: must be {what is allowed}``). Booleans are not numbers; an
+    integer too large for a float (``10**400``) is refused, not an ``OverflowError``."""
     allowed = ALLOWED[kind]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"plan: {where}: {shown(value)}: expected a number ({allowed.text})")
+        raise InputError(f"{source}: {where}: {shown(value)}: expected a number ({allowed.text})")
     try:
         number = float(value)
     except OverflowError:
@@ -131,7 +131,7 @@ def plan_value(where: str, kind: str, value: Any) -> float:
     if ok and number > 0:
         ok = number < 1 if allowed.below_one else F32_TINY <= number <= F32_MAX
     if not ok:
-        raise InputError(f"plan: {where}: {shown(value)}: must be {allowed.text}")
+        raise InputError(f"{source}: {where}: {shown(value)}: must be {allowed.text}")
     return number
 
 

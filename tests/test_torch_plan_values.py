@@ -238,3 +238,48 @@ def test_the_float32_bounds_are_binary32s():
     # The bounds themselves are allowed.
     for value in (F32_TINY, F32_MAX):
         hpt.param_groups(GPT(64, tied=False), with_value("optimizer_groups", "hidden", "lr", value))
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"lr": True}, "coord_check: lr: True: expected a number"),
+    ({"lr": 1e308}, "coord_check: lr: 1e+308: must be a finite number > 0"),
+    ({"lr": math.nan}, "coord_check: lr: nan: must be"),
+    ({"widths": [32.5, 64]}, "coord_check: widths: [32.5, 64]: expected a list of whole numbers"),
+    ({"widths": [True, 64]}, "coord_check: widths: [True, 64]: expected a list of whole numbers"),
+    ({"widths": "32,64"}, "coord_check: widths: '32,64': expected a list of whole numbers"),
+    ({"widths": 64}, "coord_check: widths: 64: expected a list of whole numbers"),
+    ({"widths": [0, 64]}, "coord_check: widths: [0, 64]: need at least two different positive widths"),
+])
+def test_coord_check_arguments_are_checked_before_any_model_is_built(kwargs, needle):
+    built = []
+    widths = kwargs.pop("widths", [32, 64])
+    with pytest.raises(InputError) as err:
+        hpt.coord_check(lambda w: built.append(w) or GPT(w, tied=False), widths, tokens(4), steps=1, **kwargs)
+    assert str(err.value).startswith(needle) and "\n" not in str(err.value)
+    assert built == []
+
+
+def test_numpy_widths_are_whole_numbers():
+    np = pytest.importorskip("numpy")
+    check = quiet(hpt.coord_check, lambda w: GPT(w, tied=False), np.array([32, 64]), tokens(4), steps=1)
+    assert check.widths == (32, 64)
+
+
+# ---------------------------------------------------------------------------------------------
+# The package (issue 19): the public API as before, one module per job
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_package_exports_the_public_api():
+    assert hpt.__all__ == ["classify", "param_groups", "muon_param_groups", "optimizers", "apply_init",
+                           "apply_multipliers", "overrides", "coord_check", "spectrum", "CoordCheck",
+                           "CoordRecord", "MultiplierHandle", "WeightSpectrum"]
+    assert all(callable(getattr(hpt, name)) for name in hpt.__all__)
+    assert hpt.spectrum.__module__ == "hpscale.torch.weights" and hpt.coord_check.__module__ == "hpscale.torch.coord"
+
+
+def test_no_module_of_the_package_is_over_600_lines():
+    from pathlib import Path
+
+    sizes = {path.name: len(path.read_text().splitlines()) for path in Path(hpt.__file__).parent.glob("*.py")}
+    assert len(sizes) >= 7 and max(sizes.values()) <= 600, sizes

@@ -4,6 +4,7 @@ few steps at several widths and record how big every layer's output is."""
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..plan import read_plan
+from ..plan import plan_value, read_plan, shown
 from .groups import optimizers
 from .init import apply_init
 from .multipliers import MultiplierHandle, apply_multipliers
@@ -156,6 +157,21 @@ def _base_model(make_model: Callable[[int], nn.Module], width: int) -> nn.Module
         return make_model(width)
 
 
+def _widths(widths: Any) -> list[int]:
+    """The distinct widths, sorted: whole numbers (NumPy's too), at least two, all ≥ 1."""
+    try:
+        given = None if isinstance(widths, str | bytes) else list(widths)
+    except TypeError:
+        given = None
+    if given is None or not all(isinstance(w, numbers.Integral) and not isinstance(w, bool) for w in given):
+        raise InputError(f"coord_check: widths: {shown(widths)}: expected a list of whole numbers (the "
+                         "model's widths)")
+    ws = sorted({int(w) for w in given})
+    if len(ws) < 2 or ws[0] <= 0:
+        raise InputError(f"coord_check: widths: {given!r}: need at least two different positive widths")
+    return ws
+
+
 def coord_check(
     make_model: Callable[[int], nn.Module],
     widths: Sequence[int],
@@ -208,9 +224,9 @@ def coord_check(
 
     It keeps the step-0 output of every layer to compute the change: use a small batch.
     """
-    ws = sorted({int(w) for w in widths})
-    if len(ws) < 2 or ws[0] <= 0:
-        raise InputError(f"coord_check: widths: {list(widths)!r}: need at least two different positive widths")
+    ws = _widths(widths)
+    if plan is None:  # the standard parametrization's one lr goes to torch as it is
+        plan_value("lr", "lr", lr, source="coord_check")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InputError(f"coord_check: steps: {steps!r}: must be a whole number ≥ 1")
     inputs, target = batch
