@@ -46,7 +46,8 @@ def test_nanochat_matrix_lr_and_weight_decay_hand_checked(tmp_path):
     # Width ×2, batch ×2 (2²⁰), data ×10 at depth 12: Muon η = 0.02·√2 (original: no width
     # factor), λ = 0.2·√2/10. nanochat multiplies --matrix-lr by √(2²⁰/2¹⁹) = √2 and
     # --weight-decay by √2·D_REF/target_tokens = √2·1 (same depth, same model): both 0.02.
-    path, _ = export(tmp_path, "nanochat", "--width", "1536", "--batch-size", "1Mi", "--dataset-size", "10B")
+    path, stderr = export(tmp_path, "nanochat", "--width", "1536", "--batch-size", "1Mi", "--dataset-size", "10B")
+    assert "vocabulary" not in stderr  # depth 12 is its own reference: no vocabulary in the factor
     v = flags(path, nanochat)
     assert v["--matrix-lr"] == pytest.approx(0.02, rel=1e-9)
     assert v["--weight-decay"] == pytest.approx(0.02, rel=1e-9)
@@ -72,6 +73,11 @@ def test_nanochat_weight_decay_divides_out_its_horizon_rescaling():
     # d12 at aspect 64 is width 768: P₁₂ = 110,100,912; B = 2²⁰.
     scale = nanochat.nanochat_wd_scale(2**20, 24, 64, 128)
     assert scale == pytest.approx(math.sqrt(2) * 110_100_912 / 729_810_624, rel=1e-12)
+
+
+def test_nanochat_says_its_vocabulary_assumption_where_the_depth_changes(tmp_path):
+    _, stderr = export(tmp_path, "nanochat", "--width", "1536", "--depth", "24")
+    assert len([line for line in stderr.splitlines() if "32,768" in line]) == 1
 
 
 def test_nanochat_converts_another_convention_per_shape_and_says_so(tmp_path):

@@ -137,10 +137,13 @@ def notes(plan: TrainerPlan) -> tuple[str, ...]:
     """What nanochat's Muon does that the plan does not say (hybrid plans only)."""
     if plan.muon is None:
         return ()
-    return (
+    # At depth 12 the model is its own reference (D_REF/target_tokens = 1, whatever the vocabulary).
+    vocabulary = () if plan.depth == 12 else (
         f"nanochat rescales --weight-decay by √(B/2¹⁹)·D_REF/target_tokens, a ratio of parameter counts "
         f"with the lm_head's vocabulary: this file assumes nanochat's default {VOCAB:,} (scripts/tok_train.py); "
-        "another vocabulary changes the λ that trains",
+        "another vocabulary changes the λ that trains",)
+    return (
+        *vocabulary,
         "nanochat's Muon weight decay is cautious (only where update and weight agree in sign), follows a "
         "cosine schedule to 0 and uses the shape-scaled lr (×2 on the 4d×d c_fc): --weight-decay gives the "
         "plan's peak λ on the d×d and d×4d matrices",
