@@ -25,7 +25,10 @@ parabola through it and its two neighbours in log₂ lr (kept inside that bracke
 the edge of the grid is reported as the edge and flagged). One seed per run.
 
 First it runs ``hpscale.torch.coord_check`` on the same model (standard vs µP, lr ``--coord-lr``)
-and prints both tables. Writes ``benchmarks/figures/coord_check.png``, ``transfer_demo.json``
+and prints both tables. ``--coord-check-only --muon`` runs the hybrid check instead: the hidden
+matrices on ``torch.optim.Muon`` (lr ``MUON_LR`` under ``match_rms_adamw`` at the proxy width), the
+rest on AdamW, under hpscale's plan and with the Muon lr and weight decay left at the proxy's
+(unconverted); it prints both tables and writes ``coord_check_muon.png``. Writes ``benchmarks/figures/coord_check.png``, ``transfer_demo.json``
 (every run) and ``transfer_demo.png`` (held-out loss vs lr per width for both parametrizations,
 and the optimal lr vs width).
 """
@@ -33,6 +36,7 @@ and the optimal lr vs width).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -134,6 +138,10 @@ def proxy_config(width: int, lr: float, args: argparse.Namespace) -> dict:
         "init_std": 0.02,
         "param_groups": {"vector": {"weight_decay": 0.0}, "embedding": {"weight_decay": 0.0}},
     }
+
+
+#: The Muon section of the hybrid coordinate check's proxy (tests/test_torch_muon.py's values).
+MUON = {"lr": 0.02, "weight_decay": 0.1, "momentum": 0.95, "convention": "match_rms_adamw"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +302,38 @@ def coordinate_check(args: argparse.Namespace, batch: torch.Tensor) -> None:
     coord_figure([standard, mup], metric="change").savefig(args.out / "coord_check.png", dpi=100)
 
 
+def muon_coordinate_check(args: argparse.Namespace, batch: torch.Tensor) -> None:
+    """The hybrid coordinate check (Muon for the hidden matrices, AdamW for the rest) of the same
+    model: hpscale's plan vs the Muon lr and weight decay left at the proxy's at every width."""
+    from hpscale.plots.coord_check import figure as coord_figure
+
+    def make(width: int) -> GPT:
+        return GPT(width, args.depth, args.seq)
+
+    proxy = {**proxy_config(args.widths[0], args.coord_lr, args), "muon": dict(MUON)}
+
+    def unconverted(width: int) -> dict:
+        at = hpscale.transfer(proxy, width=width).to_json_dict()
+        at["optimizer_groups"]["hidden"].update(lr=MUON["lr"], weight_decay=MUON["weight_decay"])
+        return at
+
+    inputs = (batch[:, :-1], batch[:, 1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        planned = hpt.coord_check(make, args.widths, inputs, plan=proxy, steps=3)
+        left = hpt.coord_check(make, args.widths, inputs, plan=unconverted, steps=3)
+    for title, check in (("hpscale's plan", planned), ("Muon lr left unconverted", left)):
+        print(title, check.table("change"), sep="\n", end="\n\n")
+        hidden = sorted(s for layer, s in check.change_slopes.items()
+                        if any(r.layer == layer and r.group == "hidden" for r in check.records))
+        print(f"hidden change slopes: {hidden[0]:+.2f} … {hidden[-1]:+.2f} (median "
+              f"{hidden[len(hidden) // 2]:+.2f}, {len(hidden)} layers)", end="\n\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    titled = [dataclasses.replace(left, parametrization="Muon lr unconverted"),
+              dataclasses.replace(planned, parametrization="hpscale's plan (Muon)")]
+    coord_figure(titled, metric="change").savefig(args.out / "coord_check_muon.png", dpi=100)
+
+
 def data_batches(args: argparse.Namespace) -> tuple[list[torch.Tensor], list[torch.Tensor], int]:
     """The training batches (one per step, the same for every run) and the held-out batches."""
     text = corpus(args.corpus_bytes)
@@ -344,6 +384,8 @@ def main() -> None:
     parser.add_argument("--coord-lr", type=float, default=2.0**-6,
                         help="lr of the coordinate check (standard: every group; µP: the proxy's)")
     parser.add_argument("--coord-check-only", action="store_true", help="only the coordinate check")
+    parser.add_argument("--muon", action="store_true",
+                        help="with --coord-check-only: the hybrid Muon + AdamW coordinate check instead")
     parser.add_argument("--quick", action="store_true", help="tiny settings, a smoke run")
     args = parser.parse_args()
     if args.quick:
@@ -355,6 +397,9 @@ def main() -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {args.jobs} runs in parallel, load {load:.1f} at start"
     print(f"corpus: {size:,} bytes of {sysconfig.get_paths()['stdlib']}; {machine}", flush=True)
 
+    if args.coord_check_only and args.muon:
+        muon_coordinate_check(args, train_batches[0])
+        return
     coordinate_check(args, train_batches[0])
     if args.coord_check_only:
         return

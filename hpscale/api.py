@@ -407,6 +407,8 @@ def fit(
     keep_edge: bool = False,
     predict: Sequence[Mapping[str, float | str]] = (),
     edge: str = "censor",
+    optimizer: str = "adamw",
+    muon_convention: str | None = None,
 ) -> FitResult:
     """Fit how the optimal hyperparameters move with scale, from a sweep of training runs.
 
@@ -435,6 +437,9 @@ def fit(
         edge: unbracketed optima in the laws: ``censor`` (a bound, the default), ``drop``
             (left out) or ``keep`` (a point); ``keep_edge=True`` means ``keep``.
         predict: points (axis → value, SI suffixes allowed) to evaluate the laws at.
+        optimizer: what trained ``group`` (``adamw``, ``muon``): its rules are the verdicts'
+            predictions; ``muon_convention``: the shape convention of a Muon sweep's lr
+            (``original``, ``match_rms_adamw``, ``spectral``, ``unit_rms_norm``), required for Muon.
 
     Returns:
         An immutable ``FitResult``: ``.cells``, ``.laws[hp].exponents[axis]``, ``.verdicts``,
@@ -481,7 +486,8 @@ def fit(
     axes = parse_names("--by", by, AXES)
     hps = parse_names("--optimize", optimize, HYPERPARAMETERS)
     options = FitOptions(window=window, resamples=bootstrap, confidence=float(confidence), seed=seed,
-                         keep_edge=keep_edge, group=group, resample=resample, edge=edge)  # type: ignore[arg-type]
+                         keep_edge=keep_edge, group=group, resample=resample, edge=edge,  # type: ignore[arg-type]
+                         optimizer=optimizer, muon_convention=muon_convention)
     sweep_input = sweep_from_tables(tables, by=axes, optimize=hps, columns=columns, metric=metric,
                                     maximize=maximize)
     points = [{axis: float(_size(f"predict {axis}", value, param="predict") or 0.0) for axis, value in point.items()}

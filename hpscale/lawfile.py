@@ -75,6 +75,10 @@ MAX_LAW_BYTES = 1_048_576
 
 def law_document(result: FitResult, name: str | None = None) -> dict[str, Any]:
     """The law file's mapping (see the module docstring)."""
+    if result.options.optimizer != "adamw":
+        # transfer --law applies a law to AdamW groups; a Muon sweep's law would move them wrongly.
+        raise InputError(f"law file: a law fitted on a {result.options.optimizer} sweep is not written: "
+                         "law files hold AdamW laws")
     provenance = result.provenance
     if name is None:
         first = provenance.inputs[0][0] if provenance.inputs else "sweep"

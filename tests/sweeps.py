@@ -5,7 +5,8 @@ a sweep samples it on a grid (one run per setting, Gaussian noise on the metric)
 above a learning-rate multiple of the optimum as diverged, and returns rows as a W&B export
 would name them (``Name``, ``State``, ``model.width``, ``optimizer.lr``, ``val/loss``).
 
-``python tests/sweeps.py`` rewrites ``configs/sweep-synthetic.csv`` (the README's sweep).
+``python tests/sweeps.py`` rewrites ``configs/sweep-synthetic.csv`` (the README's sweep),
+``python tests/sweeps.py muon`` ``configs/sweep-muon-synthetic.csv`` (docs/muon.md's).
 """
 
 from __future__ import annotations
@@ -148,6 +149,22 @@ def readme_world(seed: int = 0) -> list[dict[str, object]]:
     return rows
 
 
+def muon_world(seed: int = 0, *, exponent: float = 0.0, noise: float = 0.003) -> list[dict[str, object]]:
+    """A Muon proxy's matrix lr swept across widths, the optimum moving as W^exponent: 0 is what
+    the spectral width rule predicts for an ``original`` (or ``unit_rms_norm``) trainer's lr.
+
+    Planted law: η* = 0.02·(W/768)^exponent; runs above 8·η* crash;
+    loss = 3.4 − 0.1·ln(W/256) + 0.05·ln²(η/η*) + N(0, noise²).
+    """
+    def optimum(axes: Mapping[str, float]) -> dict[str, float]:
+        return {"lr": 0.02 * (axes["width"] / 768) ** exponent}
+
+    return sweep_rows([{"width": w} for w in (256, 512, 1024, 2048)], {"lr": grid(0.02, 9, 2.0)},
+                      bowl(optimum, {"lr": 0.05}, lambda axes: 3.4 - 0.1 * math.log(axes["width"] / 256)),
+                      noise=noise, seed=seed, constant={"batch_size": 524_288, "dataset_size": 1_000_000_000},
+                      diverged=lambda axes, hps: hps["lr"] > 8 * optimum(axes)["lr"])
+
+
 def write_csv(rows: Sequence[Mapping[str, object]], path: Path, comment: Sequence[str] = ()) -> Path:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     with open(path, "w", newline="", encoding="utf-8") as stream:
@@ -166,7 +183,17 @@ README_COMMENT = (
     "+ 0.02 ln^2(wd/wd*) + N(0, 0.003^2); runs above 4 lr* crash. Columns as a W&B export names them.",
 )
 
+MUON_COMMENT = (
+    "SYNTHETIC sweep, not real training runs: made by tests/sweeps.py (muon_world, seed 0).",
+    "A Muon proxy's matrix lr (torch.optim.Muon, adjust_lr_fn original) across widths.",
+    "Planted law: lr* = 0.02 at every width (the spectral rule under original);",
+    "loss = 3.4 - 0.1 ln(width/256) + 0.05 ln^2(lr/lr*) + N(0, 0.003^2); runs above 8 lr* crash.",
+)
+
 if __name__ == "__main__":
-    target = ROOT / "configs" / "sweep-synthetic.csv"
-    write_csv(readme_world(), target, README_COMMENT)
+    # python tests/sweeps.py [muon]: the README's sweep, or the Muon sweep of docs/muon.md.
+    if sys.argv[1:] == ["muon"]:
+        target = write_csv(muon_world(), ROOT / "configs" / "sweep-muon-synthetic.csv", MUON_COMMENT)
+    else:
+        target = write_csv(readme_world(), ROOT / "configs" / "sweep-synthetic.csv", README_COMMENT)
     print(f"wrote {target}", file=sys.stderr)

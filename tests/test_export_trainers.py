@@ -28,6 +28,7 @@ from hpscale.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA = ROOT / "configs" / "llama-mup-w256.yaml"
 NANOGPT = ROOT / "configs" / "nanogpt-124m-proxy.yaml"
+HYBRID = ROOT / "configs" / "nanochat-hybrid.yaml"
 runner = CliRunner()
 
 #: The extras whose trainers must be importable (.ci/run's trainer jobs set it): a job that
@@ -47,13 +48,20 @@ CASES = {
     "llama-mup": (LLAMA, {"width": 1024, "batch_size": 2**21}, {"seq_len": 2048, "world_size": 8, "micro_batch": 4}),
     "nanogpt-batch": (NANOGPT, {"batch_size": 983_040}, {"seq_len": 1024, "world_size": 8, "micro_batch": 12}),
 }
+#: A hybrid (Muon + AdamW) proxy, for the trainers with a Muon option: 2× wider and deeper,
+#: 2× batch, 10× data.
+HYBRID_CASES = {
+    "nanochat-hybrid": (HYBRID, {"width": 1536, "depth": 24, "batch_size": 2**20, "dataset_size": 10**10},
+                        {"seq_len": 2048, "world_size": 8, "micro_batch": 8}),
+}
 
 
 def export_file(tmp_path: Path, fmt: str, case: str) -> tuple[Path, dict]:
-    proxy, options, sizes = CASES[case]
+    proxy, options, sizes = {**CASES, **HYBRID_CASES}[case]
     args = ["transfer", str(proxy), "-f", fmt, "-o", str(tmp_path / f"{case}.{fmt}")]
-    if "width" in options:
-        args += ["--width", str(options["width"])]
+    for key in ("width", "depth", "dataset_size"):
+        if key in options:
+            args += [f"--{key.replace('_', '-')}", str(options[key])]
     args += ["--batch-size", str(options["batch_size"])]
     args += ["--seq-len", str(sizes["seq_len"]), "--world-size", str(sizes["world_size"]),
              "--micro-batch", str(sizes["micro_batch"])]
@@ -174,13 +182,18 @@ def test_litgpt_pretrain_config(case, tmp_path):
 #: global_batch_size, train_iters: int | None; SchedulerConfig: lr_warmup_iters: int = 0) and
 #: megatron/core/transformer/transformer_config.py (hidden_size, num_layers: int;
 #: init_method_std: float; embedding_init_method_std: Optional[float]; use_mup: bool;
-#: mup_base_hidden_size: Optional[int]; mup_output_mult: float).
+#: mup_base_hidden_size: Optional[int]; mup_output_mult: float). Muon: _add_training_args
+#: (--optimizer: str, choices include muon), _add_regularization_args (--muon-momentum,
+#: --muon-extra-scale-factor: float; --muon-scale-mode: str, choices spectral, unit_rms_norm,
+#: shape_scaling; --muon-nesterov: store_true).
 MEGATRON_FLAGS = {
     "--weight-decay": float, "--adam-beta1": float, "--adam-beta2": float, "--adam-eps": float,
     "--lr": float, "--decoupled-lr": float, "--seq-length": int,
     "--micro-batch-size": int, "--global-batch-size": int, "--train-iters": int, "--lr-warmup-iters": int,
     "--hidden-size": int, "--num-layers": int, "--init-method-std": float, "--embedding-init-method-std": float,
     "--use-mup": bool, "--mup-base-hidden-size": int, "--mup-output-mult": float,
+    "--optimizer": str, "--muon-momentum": float, "--muon-extra-scale-factor": float, "--muon-scale-mode": str,
+    "--muon-nesterov": bool,
 }
 
 
@@ -214,6 +227,21 @@ def test_megatron_flags(case, tmp_path):
     if args.use_mup:
         assert args.mup_base_hidden_size == 256 and same(args.mup_output_mult, g["readout"]["multiplier"])
         assert same(args.init_method_std / math.sqrt(m), g["hidden"]["init_std"])
+
+
+@pytest.mark.parametrize("case", HYBRID_CASES)
+def test_megatron_muon_flags(case, tmp_path):
+    path, plan = export_file(tmp_path, "megatron", case)
+    args, unknown = megatron_parser().parse_known_args(bash_words(path, "MEGATRON_ARGS"))
+    assert unknown == [], "flags Megatron-LM does not define"
+    g, muon = plan["param_groups"], plan["optimizer_groups"]["hidden"]
+    assert args.optimizer == "muon" and args.muon_scale_mode == "shape_scaling"  # the proxy's original
+    # emerging_optimizers.py TensorParallelMuon: step = lr · extra · s(A, B) · O; mixin.py
+    # _apply_weight_decay_inplace (decoupled): p ← p − lr·λ·p, with --lr and --weight-decay.
+    assert same(args.lr * args.muon_extra_scale_factor, g["hidden"]["lr"])
+    assert same(args.lr * args.weight_decay, g["hidden"]["lr"] * g["hidden"]["weight_decay"])
+    assert args.muon_momentum == muon["momentum"] and args.muon_nesterov == muon["nesterov"]
+    assert same(args.lr, g["vector"]["lr"])  # the Adam base; µP leaves Muon's matrices at --lr
 
 
 def test_megatron_table_tells_a_flag_not_in_the_source():
@@ -312,14 +340,20 @@ NANOCHAT_FLAGS = {
 }
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_nanochat_flags(case, tmp_path):
-    path, plan = export_file(tmp_path, "nanochat", case)
+def nanochat_args(path: Path) -> argparse.Namespace:
+    """The file's array as base_train.py's argparse reads it (unknown flags fail)."""
     parser = argparse.ArgumentParser(exit_on_error=False)
     for flag, (kind, default) in NANOCHAT_FLAGS.items():
         parser.add_argument(flag, type=kind, default=default)
     a, unknown = parser.parse_known_args(bash_words(path, "NANOCHAT_ARGS"))
     assert unknown == [], "flags base_train.py does not define"
+    return a
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_nanochat_flags(case, tmp_path):
+    path, plan = export_file(tmp_path, "nanochat", case)
+    a = nanochat_args(path)
     # base_train.py build_model_meta: model_dim = ceil(depth × aspect / head_dim) × head_dim
     model_dim = -(-(a.depth * a.aspect_ratio) // a.head_dim) * a.head_dim
     assert model_dim == plan["target"]["width"] and a.depth == plan["target"]["depth"]
@@ -330,6 +364,21 @@ def test_nanochat_flags(case, tmp_path):
     scale = math.sqrt(a.total_batch_size / 2**19) * (model_dim / 768) ** -0.5
     assert same(a.embedding_lr * scale, plan["param_groups"]["embedding"]["lr"])
     assert same(a.unembedding_lr * scale, plan["param_groups"]["readout"]["lr"])
+
+
+@pytest.mark.parametrize("case", HYBRID_CASES)
+def test_nanochat_muon_flags(case, tmp_path):
+    path, plan = export_file(tmp_path, "nanochat", case)
+    a = nanochat_args(path)
+    hidden = plan["param_groups"]["hidden"]
+    # base_train.py: setup_optimizer(matrix_lr=matrix_lr × √(B/2¹⁹)); optim.py _compute_muon
+    # multiplies it by √max(1, A/B) (original, the proxy's convention).
+    assert same(a.matrix_lr * math.sqrt(a.total_batch_size / 2**19), hidden["lr"])
+    # weight_decay_scaled = weight_decay · √(B/2¹⁹) · D_REF/target_tokens: d12 (aspect 64, width
+    # 768) has 110,100,912 scaling parameters, this d24 at width 1536 729,810,624 (gpt.py
+    # num_scaling_params: 12·L·W² + ve_gate + lm_head with nanochat's 32,768-token vocabulary).
+    scaled = a.weight_decay * math.sqrt(a.total_batch_size / 2**19) * 110_100_912 / 729_810_624
+    assert same(scaled, hidden["weight_decay"])
 
 
 # --- the docs' recipe: TrainingArguments from the file, per-group values from hpscale.torch -------

@@ -48,6 +48,14 @@ def fit_command(
         "--group", metavar="hidden|embedding|readout|vector",
         help="The parameter group whose absolute LR and weight decay the table holds; the µP base LR is "
         "the embedding group's.")] = "hidden",
+    optimizer: Annotated[str, typer.Option(
+        "--optimizer", metavar="adamw|muon",
+        help="What trained that group: its rules are the verdicts' predictions (muon: the hidden group, "
+        "with --muon-convention).")] = "adamw",
+    muon_convention: Annotated[str | None, typer.Option(
+        "--muon-convention", metavar="NAME", show_default=False,
+        help="The shape convention of a Muon sweep's lr: original, match_rms_adamw, spectral, "
+        "unit_rms_norm.")] = None,
     window: Annotated[str | None, typer.Option(
         "--window", metavar="N", show_default=False,
         help="Settings in each cell's quadratic fit (default 5 in 1-D, 13 in 2-D).")] = None,
@@ -88,6 +96,9 @@ def fit_command(
 
     fmt = O.choice("--format", format, FIT_FORMATS)
     law_path = O.output_option(output)
+    if law_path is not None and optimizer != "adamw":
+        raise InputError(f"--output: law files hold AdamW laws (transfer --law applies them to AdamW groups); "
+                         f"a law fitted on a {optimizer} sweep is not written: leave --output out")
     from ..api import fit
     from ..contract import dumps_json
     from ..lawfile import dumps_law
@@ -111,7 +122,8 @@ def fit_command(
     result = fit([str(path) for path in runs], by=by, optimize=optimize, laws=law or [],
                  columns=parse_mapping("--column", column or []), metric=metric, maximize=maximize,
                  group=group, confidence=_number("--confidence", confidence), resample=resample,
-                 keep_edge=keep_edge, edge=edge, predict=points, **numbers)  # type: ignore[arg-type]
+                 keep_edge=keep_edge, edge=edge, predict=points, optimizer=optimizer,
+                 muon_convention=muon_convention, **numbers)  # type: ignore[arg-type]
     if law_path is not None and not result.laws:
         raise InputError(f"--output: {output}: no law could be fitted, so there is nothing to write")
     text = dumps_json(result.to_json_dict()) if fmt == "json" else render_table(result)
@@ -316,7 +328,8 @@ def render_table(result: FitResult, *, color: bool | None = None) -> str:
                                  + ["held out: the worst factor between a cell's optimum and the law fitted "
                                     "without that cell"])
         renderables.append(laws)
-        published = published_table(result, table, level)
+        # The shipped laws are fitted on AdamW runs: no comparison for another optimizer's sweep.
+        published = published_table(result, table, level) if result.options.optimizer == "adamw" else None
         if published is not None:
             renderables.append(published)
 

@@ -39,6 +39,8 @@ from . import rules as R
 from .compose import FAR_EXTRAPOLATION
 from .fit_result import CellFit, FitResult, HeldOut, LawFit, Prediction, Provenance, Verdict
 from .frozen import FrozenMap
+from .optimizers import OPTIMIZERS
+from .optimizers.base import RuleLine, rule_exponent
 from .optimum import (
     NON_CONVEX,
     NOT_BRACKETED,
@@ -103,6 +105,9 @@ def fit_sweep(
         raise InputError.of("by", f" {','.join(sweep.axes)}: the runs form a single cell "
                          f"({_cell_label(sweep.axes, sweep.cell_axes[0])}); a law needs at least 2 cells that "
                          "differ in a --by axis")
+    # The rules' predictions first: a group or convention the optimizer refuses costs no fit.
+    lines = rule_lines(options.group, lr_optimized="lr" in sweep.hps, optimizer=options.optimizer,
+                       convention=options.muon_convention)
     specs = check_laws(sweep, laws)
     estimates = cell_optima(sweep, options)
     flags = cell_flags(estimates)
@@ -114,7 +119,7 @@ def fit_sweep(
     rng = np.random.default_rng(options.seed + 1)
     axis_values = _cell_axis_values(sweep)
     law_fits, law_samples, law_warnings = _fit_laws(sweep, specs, estimates, derived, used, axis_values, options, rng)
-    verdict_list = verdicts(law_fits, options.group, lr_optimized="lr" in sweep.hps)
+    verdict_list = verdicts(law_fits, lines)
     warnings += law_warnings + _verdict_interval_warnings(verdict_list, options.confidence)
     predictions: list[Prediction] = []
     for point in predict:
@@ -743,37 +748,6 @@ def fit_law(spec: LawSpec, data: _LawData, options: FitOptions, rng: np.random.G
 # ---------------------------------------------------------------------------------------------
 
 
-def rule_exponent(factor: Callable[[float], float], *, ratio: float = 4.0) -> float:
-    """The exponent a of a rule whose factor is a power of the ratio r: f(r) = r^a.
-
-    a = log f(r) / log r, evaluated at r and 1/r; the two must agree (else the rule is not a
-    power law and has no single exponent: ``ValueError``). Verdicts compute every predicted
-    exponent this way from the registered rule functions.
-
-    >>> rule_exponent(R.sqrt_batch_lr_factor)
-    0.5
-    """
-    up, down = factor(ratio), factor(1.0 / ratio)
-    if not (up > 0 and down > 0):
-        raise ValueError("the rule's factor is not positive: no exponent")
-    a_up, a_down = math.log(up) / math.log(ratio), -math.log(down) / math.log(ratio)
-    if abs(a_up - a_down) > 1e-9 * max(1.0, abs(a_up)):
-        raise ValueError(f"not a power law: exponent {a_up:g} at r = {ratio:g}, {a_down:g} at 1/r")
-    return round(a_up, 12)
-
-
-class RuleLine(NamedTuple):
-    """One published prediction: hp* ∝ axis^exponent under rule ``rule`` (variant ``choice``)."""
-
-    hp: str
-    axis: str
-    rule: str  # key of hpscale.core.rules.RULES
-    choice: str  # the variant, as the transfer options name it
-    label: str  # short name for tables
-    exponent: float
-    condition: str
-
-
 #: Who says so, for each short label (table captions).
 SOURCES = {
     "µP": "Yang et al. 2022 (Tensor Programs V)",
@@ -787,100 +761,31 @@ SOURCES = {
     "plain µP": "Tensor Programs V (no weight-decay rule)",
     "constant τ": "Wang & Aitchison 2024",
     "Power Lines": "Bergsma et al. 2025",
+    # Muon (hpscale.core.optimizers.muon.FIT_LABELS)
+    "spectral cond.": "Yang, Simon & Bernstein 2023 (spectral condition), derived",
+    "√κ assumed": "Malladi et al. 2022, assumed for Muon (nanochat)",
+    "η·λ kept": "nanochat (timescale, unadjusted η)",
+    "1/width": "Qiu et al. 2025",
+    "fixed λ": "Moonlight (Liu et al. 2025)",
 }
 
 
-_CONSTANT_TAU = R.RULES["timescale-wd"].label("constant")
-_POWER_LINES = R.RULES["power-lines"].label("power-lines")
+def rule_lines(group: R.Group, *, lr_optimized: bool, optimizer: str = "adamw",
+               convention: str | None = None) -> list[RuleLine]:
+    """Every (hp, axis) exponent the rules of ``optimizer`` predict for ``group`` (its spec's
+    ``fit_lines``: AdamW's in ``hpscale.core.optimizers.adamw``, Muon's in ``…muon``);
+    ``convention``: the sweep's Muon shape convention (Muon only)."""
+    spec = OPTIMIZERS[optimizer]
+    assert spec.fit_lines is not None, optimizer
+    return spec.fit_lines(group, lr_optimized, convention)
 
 
-def _timescale_tau(lr_factor: float, wd_factor: float, batch_ratio: float = 1.0, dataset_ratio: float = 1.0) -> float:
-    """τ_epoch ratio target/proxy when η, λ, B, N move by these factors (``rules.tau_epoch``)."""
-    return R.tau_epoch(lr_factor, wd_factor, batch_ratio, dataset_ratio) / R.tau_epoch(1.0, 1.0, 1.0, 1.0)
 
-
-def _tau_vs_width(group: R.Group, wd_rule: R.WdWidthRule) -> Callable[[float], float]:
-    """m ↦ τ_epoch ratio when η follows µP and λ the weight-decay width rule ``wd_rule``."""
-
-    def ratio(m: float) -> float:
-        return _timescale_tau(R.mup_lr_width_factor(group, m, "mureadout"),
-                              R.weight_decay_width_factor(group, m, wd_rule, "mureadout"))
-
-    return ratio
-
-
-def rule_lines(group: R.Group, *, lr_optimized: bool) -> list[RuleLine]:
-    """Every (hp, axis) exponent a rule in ``hpscale.core.rules`` predicts, for ``group``.
-
-    Each exponent is ``rule_exponent`` of the registered rule function (or of ``tau_epoch``
-    evaluated under it), so the registry is the only place a constant lives.
-
-    ``group`` is the parameter group whose absolute LR (and weight decay) the sweep holds: the
-    µP rules differ per group (hidden η ∝ 1/m, embedding and vector η constant — the base LR of
-    a µP model is the embedding group's LR). ``lr_optimized`` says whether the LR was swept: the
-    timescale rule's λ ∝ 1/N and λ ∝ B hold at a fixed η; the √κ weight-decay rule assumes the
-    LR follows η × √κ.
-    """
-    lines: list[RuleLine] = []
-    readouts = R.READOUT_RULES if group == "readout" else ("mureadout",)
-    for readout in readouts:
-        a = rule_exponent(functools.partial(R.mup_lr_width_factor, group, readout_rule=readout))
-        choice = readout if group == "readout" else "mup"
-        lines.append(RuleLine("lr", "width", "mup-lr", choice, R.RULES["mup-lr"].label(choice), a,
-                              f"absolute η of the {group} group"))
-    if group in R.RESIDUAL_BLOCK_GROUPS:
-        for depth_rule in R.DEPTH_RULES:
-            lines.append(RuleLine("lr", "depth", "depth-lr", depth_rule,
-                                  R.RULES["depth-lr"].label(depth_rule),
-                                  rule_exponent(functools.partial(R.depth_lr_factor, depth_rule=depth_rule)),
-                                  "residual branches × L^−α"))
-    lines.append(RuleLine("lr", "batch_size", "sqrt-batch-lr", "sqrt", R.RULES["sqrt-batch-lr"].label("sqrt"),
-                          rule_exponent(R.sqrt_batch_lr_factor), "Adam, below the critical batch"))
-    for wd_rule in R.WD_WIDTH_RULES:
-        if R.weight_decay_width_factor(group, 4.0, wd_rule, "mureadout") == 0:
-            continue  # a rule that sets λ to 0 has no exponent to compare
-        lines.append(RuleLine("weight_decay", "width", "wd-width", wd_rule, R.RULES["wd-width"].label(wd_rule),
-                              rule_exponent(functools.partial(R.weight_decay_width_factor, group, rule_name=wd_rule,
-                                                              readout_rule="mureadout")),
-                              "with µP's η"))
-    if not lr_optimized:
-        lines.append(RuleLine("weight_decay", "dataset_size", "timescale-wd", "constant", _CONSTANT_TAU,
-                              rule_exponent(lambda nu: R.timescale_weight_decay_factor(1.0, 1.0, nu)),
-                              "at fixed η and B"))
-        lines.append(RuleLine("weight_decay", "dataset_size", "power-lines", "power-lines", _POWER_LINES,
-                              rule_exponent(lambda nu: R.timescale_weight_decay_factor(1.0, 1.0, nu)
-                                            / R.power_lines_tau_factor(nu)),
-                              "at fixed η, B and params"))
-        lines.append(RuleLine("weight_decay", "batch_size", "timescale-wd", "constant", _CONSTANT_TAU,
-                              rule_exponent(lambda k: R.timescale_weight_decay_factor(1.0, k, 1.0)), "at fixed η"))
-    else:
-        lines.append(RuleLine("weight_decay", "batch_size", "sqrt-batch-wd", "sqrt", R.RULES["sqrt-batch-wd"].label("sqrt"),
-                              rule_exponent(R.sqrt_batch_weight_decay_factor), "with η* ∝ √κ"))
-    for wd_rule in R.WD_WIDTH_RULES:
-        if R.weight_decay_width_factor(group, 4.0, wd_rule, "mureadout") == 0:
-            continue
-        lines.append(RuleLine("tau_epoch", "width", "wd-width", wd_rule, R.RULES["wd-width"].label(wd_rule),
-                              rule_exponent(_tau_vs_width(group, wd_rule)), "with µP's η"))
-    constant_tau = rule_exponent(
-        lambda nu: _timescale_tau(1.0, R.timescale_weight_decay_factor(1.0, 1.0, nu), 1.0, nu))
-    power_lines = rule_exponent(R.power_lines_tau_factor)
-    for axis, sign, condition in (("dataset_size", 1.0, "at fixed params"), (TOKENS_PER_PARAM, 1.0, ""),
-                                  ("params", -1.0, "at fixed dataset size")):
-        lines.append(RuleLine("tau_epoch", axis, "tau-epoch", "constant", R.RULES["tau-epoch"].label("constant"),
-                              constant_tau, condition))
-        lines.append(RuleLine("tau_epoch", axis, "power-lines", "power-lines", _POWER_LINES,
-                              sign * power_lines + 0.0, condition))
-    lines.append(RuleLine("tau_epoch", "batch_size", "sqrt-batch-wd", "sqrt", R.RULES["sqrt-batch-wd"].label("sqrt"),
-                          rule_exponent(lambda k: _timescale_tau(R.sqrt_batch_lr_factor(k),
-                                                                 R.sqrt_batch_weight_decay_factor(k), k)),
-                          "η and λ × √κ"))
-    return lines
-
-
-def verdicts(laws: Mapping[str, LawFit], group: R.Group, *, lr_optimized: bool) -> list[Verdict]:
-    """Each fitted exponent that a rule predicts, with 'consistent' = prediction inside the CI."""
+def verdicts(laws: Mapping[str, LawFit], lines: Sequence[RuleLine]) -> list[Verdict]:
+    """Each fitted exponent that a rule line (``rule_lines``) predicts, with 'consistent' =
+    prediction inside the CI."""
     out = []
-    for line in rule_lines(group, lr_optimized=lr_optimized):
+    for line in lines:
         law = laws.get(line.hp)
         if law is None or line.axis not in law.exponents:
             continue

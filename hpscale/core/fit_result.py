@@ -275,6 +275,9 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         "by": list(result.by),
         "optimize": list(result.optimize),
         "group": result.options.group,
+        # Additive: only where another optimizer than AdamW trained the swept group.
+        **({"optimizer": {"name": result.options.optimizer, "muon_convention": result.options.muon_convention}}
+           if result.options.optimizer != "adamw" else {}),
         "method": method_json(result),
         "runs": {"total": result.runs, "diverged": result.diverged, "incomplete": result.incomplete,
                  "cells": len(result.cells)},

@@ -144,7 +144,10 @@ class FitOptions:
       estimate as a point; ``keep_edge`` (the older switch) means ``keep``;
     - ``group``: the parameter group whose absolute LR and weight decay the table holds (what
       the µP verdicts predict depends on it; see ``hpscale.core.fit.rule_lines``);
-    - ``resample``: ``noise`` or ``runs`` (see ``hpscale.core.optimum.cell_optima``).
+    - ``resample``: ``noise`` or ``runs`` (see ``hpscale.core.optimum.cell_optima``);
+    - ``optimizer``: the optimizer that trained ``group`` (a key of
+      ``hpscale.core.optimizers.OPTIMIZERS``; its ``fit_lines`` are the verdicts' predictions)
+      and ``muon_convention`` the shape convention its lr is stated in (Muon only).
     """
 
     window: int | None = None
@@ -155,8 +158,14 @@ class FitOptions:
     group: R.Group = "hidden"
     resample: str = "noise"
     edge: str = "censor"
+    optimizer: str = "adamw"
+    muon_convention: str | None = None
 
     def __post_init__(self) -> None:
+        from .optimizers import OPTIMIZERS  # here: the optimizer modules import this one
+
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError.of("optimizer", f": {self.optimizer!r}: allowed: {', '.join(OPTIMIZERS)}")
         if self.resample not in RESAMPLING:
             raise InputError.of("resample", f": {self.resample!r}: allowed: {', '.join(RESAMPLING)}")
         if self.window is not None and (not _whole(self.window) or not 3 <= self.window <= 1000):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .._version import __version__
 from ..core.rules import GROUPS, to_coupled
 from ..errors import InputError
+from .hybrid import MuonApplied, MuonPlan, muon_plan
 
 if TYPE_CHECKING:
     from ..core.transfer_result import TransferResult
@@ -147,6 +148,8 @@ class TrainerPlan:
     base_width: int
     depth: int | None
     unit: str
+    #: The Muon group of a hybrid plan (its lr in ``muon.convention``), ``None`` for AdamW only.
+    muon: MuonPlan | None = None
 
     @property
     def batch(self) -> float:
@@ -184,6 +187,7 @@ def trainer_plan(result: TransferResult, sizes: TrainerSizes, *, needs_seq_len: 
         base_width=result.base_width,
         depth=target.depth,
         unit=result.unit,
+        muon=muon_plan(result),
     )
 
 
@@ -237,6 +241,8 @@ class Applied:
     seq_len: int | None = None
     ema_decay: float | None = None
     residual_multiplier: float | None = None
+    #: The trainer's Muon, where the file trains the hidden matrices with it (hybrid plans).
+    muon: MuonApplied | None = None
 
 
 class Missing(NamedTuple):
@@ -263,6 +269,7 @@ def missing(plan: TrainerPlan, applied: Applied, how: Mapping[str, str]) -> list
     kind (``lr``, ``weight_decay``, ``eps``, ``init_std``, ``multiplier``, ``betas``,
     ``warmup_steps``, ``ema_decay``, ``residual_multiplier``) to how to get it."""
     out: list[Missing] = []
+    muon = plan.muon.group if plan.muon is not None else None
     for kind in ("lr", "weight_decay", "eps", "init_std", "multiplier"):
         for group in GROUPS:
             wanted = getattr(plan.groups[group], kind)
@@ -270,7 +277,9 @@ def missing(plan: TrainerPlan, applied: Applied, how: Mapping[str, str]) -> list
             if kind == "multiplier" and got is None:
                 got = 1.0  # a trainer that sets no multiplier applies none
             if _differs(wanted, got):
-                out.append(Missing(f"param_groups.{group}.{kind}", wanted, got, how[kind]))
+                # A Muon group's ε is Newton–Schulz's, not Adam's: its own way to get it.
+                way = how["muon_eps"] if kind == "eps" and group == muon else how[kind]
+                out.append(Missing(f"param_groups.{group}.{kind}", wanted, got, way))
     for index, beta in enumerate(plan.betas):
         got = None if applied.betas is None else applied.betas[index]
         if _differs(1 - beta, None if got is None else 1 - got):
@@ -283,6 +292,13 @@ def missing(plan: TrainerPlan, applied: Applied, how: Mapping[str, str]) -> list
     if plan.residual_multiplier is not None and _differs(plan.residual_multiplier, applied.residual_multiplier or 1.0):
         out.append(Missing("model.residual_multiplier", plan.residual_multiplier, applied.residual_multiplier,
                            how["residual_multiplier"]))
+    if plan.muon is not None and applied.muon is not None:
+        got_momentum = applied.muon.momentum
+        if _differs(1 - plan.muon.momentum, None if got_momentum is None else 1 - got_momentum):
+            out.append(Missing("muon.momentum", plan.muon.momentum, got_momentum, how["muon_momentum"]))
+        if applied.muon.nesterov is not None and applied.muon.nesterov != plan.muon.nesterov:
+            out.append(Missing("muon.nesterov", float(plan.muon.nesterov), float(applied.muon.nesterov),
+                               how["muon_momentum"]))
     return out
 
 
@@ -298,6 +314,8 @@ TORCH_HOW = {
     "ema_decay": "an EMA of the weights (e.g. torch.optim.swa_utils.AveragedModel with "
                  "get_ema_multi_avg_fn(decay))",
     "residual_multiplier": "hpscale.torch.apply_multipliers(model, plan, residual=[...])",
+    "muon_eps": "hpscale.torch.optimizers(model, plan) (torch.optim.Muon's eps)",
+    "muon_momentum": "hpscale.torch.optimizers(model, plan) (torch.optim.Muon's momentum, nesterov)",
 }
 
 
@@ -344,14 +362,18 @@ class Header:
         return HEADER_PREFIX + json.dumps(obj, ensure_ascii=True, separators=(", ", ": ")) + "\n"
 
 
-def header_for(fmt: str, plan: TrainerPlan, gaps: Sequence[Missing]) -> Header:
+def header_for(fmt: str, plan: TrainerPlan, gaps: Sequence[Missing], unchecked: Sequence[str] = ()) -> Header:
+    """The header of ``plan``'s file: ``not_expressed`` lists the ``gaps`` and the ``unchecked``
+    fields (a value the file carries for some matrices only, ``hybrid.in_convention``)."""
     result = plan.result
     target = {"width": plan.width, "depth": plan.depth,
               "params": None if result.target.params is None else int(result.target.params),
               "dataset_size": _exact(result.target.dataset_size), "unit": plan.unit, "epochs": result.epochs,
               "warmup": plan.warmup_steps is not None}
     sizes = {"seq_len": plan.layout.seq_len, "world_size": plan.layout.world_size}
-    return Header(fmt, target, sizes, tuple(item.field for item in gaps))
+    # check compares no Muon momentum, so a gap in it is a note only (an ignore pattern must match).
+    fields = [item.field for item in gaps if not item.field.startswith("muon.")]
+    return Header(fmt, target, sizes, tuple(dict.fromkeys([*fields, *unchecked])))
 
 
 def _exact(value: float) -> int | float:
@@ -415,6 +437,16 @@ def target_config(applied: Applied, header: Header, trainer: str) -> dict[str, A
     }
     if applied.ema_decay is not None:
         config["ema_decay"] = applied.ema_decay
+    if applied.muon is not None:
+        # The trainer's Muon section: ``check`` predicts the Muon group in its convention.
+        assert hidden.lr is not None and hidden.weight_decay is not None
+        muon: dict[str, Any] = {"lr": hidden.lr, "weight_decay": hidden.weight_decay,
+                                "convention": applied.muon.convention}
+        if applied.muon.momentum is not None:
+            muon["momentum"] = applied.muon.momentum
+        if applied.muon.nesterov is not None:
+            muon["nesterov"] = applied.muon.nesterov
+        config["muon"] = muon
     return config
 
 

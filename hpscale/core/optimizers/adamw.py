@@ -8,6 +8,8 @@ multiplier by µP; ε by batch, width and depth. β1, β2 are run-wide (``hpscal
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 from .. import rules as R
@@ -15,7 +17,9 @@ from ..law import law_factors
 from ..rules import RuleChoices
 from ..scale import Factor, Ratios
 from ..transfer_result import GroupResult, Quantity
-from .base import GroupContext, OptimizerSpec, group_timescales, model_quantities, product
+from ...errors import InputError
+from ..sweep import TOKENS_PER_PARAM
+from .base import GroupContext, OptimizerSpec, RuleLine, group_timescales, model_quantities, product, rule_exponent
 
 
 class Shared(NamedTuple):
@@ -100,6 +104,96 @@ def compose_group(ctx: GroupContext) -> GroupResult:
     )
 
 
+_CONSTANT_TAU = R.RULES["timescale-wd"].label("constant")
+_POWER_LINES = R.RULES["power-lines"].label("power-lines")
+
+
+def _timescale_tau(lr_factor: float, wd_factor: float, batch_ratio: float = 1.0, dataset_ratio: float = 1.0) -> float:
+    """τ_epoch ratio target/proxy when η, λ, B, N move by these factors (``rules.tau_epoch``)."""
+    return R.tau_epoch(lr_factor, wd_factor, batch_ratio, dataset_ratio) / R.tau_epoch(1.0, 1.0, 1.0, 1.0)
+
+
+def _tau_vs_width(group: R.Group, wd_rule: R.WdWidthRule) -> Callable[[float], float]:
+    """m ↦ τ_epoch ratio when η follows µP and λ the weight-decay width rule ``wd_rule``."""
+
+    def ratio(m: float) -> float:
+        return _timescale_tau(R.mup_lr_width_factor(group, m, "mureadout"),
+                              R.weight_decay_width_factor(group, m, wd_rule, "mureadout"))
+
+    return ratio
+
+
+def fit_lines(group: R.Group, lr_optimized: bool, convention: str | None = None) -> list[RuleLine]:
+    """Every (hp, axis) exponent a rule in ``hpscale.core.rules`` predicts, for ``group``.
+
+    Each exponent is ``rule_exponent`` of the registered rule function (or of ``tau_epoch``
+    evaluated under it), so the registry is the only place a constant lives.
+
+    ``group`` is the parameter group whose absolute LR (and weight decay) the sweep holds: the
+    µP rules differ per group (hidden η ∝ 1/m, embedding and vector η constant — the base LR of
+    a µP model is the embedding group's LR). ``lr_optimized`` says whether the LR was swept: the
+    timescale rule's λ ∝ 1/N and λ ∝ B hold at a fixed η; the √κ weight-decay rule assumes the
+    LR follows η × √κ. AdamW has no shape convention: ``convention`` must be None.
+    """
+    if convention is not None:
+        raise InputError.of("muon_convention", f": {convention!r}: a shape convention is Muon's; "
+                            "AdamW sweeps have none (leave it out, or fit with optimizer muon)")
+    lines: list[RuleLine] = []
+    readouts = R.READOUT_RULES if group == "readout" else ("mureadout",)
+    for readout in readouts:
+        a = rule_exponent(functools.partial(R.mup_lr_width_factor, group, readout_rule=readout))
+        choice = readout if group == "readout" else "mup"
+        lines.append(RuleLine("lr", "width", "mup-lr", choice, R.RULES["mup-lr"].label(choice), a,
+                              f"absolute η of the {group} group"))
+    if group in R.RESIDUAL_BLOCK_GROUPS:
+        for depth_rule in R.DEPTH_RULES:
+            lines.append(RuleLine("lr", "depth", "depth-lr", depth_rule,
+                                  R.RULES["depth-lr"].label(depth_rule),
+                                  rule_exponent(functools.partial(R.depth_lr_factor, depth_rule=depth_rule)),
+                                  "residual branches × L^−α"))
+    lines.append(RuleLine("lr", "batch_size", "sqrt-batch-lr", "sqrt", R.RULES["sqrt-batch-lr"].label("sqrt"),
+                          rule_exponent(R.sqrt_batch_lr_factor), "Adam, below the critical batch"))
+    for wd_rule in R.WD_WIDTH_RULES:
+        if R.weight_decay_width_factor(group, 4.0, wd_rule, "mureadout") == 0:
+            continue  # a rule that sets λ to 0 has no exponent to compare
+        lines.append(RuleLine("weight_decay", "width", "wd-width", wd_rule, R.RULES["wd-width"].label(wd_rule),
+                              rule_exponent(functools.partial(R.weight_decay_width_factor, group, rule_name=wd_rule,
+                                                              readout_rule="mureadout")),
+                              "with µP's η"))
+    if not lr_optimized:
+        lines.append(RuleLine("weight_decay", "dataset_size", "timescale-wd", "constant", _CONSTANT_TAU,
+                              rule_exponent(lambda nu: R.timescale_weight_decay_factor(1.0, 1.0, nu)),
+                              "at fixed η and B"))
+        lines.append(RuleLine("weight_decay", "dataset_size", "power-lines", "power-lines", _POWER_LINES,
+                              rule_exponent(lambda nu: R.timescale_weight_decay_factor(1.0, 1.0, nu)
+                                            / R.power_lines_tau_factor(nu)),
+                              "at fixed η, B and params"))
+        lines.append(RuleLine("weight_decay", "batch_size", "timescale-wd", "constant", _CONSTANT_TAU,
+                              rule_exponent(lambda k: R.timescale_weight_decay_factor(1.0, k, 1.0)), "at fixed η"))
+    else:
+        lines.append(RuleLine("weight_decay", "batch_size", "sqrt-batch-wd", "sqrt", R.RULES["sqrt-batch-wd"].label("sqrt"),
+                              rule_exponent(R.sqrt_batch_weight_decay_factor), "with η* ∝ √κ"))
+    for wd_rule in R.WD_WIDTH_RULES:
+        if R.weight_decay_width_factor(group, 4.0, wd_rule, "mureadout") == 0:
+            continue
+        lines.append(RuleLine("tau_epoch", "width", "wd-width", wd_rule, R.RULES["wd-width"].label(wd_rule),
+                              rule_exponent(_tau_vs_width(group, wd_rule)), "with µP's η"))
+    constant_tau = rule_exponent(
+        lambda nu: _timescale_tau(1.0, R.timescale_weight_decay_factor(1.0, 1.0, nu), 1.0, nu))
+    power_lines = rule_exponent(R.power_lines_tau_factor)
+    for axis, sign, condition in (("dataset_size", 1.0, "at fixed params"), (TOKENS_PER_PARAM, 1.0, ""),
+                                  ("params", -1.0, "at fixed dataset size")):
+        lines.append(RuleLine("tau_epoch", axis, "tau-epoch", "constant", R.RULES["tau-epoch"].label("constant"),
+                              constant_tau, condition))
+        lines.append(RuleLine("tau_epoch", axis, "power-lines", "power-lines", _POWER_LINES,
+                              sign * power_lines + 0.0, condition))
+    lines.append(RuleLine("tau_epoch", "batch_size", "sqrt-batch-wd", "sqrt", R.RULES["sqrt-batch-wd"].label("sqrt"),
+                          rule_exponent(lambda k: _timescale_tau(R.sqrt_batch_lr_factor(k),
+                                                                 R.sqrt_batch_weight_decay_factor(k), k)),
+                          "η and λ × √κ"))
+    return lines
+
+
 ADAMW = OptimizerSpec(
     name="adamw",
     title="AdamW (torch.optim.AdamW)",
@@ -114,4 +208,5 @@ ADAMW = OptimizerSpec(
            "sqrt-batch-beta"),
     prepare=prepare,
     compose_group=compose_group,
+    fit_lines=fit_lines,
 )

@@ -56,6 +56,37 @@ class GroupContext(NamedTuple):
     settings: Any = None
 
 
+def rule_exponent(factor: Callable[[float], float], *, ratio: float = 4.0) -> float:
+    """The exponent a of a rule whose factor is a power of the ratio r: f(r) = r^a.
+
+    a = log f(r) / log r, evaluated at r and 1/r; the two must agree (else the rule is not a
+    power law and has no single exponent: ``ValueError``). Verdicts compute every predicted
+    exponent this way from the registered rule functions.
+
+    >>> rule_exponent(R.sqrt_batch_lr_factor)
+    0.5
+    """
+    up, down = factor(ratio), factor(1.0 / ratio)
+    if not (up > 0 and down > 0):
+        raise ValueError("the rule's factor is not positive: no exponent")
+    a_up, a_down = math.log(up) / math.log(ratio), -math.log(down) / math.log(ratio)
+    if abs(a_up - a_down) > 1e-9 * max(1.0, abs(a_up)):
+        raise ValueError(f"not a power law: exponent {a_up:g} at r = {ratio:g}, {a_down:g} at 1/r")
+    return round(a_up, 12)
+
+
+class RuleLine(NamedTuple):
+    """One published prediction: hp* ∝ axis^exponent under rule ``rule`` (variant ``choice``)."""
+
+    hp: str
+    axis: str
+    rule: str  # key of hpscale.core.rules.RULES
+    choice: str  # the variant, as the transfer options name it
+    label: str  # short name for tables
+    exponent: float
+    condition: str
+
+
 @dataclass(frozen=True)
 class OptimizerSpec:
     """One optimizer, declared once.
@@ -78,7 +109,10 @@ class OptimizerSpec:
     - ``group_options(settings, choices, result)``: the per-group keyword arguments of its
       PyTorch class (``optimizer_groups`` in the transfer JSON), where they are not AdamW's;
     - ``for_target(target_config, choices)``: the choices ``check`` predicts a target with, where
-      the target's own section states one (the trainer convention it was written for).
+      the target's own section states one (the trainer convention it was written for);
+    - ``fit_lines(group, lr_optimized, convention)``: the exponents its rules predict for a
+      sweep of ``group`` (``RuleLine``), which ``hpscale fit`` gives verdicts against;
+      ``convention`` is the sweep's shape convention where the optimizer has them (Muon).
     """
 
     name: str
@@ -97,6 +131,7 @@ class OptimizerSpec:
     alternatives: Callable[[GroupContext, GroupResult], tuple[Any, ...]] | None = None
     group_options: Callable[[Any, RuleChoices, GroupResult], dict[str, Any]] | None = None
     for_target: Callable[[Any, RuleChoices], RuleChoices] | None = None
+    fit_lines: Callable[[Group, bool, str | None], list[RuleLine]] | None = None
 
     def __post_init__(self) -> None:
         unknown = [key for key in self.rules if key not in R.RULES]

@@ -20,6 +20,7 @@ Status of the rules, stated in each rule's record and shown by ``hpscale explain
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -30,7 +31,16 @@ from .. import rules as R
 from ..rules import Group, RuleChoices
 from ..scale import Factor, Ratios
 from ..transfer_result import GroupResult, Quantity, WidthRuleAlternative
-from .base import GroupContext, GroupValues, OptimizerSpec, group_timescales, model_quantities, product
+from .base import (
+    GroupContext,
+    GroupValues,
+    OptimizerSpec,
+    RuleLine,
+    group_timescales,
+    model_quantities,
+    product,
+    rule_exponent,
+)
 
 #: The groups Muon trains in a hybrid run: the hidden matrices (the rest cannot be orthogonalised
 #: as one matrix: 1-D vectors, or the embedding/readout whose update Muon's authors leave to AdamW).
@@ -299,6 +309,68 @@ def for_target(config: Any, choices: RuleChoices) -> RuleChoices:
     return replace(choices, muon_convention=section.convention)
 
 
+#: The short names ``fit`` gives the Muon predictions (``hpscale.core.fit.SOURCES`` says who).
+FIT_LABELS = {"width": "spectral cond.", "batch": "√κ assumed", "timescale": "η·λ kept", "independent": "1/width",
+              "fixed": "fixed λ"}
+
+
+def fit_lines(group: Group, lr_optimized: bool, convention: str | None) -> list[RuleLine]:
+    """The exponents Muon's rules predict for a sweep of the Muon-trained ``group`` whose lr is
+    the one its trainer was given under shape ``convention`` (``hpscale fit``'s verdicts).
+
+    lr vs width: ``muon_width_lr_factor`` (0 under ``original`` and ``unit_rms_norm``, −½ under
+    ``match_rms_adamw`` and ``spectral``); vs depth: the depth rules (residual blocks, as
+    AdamW's hidden group); vs batch: √κ (assumed). λ vs width: each ``muon_wd_width_factor``
+    but ``zero``; vs data and batch: the timescale rule at a fixed η (λ ∝ B/N), or with η ∝ √κ
+    when the lr was swept too (λ ∝ √κ). Every exponent is ``rule_exponent`` of the rule.
+
+    Raises ``InputError`` for a group Muon does not train, a missing or unknown convention.
+    """
+    if group not in MUON_GROUPS:
+        raise InputError.of("group", f": {group!r}: Muon trains {', '.join(MUON_GROUPS)} only; a sweep of the "
+                            f"{group} group's lr is AdamW's (leave the optimizer at adamw)")
+    if convention is None:
+        raise InputError.of("muon_convention", ": missing: a Muon lr means a different step under each shape "
+                            f"convention; give the one the sweep's trainer used: {', '.join(S.CONVENTIONS)}")
+    if convention not in S.CONVENTIONS:
+        raise InputError.of("muon_convention", f": {convention!r}: allowed: {', '.join(S.CONVENTIONS)}")
+    label = FIT_LABELS.__getitem__
+    lines = [RuleLine("lr", "width", "muon-width-lr", convention, label("width"),
+                      rule_exponent(functools.partial(muon_width_lr_factor, convention)),
+                      f"η as a {convention} trainer takes it")]
+    if group in R.RESIDUAL_BLOCK_GROUPS:
+        for depth_rule in R.DEPTH_RULES:
+            lines.append(RuleLine("lr", "depth", "depth-lr", depth_rule, R.RULES["depth-lr"].label(depth_rule),
+                                  rule_exponent(functools.partial(R.depth_lr_factor, depth_rule=depth_rule)),
+                                  "residual branches × L^−α"))
+    lines.append(RuleLine("lr", "batch_size", "muon-batch-lr", "", label("batch"),
+                          rule_exponent(muon_batch_lr_factor), "assumed for Muon"))
+    for rule in R.MUON_WD_WIDTH_RULES:
+        if rule == "zero":
+            continue  # λ = 0 has no exponent to compare
+        exponent = rule_exponent(functools.partial(_wd_vs_width, rule, convention))
+        lines.append(RuleLine("weight_decay", "width", "muon-wd-width", rule, label(rule), exponent,
+                              f"with the {convention} lr rule"))
+    if not lr_optimized:
+        lines.append(RuleLine("weight_decay", "dataset_size", "muon-timescale-wd", "dataset", _CONSTANT_TAU,
+                              rule_exponent(lambda nu: muon_timescale_wd_factor(1.0, 1.0, nu)), "at fixed η and B"))
+        lines.append(RuleLine("weight_decay", "batch_size", "muon-timescale-wd", "batch", _CONSTANT_TAU,
+                              rule_exponent(lambda k: muon_timescale_wd_factor(1.0, k, 1.0)), "at fixed η"))
+    else:
+        lines.append(RuleLine("weight_decay", "batch_size", "muon-timescale-wd", "batch", label("batch"),
+                              rule_exponent(lambda k: muon_timescale_wd_factor(muon_batch_lr_factor(k), k, 1.0)),
+                              "with η* ∝ √κ (assumed)"))
+    return lines
+
+
+def _wd_vs_width(rule: str, convention: str, m: float) -> float:
+    """λ factor along width under ``rule`` with the lr following ``convention``'s width rule."""
+    return muon_wd_width_factor(rule, m, muon_width_lr_factor(convention, m))
+
+
+_CONSTANT_TAU = R.RULES["timescale-wd"].label("constant")  # the label AdamW's lines give it
+
+
 MUON = OptimizerSpec(
     name="muon",
     title="Muon (torch.optim.Muon)",
@@ -317,4 +389,5 @@ MUON = OptimizerSpec(
     alternatives=alternatives,
     group_options=group_options,
     for_target=for_target,
+    fit_lines=fit_lines,
 )
