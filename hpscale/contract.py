@@ -1,6 +1,6 @@
 """The machine-readable outputs: JSON and YAML text of a transfer, and the JSON contracts of
-``check``, ``timescale`` and ``ladder`` (the transfer's own contract is built by its result
-type, ``hpscale.core.transfer_result``).
+``timescale`` and ``ladder`` (the transfer's own contract is built by its result type,
+``hpscale.core.transfer_result``, check's by ``hpscale.core.check.CheckResults``).
 
 Every contract is versioned by ``schema_version`` (documented in docs/contracts.md; fields are only
 ever added, never renamed or removed, within a schema version). Same input → byte-identical
@@ -18,13 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .core.rules import GROUPS
-from .core.transfer_result import SCHEMA_VERSION, law_json, rules_json
+from .core.transfer_result import SCHEMA_VERSION
 from .numbers import clean
 
 if TYPE_CHECKING:
-    from .core.check import CheckReport, Comparison
-    from .core.law import Law
-    from .core.rules import RuleChoices
     from .core.scale import Scale
     from .core.timescale import TimescaleReport
     from .core.transfer_result import TransferResult
@@ -85,52 +82,6 @@ def dumps_target_yaml(result: TransferResult) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# hpscale check --format json
-# ---------------------------------------------------------------------------------------------
-
-
-def comparison_json(comparison: Comparison) -> dict[str, Any]:
-    """One finding of the JSON report (schema_version 1)."""
-    return {
-        "field": comparison.field,
-        "source": comparison.source,
-        "expected": clean(comparison.expected),
-        "found": clean(comparison.found),
-        "rel_error": clean(comparison.rel_error),
-        "rules": list(comparison.rules),
-        "status": comparison.status,
-        "note": comparison.note,
-    }
-
-
-def report_json(
-    reports: list[tuple[str, CheckReport]], choices: RuleChoices, rtol: float, law: Law | None = None
-) -> dict[str, Any]:
-    """The JSON report of ``hpscale check``: one entry per target, in the order given; ``law`` is
-    the fitted law compared under (``check --law``), as in the transfer contract."""
-    targets = [
-        {
-            "path": path,
-            "ok": report.ok,
-            "checked": report.checked,
-            "findings": [comparison_json(c) for c in report.findings],
-            "ignored": list(report.ignored),
-            "warnings": list(report.warnings),
-        }
-        for path, report in reports
-    ]
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "hpscale_version": __version__,
-        "rtol": clean(rtol),
-        "rules": rules_json(choices),
-        "law": law_json(law),
-        "ok": all(report.ok for _, report in reports),
-        "targets": targets,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
 # hpscale timescale --format json
 # ---------------------------------------------------------------------------------------------
 
@@ -170,17 +121,18 @@ MAX_STDERR_WARNINGS = 20
 
 
 def ladder_row(
-    shared: tuple[Any, Any, str], item: tuple[int, Scale]
+    shared: tuple[Any, Any, str, Any], item: tuple[int, Scale]
 ) -> tuple[Any, tuple[str, ...]]:
     """Target number ``index`` as a JSON line (``fmt == "json"``) or a CSV row (``"csv"``), and
-    its warnings; ``shared = (run, choices, fmt)``, ``item = (index, target)`` (the form
-    ``hpscale.parallel.ordered_map`` calls). Raises the transfer's error with the target named,
-    as ``run_ladder`` does.
+    its warnings; ``shared = (run, choices, fmt, show)`` (``show``: the result as the reader
+    sees it, ``hpscale.commands.options.shown`` on the command line), ``item = (index, target)``
+    (the form ``hpscale.parallel.ordered_map`` calls). Raises the transfer's error with the
+    target named, as ``run_ladder`` does.
     """
     from .core.ladder import transfer_row
 
-    run, choices, fmt = shared
-    result = transfer_row(run, choices, *item)
+    run, choices, fmt, show = shared
+    result = show(transfer_row(run, choices, *item))
     obj = result.to_json_dict()
     return (json_line(obj) if fmt == "json" else csv_row(obj)), result.warnings
 

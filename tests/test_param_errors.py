@@ -71,3 +71,44 @@ def test_one_mapping_from_parameter_to_flag():
     assert flag("laws") == "--law"  # the API takes a list, the CLI repeats one flag
     plain = InputError("data.unit: 'x': allowed: tokens, samples")
     assert cli_message(plain) == str(plain)  # a config field is left as it is
+
+
+# One face (issue 19 item 1): each command's argument checks are the API's. For a bad argument
+# the CLI rejects, the API raises InputError naming the parameter, and the CLI's one line is
+# that error with the parameter shown as its flag.
+PROXY = "configs/nanogpt-124m-proxy.yaml"
+
+
+@pytest.mark.parametrize("call, param, args", [
+    (lambda: hpscale.check(PROXY, PROXY, rtol="2"), "rtol",
+     ("check", PROXY, PROXY, "--rtol", "2")),
+    (lambda: hpscale.check_targets(PROXY, [PROXY], rtol="abc"), "rtol",
+     ("check", PROXY, PROXY, "--rtol", "abc")),
+    (lambda: hpscale.check(PROXY, PROXY, ignore=["optimizer.nothing"]), "ignore",
+     ("check", PROXY, PROXY, "--ignore", "optimizer.nothing")),
+    (lambda: hpscale.explain("depth-lrr"), "rule", ("explain", "depth-lrr")),
+    (lambda: hpscale.ladder(PROXY, widths="512,,1024"), "widths", ("ladder", PROXY, "--widths", "512,,1024")),
+    (lambda: hpscale.ladder_targets(PROXY), "widths", ("ladder", PROXY)),
+    (lambda: hpscale.ladder_targets(PROXY, widths="512", max_rows="0"), "max_rows",
+     ("ladder", PROXY, "--widths", "512", "--max-rows", "0")),
+    (lambda: hpscale.ladder_targets(PROXY, widths="512,1024", batch_sizes="1M,2M,4M"), "batch_sizes",
+     ("ladder", PROXY, "--widths", "512,1024", "--batch-sizes", "1M,2M,4M")),
+])
+def test_api_and_cli_reject_the_same_argument(call, param, args):
+    with pytest.raises(InputError) as info:
+        call()
+    assert info.value.param == param and str(info.value).startswith(param)
+    assert "--" not in str(info.value)  # the library never names a flag
+    assert _stderr_line(*args) == f"error: {cli_message(info.value)}"
+
+
+def test_explain_unknown_rule_names_the_argument():
+    assert _stderr_line("explain", "depth-lrr").startswith("error: RULE: 'depth-lrr': unknown rule")
+
+
+def test_schema_has_no_argument_to_check():
+    """``hpscale schema`` takes only --output; its API is ``config_schema()``, what it prints."""
+    import json
+
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == hpscale.config_schema()
