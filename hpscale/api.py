@@ -693,8 +693,8 @@ def fit(
             or not all(isinstance(point, Mapping) for point in predict)):
         raise InputError(f"predict: {predict!r}: expected a list of mappings (axis → value), "
                          "e.g. [{'width': 4096}]")
-    axes = parse_names("--by", by, AXES)
-    hps = parse_names("--optimize", optimize, HYPERPARAMETERS)
+    axes = parse_names("by", by, AXES)
+    hps = parse_names("optimize", optimize, HYPERPARAMETERS)
     options = FitOptions(window=window, resamples=bootstrap, confidence=float(confidence), seed=seed,
                          keep_edge=keep_edge, group=group, resample=resample, edge=edge)  # type: ignore[arg-type]
     sweep_input = sweep_from_tables(tables, by=axes, optimize=hps, columns=columns, metric=metric,

@@ -1,6 +1,7 @@
-"""The machine-readable outputs: JSON and YAML text of a transfer, and the JSON contracts of
-``timescale`` and ``ladder`` (the transfer's own contract is built by its result type,
-``hpscale.core.transfer_result``, check's by ``hpscale.core.check.CheckResults``).
+"""The machine-readable outputs: JSON and YAML text of a transfer, and the ``ladder``'s JSON
+lines and CSV (every result builds its own JSON contract with ``to_json_dict``: the transfer's
+in ``hpscale.core.transfer_result``, check's ``hpscale.core.check.CheckResults``, timescale's
+``hpscale.core.timescale.TimescaleReport``).
 
 Every contract is versioned by ``schema_version`` (documented in docs/contracts.md; fields are only
 ever added, never renamed or removed, within a schema version). Same input → byte-identical
@@ -18,12 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .core.rules import GROUPS
-from .core.transfer_result import SCHEMA_VERSION
-from .numbers import clean
 
 if TYPE_CHECKING:
     from .core.scale import Scale
-    from .core.timescale import TimescaleReport
     from .core.transfer_result import TransferResult
 
 
@@ -79,37 +77,6 @@ def dumps_target_yaml(result: TransferResult) -> str:
         result.to_target_config(), sort_keys=False, allow_unicode=True, default_flow_style=None
     )
     return "\n".join(header) + "\n" + body
-
-
-# ---------------------------------------------------------------------------------------------
-# hpscale timescale --format json
-# ---------------------------------------------------------------------------------------------
-
-
-def timescale_json(report: TimescaleReport, *, group: str | None, config: str | None, unit: str | None) -> dict[str, Any]:
-    """The ``hpscale timescale --format json`` object (schema_version 1; ∞ is ``null``)."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "hpscale_version": __version__,
-        "solved_for": report.solved_for,
-        "target": None if report.target is None else {report.target[0]: clean(report.target[1])},
-        "config": config,
-        "group": group,
-        "unit": unit,
-        "weight_decay_convention": report.convention,
-        "lr": clean(report.lr),
-        "weight_decay": clean(report.weight_decay),
-        "weight_decay_coupled": clean(report.weight_decay_coupled),
-        "batch_size": clean(report.batch_size),
-        "dataset_size": clean(report.dataset_size),
-        "iterations_per_epoch": clean(report.iterations_per_epoch),
-        "tau_iter": clean(report.tau_iter),
-        "tau_epoch": clean(report.tau_epoch),
-        "epochs": clean(report.epochs),
-        "total_steps": clean(report.total_steps),
-        "tau_run_fraction": clean(report.tau_run_fraction),
-        "warnings": list(report.warnings),
-    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import re
 
-#: A parameter mention written by ``mention``: `` `name` `` or `` `name=value` ``.
-MENTION = re.compile(r"`([a-z][a-z0-9_]*)(?:=([^`]*))?`")
+#: A parameter mention written by ``mention``: `` `name` `` or `` `name=value` `` (not a reST
+#: ````literal````).
+MENTION = re.compile(r"(?<!`)`([a-z][a-z0-9_]*)(?:=([^`]*))?`(?!`)")
 
 
 def mention(param: str, value: object = None) -> str:

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 import hpscale
 from hpscale.cli import app
-from hpscale.commands.options import cli_message, flag
+from hpscale.commands.options import cli_message, flag, shown
 from hpscale.core import ramp as RP
 from hpscale.errors import InputError
 
@@ -112,3 +112,39 @@ def test_schema_has_no_argument_to_check():
 
     result = CliRunner().invoke(app, ["schema"])
     assert result.exit_code == 0 and json.loads(result.stdout) == hpscale.config_schema()
+
+
+def test_core_warnings_name_parameters_and_the_cli_shows_flags():
+    """The core's warning names the parameter as a caller passes it; the command line shows the
+    flag in its place, on stderr and in the JSON it prints (issue 19 item 2)."""
+    import json
+
+    result = hpscale.transfer(PROXY, batch_size="2M")
+    line = next(w for w in result.warnings if w.startswith("optimizer.betas"))
+    assert line.endswith("use `beta_rule='keep'`") and "--" not in line
+    flags = next(w for w in shown(result).warnings if w.startswith("optimizer.betas"))
+    assert flags.endswith("use --beta-rule keep")
+    cli = CliRunner().invoke(app, ["transfer", PROXY, "--batch-size", "2M", "--format", "json"])
+    assert cli.exit_code == 0 and flags in json.loads(cli.stdout)["warnings"]
+    assert f"warning: {flags}" in cli.stderr.splitlines()
+
+
+def test_mentions_inside_errors_are_flags_on_the_command_line():
+    config = {"model": {"width": 256}, "data": {"batch_size": 1, "dataset_size": 1000},
+              "optimizer": {"lr": 1e-3, "weight_decay": 0.1}}
+    with pytest.raises(InputError) as info:
+        hpscale.transfer(config, depth=8)
+    assert "depth transfer (`depth`)" in str(info.value)
+    assert "depth transfer (--depth)" in cli_message(info.value)
+
+
+@pytest.mark.parametrize("text, flags", [
+    ("use `beta_rule='keep'`", "use --beta-rule keep"),
+    ("`laws`", "--law"),
+    ("`tau_exponent=0.3` and `depth`", "--tau-exponent 0.3 and --depth"),
+    ("no mention, a `Code.path` and ``literal``", "no mention, a `Code.path` and ``literal``"),
+])
+def test_flagged(text, flags):
+    from hpscale.commands.options import flagged
+
+    assert flagged(text) == flags

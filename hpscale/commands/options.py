@@ -139,6 +139,7 @@ RULE_HELP: dict[str, str] = {
 #: ``hpscale.errors``): parameter name → flag.
 FLAGS: dict[str, str] = {
     "laws": "--law",  # hpscale.fit(laws=[…]) is `hpscale fit --law … --law …`
+    "columns": "--column",  # hpscale.fit(columns={…}) is `hpscale fit --column Q=COL …`
     "rule": "RULE",  # hpscale.explain(rule=…) is `hpscale explain RULE` (an argument)
     "targets": "TARGET",  # hpscale.check_targets(targets=[…]) is `hpscale check PROXY TARGET...`
 }

@@ -146,13 +146,16 @@ def ramp_command(
     if fmt == "megatron":
         assert result.megatron is not None
         text = result.megatron + "\n"
-    elif fmt == "json":
-        text = dumps_json(result.to_json_dict())
-    elif fmt == "yaml":
-        import yaml
+    elif fmt in ("json", "yaml"):
+        obj = result.to_json_dict()
+        obj["warnings"] = O.flagged_all(obj["warnings"])  # parameters named as flags (options.flagged)
+        if fmt == "json":
+            text = dumps_json(obj)
+        else:
+            import yaml
 
-        text = yaml.safe_dump(result.to_json_dict(), sort_keys=False, allow_unicode=True)
+            text = yaml.safe_dump(obj, sort_keys=False, allow_unicode=True)
     else:
         text = _table(result, None if output_file is None else False)
-    warn(result.warnings())
+    warn(O.flagged_all(result.warnings()))
     emit(text, output_file, [proxy])

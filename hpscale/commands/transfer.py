@@ -62,7 +62,7 @@ def transfer_command(
         "depth": O.size_option("--depth", depth, whole=True),
     }
     law_file = O.law_option(law)
-    result = transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices))  # type: ignore[arg-type]
+    result = O.shown(transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices)))  # type: ignore[arg-type]
     inputs = [proxy] + ([Path(law_file.path)] if law_file else [])
     if model_names is not None:
         from ..contract import dumps_json

@@ -302,20 +302,20 @@ class Grouper:
     model: ModelInfo = field(default_factory=ModelInfo)
 
     @classmethod
-    def from_specs(cls, specs: Iterable[str], option: str = "--group", model: ModelInfo | None = None) -> Grouper:
+    def from_specs(cls, specs: Iterable[str], option: str = "group", model: ModelInfo | None = None) -> Grouper:
         """Parse ``GROUP=REGEX`` strings; raise InputError (one line) on a bad one."""
         user: list[tuple[str, NamePattern]] = []
         for spec in specs:
             group, sep, pattern = spec.partition("=")
             group = group.strip()
             if not sep or not pattern:
-                raise InputError(f"{option}: {spec!r}: expected GROUP=REGEX")
+                raise InputError.of(option, f": {spec!r}: expected GROUP=REGEX")
             if group not in GROUPS:
-                raise InputError(f"{option}: group {group!r}: allowed {', '.join(GROUPS)}")
+                raise InputError.of(option, f": group {group!r}: allowed {', '.join(GROUPS)}")
             try:
                 user.append((group, NamePattern(pattern)))
             except ValueError as exc:
-                raise InputError(f"{option}: regex {pattern!r}: {exc}") from None
+                raise InputError.of(option, f": regex {pattern!r}: {exc}") from None
         return cls(user=tuple(user), model=model or ModelInfo())
 
     def with_model(self, model: ModelInfo) -> Grouper:
