@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import InputError
 from .namepattern import NamePattern
 from .roles import OUTPUT_NAMES, is_router, matrix_group
-from .sigma import _is_torch, as_matrix
+from .sigma import as_matrix
+from .sigma_passes import is_torch
 
 GROUPS: tuple[str, ...] = ("embedding", "hidden", "readout", "vector")
 """Groups a user may assign. ``unmatched`` is reported too but is never assignable."""
@@ -405,7 +406,7 @@ def tensor_matrices(array: Any, placement: Placement) -> list[tuple[str | None, 
             part = array[offset:offset + size]
         else:
             part = array[:, offset:offset + size]
-            part = part.contiguous() if _is_torch(part) else np.ascontiguousarray(part)
+            part = part.contiguous() if is_torch(part) else np.ascontiguousarray(part)
         parts.append((label, None, part))
         offset += size
     return parts
