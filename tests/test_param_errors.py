@@ -80,6 +80,8 @@ PROXY = "configs/nanogpt-124m-proxy.yaml"
 
 
 @pytest.mark.parametrize("call, param, args", [
+    (lambda: hpscale.transfer(PROXY, width="4k"), "width", ("transfer", PROXY, "--width", "4k")),
+    (lambda: hpscale.transfer(PROXY, batch_size="0"), "batch_size", ("transfer", PROXY, "--batch-size", "0")),
     (lambda: hpscale.check(PROXY, PROXY, rtol="2"), "rtol",
      ("check", PROXY, PROXY, "--rtol", "2")),
     (lambda: hpscale.check_targets(PROXY, [PROXY], rtol="abc"), "rtol",

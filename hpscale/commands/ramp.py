@@ -126,10 +126,9 @@ def ramp_command(
                          "--seq-len (the Megatron-LM schedule)")
     config = load_config(proxy)
     assert choices is not None
-    target = target_scale(config, width=O.size_option("--width", width, whole=True),
+    target = target_scale(config, width=width,
                           batch_size=sizes["--batch-size"],
-                          dataset_size=O.size_option("--dataset-size", dataset_size),
-                          depth=O.size_option("--depth", depth, whole=True))
+                          dataset_size=dataset_size, depth=depth)
     run = read_proxy(config)
     stages = parse_ramp(ramp, sizes["--start-batch"] or run.scale.batch_size, target.batch_size,
                         training_data(run, target))

@@ -55,12 +55,7 @@ def transfer_command(
     from ..api import load_config, transfer
     from ..render import emit_transfer
 
-    sizes = {
-        "width": O.size_option("--width", width, whole=True),
-        "batch_size": O.size_option("--batch-size", batch_size),
-        "dataset_size": O.size_option("--dataset-size", dataset_size),
-        "depth": O.size_option("--depth", depth, whole=True),
-    }
+    sizes = {"width": width, "batch_size": batch_size, "dataset_size": dataset_size, "depth": depth}
     law_file = O.law_option(law)
     result = O.shown(transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices)))  # type: ignore[arg-type]
     inputs = [proxy] + ([Path(law_file.path)] if law_file else [])
