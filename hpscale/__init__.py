@@ -10,9 +10,10 @@ The Python API is what the CLI commands call::
     result.to_json_dict()                  # the JSON contract of `hpscale transfer -f json`
 
 Public names (each documented in its docstring and in docs/api.md):
-``load_config``, ``transfer``, ``check``, ``fit``, ``load_law``, ``scan_checkpoint``,
-``compare_checkpoints``, ``to_law_yaml``, ``RunConfig``,
-``Scale``, ``RuleChoices``, ``TransferResult``, ``CheckReport``, ``FitResult``, ``Law``,
+``load_config``, ``transfer``, ``check``, ``check_targets``, ``ladder``, ``ladder_targets``, ``fit``, ``load_law``,
+``scan_checkpoint``, ``compare_checkpoints``, ``to_law_yaml``, ``explain``, ``config_schema``,
+``RunConfig``, ``Scale``, ``RuleChoices``, ``TransferResult``, ``CheckReport``,
+``CheckResults``, ``FitResult``, ``Law``,
 ``Scan``, ``CheckpointComparison``, ``RULES``, ``HpscaleError``, ``InputError``,
 ``RuleDomainError``. No public name is also the name of a submodule, so
 ``from hpscale import transfer`` is always the function.
@@ -28,6 +29,11 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
     from .api import check as check
+    from .api import check_targets as check_targets
+    from .api import config_schema as config_schema
+    from .api import explain as explain
+    from .api import ladder as ladder
+    from .api import ladder_targets as ladder_targets
     from .api import compare_checkpoints as compare_checkpoints
     from .api import fit as fit
     from .api import load_config as load_config
@@ -39,6 +45,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the same na
     from .checkpoints import Scan as Scan
     from .config import RunConfig as RunConfig
     from .core.check import CheckReport as CheckReport
+    from .core.check import CheckResults as CheckResults
     from .core.fit_result import FitResult as FitResult
     from .core.law import Law as Law
     from .core.rules import RULES as RULES
@@ -54,6 +61,11 @@ _LAZY = {
     "load_config": "hpscale.api",
     "transfer": "hpscale.api",
     "check": "hpscale.api",
+    "check_targets": "hpscale.api",
+    "config_schema": "hpscale.api",
+    "explain": "hpscale.api",
+    "ladder": "hpscale.api",
+    "ladder_targets": "hpscale.api",
     "fit": "hpscale.api",
     "load_law": "hpscale.api",
     "scan_checkpoint": "hpscale.api",
@@ -63,6 +75,7 @@ _LAZY = {
     "CheckpointComparison": "hpscale.checkpoints",
     "RunConfig": "hpscale.config",
     "CheckReport": "hpscale.core.check",
+    "CheckResults": "hpscale.core.check",
     "RuleChoices": "hpscale.core.rules",
     "Scale": "hpscale.core.scale",
     "TransferResult": "hpscale.core.transfer_result",

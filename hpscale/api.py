@@ -4,6 +4,11 @@ Everything here is re-exported by ``hpscale`` itself (``from hpscale import tran
 functions take a config as a ``RunConfig``, a path to a YAML file or a plain mapping, and sizes
 as numbers or as the strings the CLI takes (``"2M"``, ``"300B"``); every bad value raises
 ``hpscale.InputError`` (a ``ValueError``) with one line per problem, naming the field.
+
+Why ~700 lines in one module: it is the one face — every public function with its reference
+docstring and doctest (a third of the lines) and the argument checks each command relies on,
+so the whole surface and its validation read in one place; the work is done by the modules
+each function calls (``hpscale.core``, the readers, ``hpscale.targets``).
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ from .core.compose import scale_of, transfer_to
 from .core.rules import RuleChoices
 from .core.scale import Scale
 from .core.transfer_result import TransferResult
-from .errors import InputError
+from .errors import InputError, mention
 from .loader import load_config as _load_config
 from .numbers import parse_positive
 
 if TYPE_CHECKING:
     from .checkpoints import CheckpointComparison, Scan
     from .config import RunConfig
-    from .core.check import CheckReport
+    from .core.check import CheckReport, CheckResults
+    from .core.explain import Explanation
     from .core.fit_result import FitResult
+    from .core.ladder import LadderTargets
     from .core.law import Law
     from .core.spectrum import ModelInfo, Prediction
 
@@ -46,6 +53,40 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> RunConfig
     (768, 0.0006)
     """
     return _load_config(source)
+
+
+#: JSON Schema dialect of pydantic's output.
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of a run config (``RunConfig``, validation mode), ``$schema`` first: what
+    ``hpscale schema`` prints, for editors and CI validators.
+
+    >>> config_schema()["$schema"]
+    'https://json-schema.org/draft/2020-12/schema'
+    """
+    from .config import RunConfig
+
+    return {"$schema": SCHEMA_DIALECT, **RunConfig.model_json_schema(mode="validation")}
+
+
+def explain(rule: str | None = None) -> Explanation:
+    """Every scaling rule (``rule`` None), or the one whose key is ``rule``: title, formula (the
+    function's docstring), invariant, convention, validity, reference, as ``hpscale explain``.
+
+    Raises:
+        InputError: an unknown rule key (naming the closest keys).
+
+    >>> entry = explain("power-lines").rules[0]
+    >>> entry.function, entry.arxiv
+    ('hpscale.core.rules.power_lines_tau_factor', ('2505.13738',))
+    >>> [entry.key for entry in explain().rules] == list(R.RULES)
+    True
+    """
+    from .core.explain import explain as explained
+
+    return explained(rule)
 
 
 def _config(config: Any) -> RunConfig:
@@ -77,14 +118,14 @@ def target_scale(
 ) -> Scale:
     """The target ``Scale``: each size given, else the proxy's (depth: ``None`` keeps it)."""
     proxy = scale_of(config)
-    new_width = _size("width", width, whole=True)
-    new_depth = _size("depth", depth, whole=True)
+    new_width = _size("width", width, whole=True, param="width")
+    new_depth = _size("depth", depth, whole=True, param="depth")
     return Scale(
         width=int(new_width) if new_width is not None else proxy.width,
-        batch_size=_size("batch_size", batch_size) or proxy.batch_size,
-        dataset_size=_size("dataset_size", dataset_size) or proxy.dataset_size,
+        batch_size=_size("batch_size", batch_size, param="batch_size") or proxy.batch_size,
+        dataset_size=_size("dataset_size", dataset_size, param="dataset_size") or proxy.dataset_size,
         depth=int(new_depth) if new_depth is not None else None,
-        params=_size("params", params),
+        params=_size("params", params, param="params"),
     )
 
 
@@ -136,6 +177,113 @@ def transfer(
     return transfer_to(proxy, scale, choices, _law(law))
 
 
+SizeList = str | Sequence[float | str] | None
+
+
+def ladder_targets(
+    config: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    widths: SizeList = None,
+    batch_sizes: SizeList = None,
+    dataset_sizes: SizeList = None,
+    depths: SizeList = None,
+    product: bool = False,
+    max_rows: int | str = 10_000,
+) -> LadderTargets:
+    """The targets of a ladder from one proxy, validated, without transferring to any of them.
+
+    Args:
+        config: the proxy run.
+        widths, batch_sizes, dataset_sizes, depths: each a list of sizes (numbers or the CLI's
+            strings) or one comma-separated text (``"512,1024,2Ki"``); ``None`` keeps the
+            proxy's value (depths: no depth transfer). At least one is needed.
+        product: every combination of the lists (widths varying slowest) instead of zipping
+            them (a single value broadcasts; other lists need equal lengths).
+        max_rows: refuse a ladder of more targets than this, before any is built.
+
+    Returns:
+        A ``LadderTargets``: ``len()`` targets, each a ``Scale``, made one at a time when iterated.
+
+    >>> targets = ladder_targets("configs/nanogpt-124m-proxy.yaml", widths="768,1536", batch_sizes=[1e6])
+    >>> len(targets), [(t.width, t.batch_size) for t in targets]
+    (2, [(768, 1000000.0), (1536, 1000000.0)])
+    """
+    from .core import ladder as LD
+
+    lists = {
+        "widths": _size_list("widths", widths, whole=True),
+        "batch_sizes": _size_list("batch_sizes", batch_sizes),
+        "dataset_sizes": _size_list("dataset_sizes", dataset_sizes),
+        "depths": _size_list("depths", depths, whole=True),
+    }
+    if all(values is None for values in lists.values()):
+        raise InputError.of("widths", ": missing; give at least one of " + ", ".join(map(mention, lists)))
+    if not isinstance(product, bool):
+        raise InputError.of("product", f": {product!r}: expected True or False")
+    limit = _max_rows(max_rows)
+    proxy = _config(config)
+    ladder = LD.Ladder(**lists, product=product)
+    size = ladder.size(scale_of(proxy))
+    if size > limit:
+        shape = " × ".join(str(len(v)) for v in lists.values() if v) if product else str(size)
+        raise InputError.of(
+            "max_rows", f": the ladder has {size:,} rows ({shape}), more than the limit of {limit:,}; "
+            f"raise it with {mention('max_rows')}, or use fewer values")
+    return LD.LadderTargets(proxy, ladder, scale_of(proxy), size)
+
+
+def ladder(
+    config: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    widths: SizeList = None,
+    batch_sizes: SizeList = None,
+    dataset_sizes: SizeList = None,
+    depths: SizeList = None,
+    product: bool = False,
+    max_rows: int | str = 10_000,
+    **rule_choices: Any,
+) -> list[TransferResult]:
+    """``transfer`` to every target of a ladder (``ladder_targets``), as ``hpscale ladder``:
+    one ``TransferResult`` per target, in order; an error names the target it came from.
+
+    >>> results = ladder("configs/nanogpt-124m-proxy.yaml", widths="768,1536")
+    >>> [result.groups["hidden"].lr.target for result in results]
+    [0.0006, 0.0003]
+    """
+    from .core.ladder import run_ladder
+
+    choices = RuleChoices(**rule_choices)
+    targets = ladder_targets(config, widths=widths, batch_sizes=batch_sizes, dataset_sizes=dataset_sizes,
+                             depths=depths, product=product, max_rows=max_rows)
+    return run_ladder(targets.config, list(targets), choices)
+
+
+def _size_list(name: str, value: SizeList, *, whole: bool = False) -> tuple[float, ...] | None:
+    """A list of sizes from a list or a comma text (``"512,1024,2K"``; ``_`` as thousands
+    separator); ``None`` stays ``None`` (the proxy's value)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or isinstance(items, bytes):
+        raise InputError.of(name, f": {value!r}: expected a list of sizes or a comma list such as 512,1024")
+    values: list[float] = []
+    for index, item in enumerate(items):
+        if isinstance(item, str) and not item.strip():
+            raise InputError.of(name, f": {value!r}: item {index + 1} is empty; expected a comma list such as "
+                                "512,1024")
+        number = _size(name, item.strip() if isinstance(item, str) else item, whole=whole, param=name)
+        assert number is not None
+        values.append(number)
+    return tuple(values)
+
+
+def _max_rows(value: int | str) -> int:
+    text = value.strip() if isinstance(value, str) else str(value) if type(value) is int else ""
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 10**12):
+        raise InputError.of("max_rows", f": expected a whole number ≥ 1, found {value!r}")
+    return int(text)
+
+
 def to_law_yaml(result: FitResult) -> str:
     """The law file of a fit (YAML with provenance), as ``hpscale fit --output`` writes it; what
     ``transfer(..., law=...)``, ``check(..., law=...)`` and ``load_law`` read."""
@@ -151,48 +299,120 @@ def check(
     proxy: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
     target: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
     *,
-    rtol: float = 0.01,
+    rtol: float | str = 0.01,
     law: str | os.PathLike[str] | Law | None = None,
+    ignore: Collection[str] = (),
     **rule_choices: Any,
 ) -> CheckReport:
     """Compare every hyperparameter ``target`` states with ``proxy`` transferred to its scale.
 
     The target's scale comes from its own ``model`` and ``data`` sections. Values the target
     leaves to a default are not compared (what a file states is read from the file itself; for
-    a ``RunConfig``, from the fields it was created with).
+    a ``RunConfig``, from the fields it was created with). A target file may also be a trainer's
+    file an exporter wrote (``transfer -f hf``, …) or a batch ramp (``ramp -f json|yaml``,
+    checked stage by stage), as for ``hpscale check``.
 
     Args:
         proxy: the tuned proxy run; target: the planned run (``RunConfig``, path or mapping).
-        rtol: relative tolerance, |found − expected| ≤ rtol·|expected|.
+        rtol: relative tolerance in [0, 1], |found − expected| ≤ rtol·|expected|.
         law: a law file (or ``Law``) to compare under, as for ``transfer``.
+        ignore: glob patterns of fields a team sets by policy, left out (``optimizer.betas``,
+            ``param_groups.*.eps``); a pattern that matches no checked field is an error.
         **rule_choices: the fields of ``RuleChoices``, as for ``transfer``.
 
     Returns:
         A ``CheckReport``: ``.ok``, ``.findings`` (each a ``Comparison`` naming the field, the
-        expected and found values and the rules), ``.warnings``.
+        expected and found values and the rules), ``.warnings``, ``.to_json_dict(path)``.
 
     >>> report = check("configs/nanogpt-124m-proxy.yaml", "configs/nanogpt-124m-proxy.yaml")
     >>> report.ok, report.checked
     (True, 20)
     """
-    from .core.check import compare
+    from .core.check import compare, stated_fields
+    from .targets import check_target
 
+    setup = _check_setup(proxy, rtol, law, ignore, rule_choices)
+    if isinstance(target, str | os.PathLike):
+        return check_target(setup, Path(target))
     stated: Collection[str] | None = None
-    target_config: RunConfig
     if isinstance(target, Mapping):
-        from .core.check import stated_fields
+        stated, target = stated_fields(target), _load_config(target)
+    return compare(setup.config, target, setup.choices, setup.rtol, stated, setup.run, setup.ignore, setup.law)
 
-        stated, target_config = stated_fields(target), _load_config(target)
-    elif isinstance(target, str | os.PathLike):
-        from .core.check import stated_fields
-        from .loader import config_from_data, parse_yaml, read_text
 
-        path = Path(target)
-        data = parse_yaml(read_text(path), str(path))
-        stated, target_config = stated_fields(data), config_from_data(data, str(path))
-    else:
-        target_config = target
-    return compare(_config(proxy), target_config, RuleChoices(**rule_choices), rtol, stated, law=_law(law))
+def check_targets(
+    proxy: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
+    targets: Sequence[str | os.PathLike[str]],
+    *,
+    rtol: float | str = 0.01,
+    law: str | os.PathLike[str] | Law | None = None,
+    ignore: Collection[str] = (),
+    jobs: int = 0,
+    **rule_choices: Any,
+) -> CheckResults:
+    """``check`` of every target file against one proxy, as ``hpscale check PROXY TARGET...``.
+
+    The arguments are checked once, before any target is read; every target is then loaded and
+    compared (``jobs`` worker processes, 0: one per CPU from 200 targets on) before anything is
+    returned, so an input error in any file raises one ``InputError`` listing every problem of
+    every file, each line starting with its path.
+
+    Returns:
+        A ``CheckResults``: ``.reports`` ((path, ``CheckReport``) in the order given), ``.ok``,
+        ``.to_json_dict()`` (the JSON contract of ``hpscale check --format json``).
+
+    >>> results = check_targets("configs/nanogpt-124m-proxy.yaml", ["configs/nanogpt-124m-proxy.yaml"])
+    >>> results.ok, results.to_json_dict()["targets"][0]["checked"]
+    (True, 20)
+    """
+    from .core.check import CheckResults
+    from .parallel import ordered_map, worker_count
+
+    if isinstance(targets, str | os.PathLike) or not isinstance(targets, Sequence):
+        raise InputError.of("targets", f": {targets!r}: expected a list of target config paths")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+        raise InputError.of("jobs", f": {jobs!r}: expected a whole number ≥ 0 (0 = automatic)")
+    setup = _check_setup(proxy, rtol, law, ignore, rule_choices)
+    paths = [Path(target) for target in targets]
+    outcomes = ordered_map(_check_one, paths, worker_count(jobs, len(paths)), setup)
+    problems = [line for outcome in outcomes if isinstance(outcome, str) for line in outcome.splitlines()]
+    if problems:
+        raise InputError("\n".join(problems))
+    reports = tuple((str(path), outcome) for path, outcome in zip(paths, outcomes, strict=True))
+    return CheckResults(reports, setup.choices, setup.rtol, setup.law)
+
+
+def _check_one(setup: Any, path: Path) -> Any:
+    """One target of ``check_targets``: its report without the matches (what a report of many
+    targets shows; smaller to send back from a worker), or its input problems as text."""
+    from .targets import check_target
+
+    try:
+        return check_target(setup, path).without_matches()
+    except InputError as exc:
+        return str(exc)
+
+
+def _check_setup(proxy: Any, rtol: Any, law: Any, ignore: Any, rule_choices: Mapping[str, Any]) -> Any:
+    """The arguments every check shares, validated once (``targets.CheckSetup``)."""
+    from .core.check import ignore_matcher, tolerance
+    from .core.compose import read_proxy
+    from .numbers import parse_number
+    from .targets import CheckSetup
+
+    value = rtol
+    if isinstance(rtol, str):
+        try:
+            value = parse_number(rtol)
+        except ValueError as exc:
+            raise InputError.of("rtol", f": {rtol!r}: {exc}") from None
+    tolerance(value, rtol)
+    if isinstance(ignore, str) or not all(isinstance(pattern, str) for pattern in ignore):
+        raise InputError.of("ignore", f": {ignore!r}: expected a list of glob patterns")
+    ignore_matcher(ignore)  # a pattern that matches no checked field, before any work
+    choices, law_file = RuleChoices(**rule_choices), _law(law)
+    config = _config(proxy)
+    return CheckSetup(config, read_proxy(config), choices, float(value), tuple(ignore), law_file)
 
 
 def scan_checkpoint(
@@ -483,8 +703,8 @@ def fit(
             or not all(isinstance(point, Mapping) for point in predict)):
         raise InputError(f"predict: {predict!r}: expected a list of mappings (axis → value), "
                          "e.g. [{'width': 4096}]")
-    axes = parse_names("--by", by, AXES)
-    hps = parse_names("--optimize", optimize, HYPERPARAMETERS)
+    axes = parse_names("by", by, AXES)
+    hps = parse_names("optimize", optimize, HYPERPARAMETERS)
     options = FitOptions(window=window, resamples=bootstrap, confidence=float(confidence), seed=seed,
                          keep_edge=keep_edge, group=group, resample=resample, edge=edge,  # type: ignore[arg-type]
                          optimizer=optimizer, muon_convention=muon_convention)

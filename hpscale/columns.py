@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .errors import InputError
+from .errors import InputError, mention
 
 if TYPE_CHECKING:
     from .runs import RunTable
@@ -57,7 +57,7 @@ def locate(table: RunTable, name: str, mapping: Mapping[str, str], *, required: 
     if name in mapping:
         column = mapping[name]
         if column not in columns:
-            raise InputError(f"--column {name}={column}: {table.source} has no column {column!r}; "
+            raise InputError(f"{mention('columns')} {name}={column}: {table.source} has no column {column!r}; "
                              f"columns: {listing(columns)}")
         return column, None
     others = tuple(ALIASES.get(name, ()) if aliases is None else aliases)

@@ -1,6 +1,7 @@
-"""The machine-readable outputs: JSON and YAML text of a transfer, and the JSON contracts of
-``check``, ``timescale`` and ``ladder`` (the transfer's own contract is built by its result
-type, ``hpscale.core.transfer_result``).
+"""The machine-readable outputs: JSON and YAML text of a transfer, and the ``ladder``'s JSON
+lines and CSV (every result builds its own JSON contract with ``to_json_dict``: the transfer's
+in ``hpscale.core.transfer_result``, check's ``hpscale.core.check.CheckResults``, timescale's
+``hpscale.core.timescale.TimescaleReport``).
 
 Every contract is versioned by ``schema_version`` (documented in docs/contracts.md; fields are only
 ever added, never renamed or removed, within a schema version). Same input → byte-identical
@@ -18,15 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .core.rules import GROUPS
-from .core.transfer_result import SCHEMA_VERSION, law_json, rules_json
-from .numbers import clean
 
 if TYPE_CHECKING:
-    from .core.check import CheckReport, Comparison
-    from .core.law import Law
-    from .core.rules import RuleChoices
     from .core.scale import Scale
-    from .core.timescale import TimescaleReport
     from .core.transfer_result import TransferResult
 
 
@@ -85,83 +80,6 @@ def dumps_target_yaml(result: TransferResult) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# hpscale check --format json
-# ---------------------------------------------------------------------------------------------
-
-
-def comparison_json(comparison: Comparison) -> dict[str, Any]:
-    """One finding of the JSON report (schema_version 1)."""
-    return {
-        "field": comparison.field,
-        "source": comparison.source,
-        "expected": clean(comparison.expected),
-        "found": clean(comparison.found),
-        "rel_error": clean(comparison.rel_error),
-        "rules": list(comparison.rules),
-        "status": comparison.status,
-        "note": comparison.note,
-    }
-
-
-def report_json(
-    reports: list[tuple[str, CheckReport]], choices: RuleChoices, rtol: float, law: Law | None = None
-) -> dict[str, Any]:
-    """The JSON report of ``hpscale check``: one entry per target, in the order given; ``law`` is
-    the fitted law compared under (``check --law``), as in the transfer contract."""
-    targets = [
-        {
-            "path": path,
-            "ok": report.ok,
-            "checked": report.checked,
-            "findings": [comparison_json(c) for c in report.findings],
-            "ignored": list(report.ignored),
-            "warnings": list(report.warnings),
-        }
-        for path, report in reports
-    ]
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "hpscale_version": __version__,
-        "rtol": clean(rtol),
-        "rules": rules_json(choices),
-        "law": law_json(law),
-        "ok": all(report.ok for _, report in reports),
-        "targets": targets,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# hpscale timescale --format json
-# ---------------------------------------------------------------------------------------------
-
-
-def timescale_json(report: TimescaleReport, *, group: str | None, config: str | None, unit: str | None) -> dict[str, Any]:
-    """The ``hpscale timescale --format json`` object (schema_version 1; ∞ is ``null``)."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "hpscale_version": __version__,
-        "solved_for": report.solved_for,
-        "target": None if report.target is None else {report.target[0]: clean(report.target[1])},
-        "config": config,
-        "group": group,
-        "unit": unit,
-        "weight_decay_convention": report.convention,
-        "lr": clean(report.lr),
-        "weight_decay": clean(report.weight_decay),
-        "weight_decay_coupled": clean(report.weight_decay_coupled),
-        "batch_size": clean(report.batch_size),
-        "dataset_size": clean(report.dataset_size),
-        "iterations_per_epoch": clean(report.iterations_per_epoch),
-        "tau_iter": clean(report.tau_iter),
-        "tau_epoch": clean(report.tau_epoch),
-        "epochs": clean(report.epochs),
-        "total_steps": clean(report.total_steps),
-        "tau_run_fraction": clean(report.tau_run_fraction),
-        "warnings": list(report.warnings),
-    }
-
-
-# ---------------------------------------------------------------------------------------------
 # hpscale ladder: JSON lines and CSV
 # ---------------------------------------------------------------------------------------------
 
@@ -170,17 +88,18 @@ MAX_STDERR_WARNINGS = 20
 
 
 def ladder_row(
-    shared: tuple[Any, Any, str], item: tuple[int, Scale]
+    shared: tuple[Any, Any, str, Any], item: tuple[int, Scale]
 ) -> tuple[Any, tuple[str, ...]]:
     """Target number ``index`` as a JSON line (``fmt == "json"``) or a CSV row (``"csv"``), and
-    its warnings; ``shared = (run, choices, fmt)``, ``item = (index, target)`` (the form
-    ``hpscale.parallel.ordered_map`` calls). Raises the transfer's error with the target named,
-    as ``run_ladder`` does.
+    its warnings; ``shared = (run, choices, fmt, show)`` (``show``: the result as the reader
+    sees it, ``hpscale.commands.options.shown`` on the command line), ``item = (index, target)``
+    (the form ``hpscale.parallel.ordered_map`` calls). Raises the transfer's error with the
+    target named, as ``run_ladder`` does.
     """
     from .core.ladder import transfer_row
 
-    run, choices, fmt = shared
-    result = transfer_row(run, choices, *item)
+    run, choices, fmt, show = shared
+    result = show(transfer_row(run, choices, *item))
     obj = result.to_json_dict()
     return (json_line(obj) if fmt == "json" else csv_row(obj)), result.warnings
 

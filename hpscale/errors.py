@@ -18,9 +18,30 @@ CLI's error printer (``hpscale.cli.guarded``) swaps that leading name for the fl
 mapping ``hpscale.commands.options.flag`` (``wd_width_rule`` → ``--wd-width-rule``; the few
 parameters whose flag differs are listed in ``options.FLAGS``), so the command line still reads
 ``error: --law: …``.
+
+A parameter named *inside* a message or a warning (a hint such as "use --beta-rule keep") is
+written with ``mention``: `` `beta_rule='keep'` `` or `` `depth` `` — what a Python caller passes
+— and the command line shows it as the flag (``--beta-rule keep``, ``--depth``) through
+``hpscale.commands.options.flagged``, in errors, in warnings on stderr and in the warnings its
+outputs carry (JSON, YAML comments), so the command line reads as it always did.
 """
 
 from __future__ import annotations
+
+import re
+
+#: A parameter mention written by ``mention``: `` `name` `` or `` `name=value` `` (not a reST
+#: ````literal````).
+MENTION = re.compile(r"(?<!`)`([a-z][a-z0-9_]*)(?:=([^`]*))?`(?!`)")
+
+
+def mention(param: str, value: object = None) -> str:
+    """Parameter ``param`` (with ``value``) named in a text, as a Python caller writes it:
+    ``mention("beta_rule", "keep")`` → `` `beta_rule='keep'` ``, ``mention("depth")`` → `` `depth` ``.
+    The command line shows it as its flag (module docstring)."""
+    if value is None:
+        return f"`{param}`"
+    return f"`{param}={value!r}`" if isinstance(value, str) else f"`{param}={value}`"
 
 
 class HpscaleError(Exception):

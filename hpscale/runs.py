@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .core.sweep import AXES, DECAY_RATES, HYPERPARAMETERS, Sweep
 from .columns import listing, locate
-from .errors import InputError, InputFileError
+from .errors import InputError, InputFileError, mention
 from .numbers import MAX_DIGITS, parse_number
 
 if TYPE_CHECKING:
@@ -320,12 +320,12 @@ def parse_names(option: str, text: str | Sequence[str], allowed: Mapping[str, st
     """``'width,params'`` → ('width', 'params'), each checked against ``allowed``."""
     items = [part.strip() for part in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
     if not items or not all(items):
-        raise InputError(f"{option}: {text!r}: expected a comma list, e.g. {','.join(list(allowed)[:2])}")
+        raise InputError.of(option, f": {text!r}: expected a comma list, e.g. {','.join(list(allowed)[:2])}")
     for item in items:
         if item not in allowed:
-            raise InputError(f"{option}: {item!r}: allowed: {', '.join(allowed)}")
+            raise InputError.of(option, f": {item!r}: allowed: {', '.join(allowed)}")
     if len(set(items)) != len(items):
-        raise InputError(f"{option}: {text!r}: a name appears twice")
+        raise InputError.of(option, f": {text!r}: a name appears twice")
     return tuple(items)
 
 
@@ -371,7 +371,7 @@ def _columns(table: RunTable, by: Sequence[str], optimize: Sequence[str], mappin
 
     metric_column = mapping.get("metric") or look(metric, required=True, aliases=())
     if metric_column is not None and metric_column not in table.columns:
-        raise InputError(f"--metric {metric}: {table.source} has no column {metric_column!r}; "
+        raise InputError(f"{mention('metric', metric)}: {table.source} has no column {metric_column!r}; "
                          f"columns: {listing(table.columns)}")
     found = _Columns(
         metric=str(metric_column),
@@ -551,15 +551,15 @@ def sweep_from_tables(
     overlap = set(by) & set(optimize)
     if overlap:
         both = sorted(overlap)[0]
-        raise InputError(f"--by/--optimize: {both} is in both; a quantity is either a cell axis or swept inside cells")
+        raise InputError(f"{mention('by')}/{mention('optimize')}: {both} is in both; a quantity is either a cell axis or swept inside cells")
     if not 1 <= len(optimize) <= 2:
-        raise InputError(f"--optimize: {','.join(optimize)}: give one or two hyperparameters (a joint 2-D fit at most)")
+        raise InputError.of("optimize", f": {','.join(optimize)}: give one or two hyperparameters (a joint 2-D fit at most)")
     if not by:
-        raise InputError("--by: give at least one axis, e.g. --by width")
+        raise InputError.of("by", f": give at least one axis, e.g. {mention('by', 'width')}")
     known = set(AXES) | set(HYPERPARAMETERS) | {"metric", "name", "state"}
     for quantity in mapping:
         if quantity not in known and quantity != metric:
-            raise InputError(f"--column {quantity}=…: unknown quantity; allowed: {', '.join(sorted(known))}")
+            raise InputError(f"{mention('columns')} {quantity}=…: unknown quantity; allowed: {', '.join(sorted(known))}")
 
     parts: list[_TableRuns] = []
     used_columns: dict[str, str] = {}
@@ -629,7 +629,7 @@ def sweep_from_tables(
             here = array[(cell == c) & np.isfinite(array)]
             distinct = ", ".join(f"{v:g}" for v in sorted(set(here.tolist()))[:4])
             raise InputError(f"column {used_columns.get(name, name)!r}: {name} varies inside cell {labels[c]} "
-                             f"({distinct}) but is neither in --optimize nor in --by; add it to one, or split the table")
+                             f"({distinct}) but is neither in {mention('optimize')} nor in {mention('by')}; add it to one, or split the table")
         per_cell = np.where(counted > 0, low, np.nan)
         if name in ("lr", "weight_decay"):  # unknown for some runs: not a fixed value of the cell
             per_cell = np.where(counted < runs_per_cell, np.nan, per_cell)

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hpscale.cli import app
-from hpscale.commands.explain import plain_rst, rule_entry
+import hpscale
+from hpscale.commands.explain import plain_rst
 from hpscale.core import rules as R
 from hpscale.core.compose import transfer_to
 from hpscale.core.rules import RuleChoices
@@ -75,7 +76,7 @@ def test_every_registered_rule_is_documented():
 
 
 def test_entry_is_the_registry_and_the_docstring():
-    entry = rule_entry("power-lines")
+    entry = hpscale.explain("power-lines").rules[0].to_json_dict()
     info = R.RULES["power-lines"]
     assert entry["formula"] == inspect.getdoc(R.power_lines_tau_factor)
     assert entry["function"] == "hpscale.core.rules.power_lines_tau_factor"

@@ -7,6 +7,8 @@ import io
 import json
 
 import pytest
+
+import hpscale
 from typer.testing import CliRunner
 
 from hpscale import contract as C
@@ -43,18 +45,25 @@ class TestTargets:
         assert [(s.width, s.dataset_size) for s in scales] == [
             (512, 4e9), (512, 8e9), (512, 16e9), (1024, 4e9), (1024, 8e9), (1024, 16e9)]
 
-    def test_zip_length_mismatch_names_the_option(self):
-        with pytest.raises(InputError, match=r"^--dataset-sizes: 3 values but --widths has 2"):
+    def test_zip_length_mismatch_names_the_parameter_and_the_cli_the_flag(self):
+        with pytest.raises(InputError, match=r"^dataset_sizes: 3 values but `widths` has 2") as info:
             LD.ladder_scales(PROXY, widths=(512, 1024), dataset_sizes=(1e9, 2e9, 3e9))
+        assert info.value.param == "dataset_sizes"
+        assert O.cli_message(info.value).startswith("--dataset-sizes: 3 values but --widths has 2")
+        assert "or use --product for every combination" in O.cli_message(info.value)
 
-    def test_parse_list(self):
-        assert O.parse_list("--widths", "512, 1Ki,2_048", whole=True) == (512, 1024, 2048)
-        assert O.parse_list("--batch-sizes", "0.5M,1M") == (5e5, 1e6)
-        assert O.parse_list("--widths", None) is None
+    def test_size_lists(self):
+        def widths(text):
+            return hpscale.ladder_targets(LLAMA, widths=text).ladder.widths
+
+        assert widths("512, 1Ki,2_048") == (512, 1024, 2048)
+        assert widths([512, "1Ki"]) == (512, 1024)
+        assert hpscale.ladder_targets(LLAMA, batch_sizes="0.5M,1M").ladder.batch_sizes == (5e5, 1e6)
         for text, needle in (("512,,1024", "item 2 is empty"), ("512,abc", "'abc'"), ("0", "must be > 0"),
                              ("512.5", "whole number")):
-            with pytest.raises(InputError, match=f"^--widths: .*{needle}"):
-                O.parse_list("--widths", text, whole=True)
+            with pytest.raises(InputError, match=f"^widths: .*{needle}") as info:
+                widths(text)
+            assert info.value.param == "widths"
 
 
 class TestRows:

@@ -462,7 +462,7 @@ def test_compare_rows_per_role_and_overflow_free() -> None:
     assert c.width_ratio == pytest.approx(4.0)
     assert all(p.ratio is None for p in c.pairs)
     assert any("outside the float range" in w for w in c.warnings)
-    text = json.dumps(c.to_json(), allow_nan=False)  # would raise on inf/nan
+    text = json.dumps(c.to_json_dict(), allow_nan=False)  # would raise on inf/nan
     assert "Infinity" not in text
     assert [(r.group, r.role) for r in c.rows] == [("hidden", None), ("hidden", "q"), ("hidden", "up")]
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hpscale.core import sigma as core
+from hpscale.core import sigma_passes as passes
 from hpscale.core.sigma import matrix_stats, top_singular_value
 from spectrum_fixtures import f32_to_bf16_bits
 
@@ -56,7 +57,7 @@ def test_stored_kind_is_checked() -> None:
 def test_two_tile_workers_equal_one(monkeypatch: pytest.MonkeyPatch) -> None:
     bits, _ = _bf16_matrix(1200, 600)
     two = top_singular_value(bits, stored="bf16")
-    monkeypatch.setattr(core, "TILE_WORKERS", 1)
+    monkeypatch.setattr(passes, "TILE_WORKERS", 1)
     one = top_singular_value(bits, stored="bf16")
     assert two.steps == one.steps
     assert two.sigma == pytest.approx(one.sigma, rel=1e-6)
@@ -66,13 +67,13 @@ def test_blas_runs_at_one_thread_inside_the_iteration(monkeypatch: pytest.Monkey
     """No oversubscription: the tile workers are the parallelism, BLAS is held at one thread."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     seen: list[int] = []
-    part = core._HostTiles._part
+    part = passes.HostTiles._part
 
     def spy(self, *args):  # type: ignore[no-untyped-def]
         seen.extend(p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas")
         return part(self, *args)
 
-    monkeypatch.setattr(core._HostTiles, "_part", spy)
+    monkeypatch.setattr(passes.HostTiles, "_part", spy)
     top_singular_value(np.random.default_rng(1).standard_normal((600, 400)).astype(np.float32))
     assert seen and set(seen) == {1}
 
@@ -86,7 +87,7 @@ def test_refined_residual_is_the_least_residual_over_the_basis() -> None:
     h = a @ a.T
     coeff = rng.standard_normal((b, b)) * 0.1  # B: the next block's coefficients
     evals, evecs = np.linalg.eigh(h)
-    got = float(core._refined_residual(core._NumpyLinalg(), evals, coeff @ evecs[k - b:, :]))
+    got = float(core._refined_residual(passes.NumpyLinalg(), evals, coeff @ evecs[k - b:, :]))
     stacked = np.vstack([h - evals[-1] * np.eye(k), np.hstack([np.zeros((b, k - b)), coeff])])
     assert got == pytest.approx(np.linalg.svd(stacked, compute_uv=False)[-1], rel=1e-9)
     assert got <= np.linalg.norm(coeff @ evecs[k - b:, -1])
@@ -124,8 +125,8 @@ def test_torch_path_keeps_every_pass_on_the_device(monkeypatch: pytest.MonkeyPat
     overflow check)."""
     _, wide = _bf16_matrix()
     reads: list[int] = []
-    host = core._TorchLinalg.host
-    call = core._DeviceTiles.__call__
+    host = passes.TorchLinalg.host
+    call = passes.DeviceTiles.__call__
 
     def counted(self, *xs):  # type: ignore[no-untyped-def]
         reads.append(len(xs))
@@ -137,8 +138,8 @@ def test_torch_path_keeps_every_pass_on_the_device(monkeypatch: pytest.MonkeyPat
         assert isinstance(out, torch.Tensor)
         return out
 
-    monkeypatch.setattr(core._TorchLinalg, "host", counted)
-    monkeypatch.setattr(core._DeviceTiles, "__call__", checked)
+    monkeypatch.setattr(passes.TorchLinalg, "host", counted)
+    monkeypatch.setattr(passes.DeviceTiles, "__call__", checked)
     monkeypatch.setattr(np.linalg, "svd", None)  # the numpy linear algebra is not used
     monkeypatch.setattr(np.linalg, "eigh", None)
     monkeypatch.setattr(np.linalg, "eigvalsh", None)

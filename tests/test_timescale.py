@@ -78,18 +78,19 @@ class TestHandComputed:
     @pytest.mark.parametrize(
         ("kwargs", "option"),
         [
-            ({"lr": 6e-4, "weight_decay": None, "batch_size": B, "dataset_size": N, "tau_epoch": 1, "tau_iter": 5}, "--tau-iter"),
+            ({"lr": 6e-4, "weight_decay": None, "batch_size": B, "dataset_size": N, "tau_epoch": 1, "tau_iter": 5}, "tau_iter"),
             ({"lr": None, "weight_decay": 0.1, "batch_size": B, "dataset_size": N, "tau_epoch": 1, "solve": "lr",
-              "convention": "independent"}, "--solve"),
-            ({"lr": 6e-4, "weight_decay": 0.1, "batch_size": B, "dataset_size": None}, "--dataset-size"),
-            ({"lr": 6e-4, "weight_decay": None, "batch_size": None, "dataset_size": None, "tau_epoch": 1}, "--batch-size"),
-            ({"lr": None, "weight_decay": 0.0, "batch_size": B, "dataset_size": N, "tau_epoch": 1, "solve": "lr"}, "--weight-decay"),
-            ({"lr": 6e-4, "weight_decay": 0.1, "batch_size": B, "dataset_size": N, "epochs": 1, "total_steps": 10}, "--total-steps"),
+              "convention": "independent"}, "solve"),
+            ({"lr": 6e-4, "weight_decay": 0.1, "batch_size": B, "dataset_size": None}, "dataset_size"),
+            ({"lr": 6e-4, "weight_decay": None, "batch_size": None, "dataset_size": None, "tau_epoch": 1}, "batch_size"),
+            ({"lr": None, "weight_decay": 0.0, "batch_size": B, "dataset_size": N, "tau_epoch": 1, "solve": "lr"}, "weight_decay"),
+            ({"lr": 6e-4, "weight_decay": 0.1, "batch_size": B, "dataset_size": N, "epochs": 1, "total_steps": 10}, "total_steps"),
         ],
     )
-    def test_refusals_name_the_option(self, kwargs, option):
-        with pytest.raises(InputError, match=f"^{option}"):
+    def test_refusals_name_the_parameter(self, kwargs, option):
+        with pytest.raises(InputError, match=f"^{option}") as info:
             compute_timescale(**kwargs)
+        assert info.value.param == option and "--" not in str(info.value)
 
 
 class TestCli:

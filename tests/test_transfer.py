@@ -219,7 +219,7 @@ class TestValidity:
     def test_beta_keep_and_large_move_warning(self):
         config = make()
         moved = transfer_to(config, scale_of(config, batch_size=4 * 524_288))
-        assert any("optimizer.betas: β1 0.9 → 0.6" in w and "--beta-rule keep" in w for w in moved.warnings)
+        assert any("optimizer.betas: β1 0.9 → 0.6" in w and "`beta_rule='keep'`" in w for w in moved.warnings)
         kept = transfer_to(config, scale_of(config, batch_size=4 * 524_288), RuleChoices(beta_rule="keep"))
         assert [q.target for q in kept.betas] == [0.9, 0.95]
         assert not any("optimizer.betas" in w for w in kept.warnings)

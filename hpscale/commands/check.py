@@ -24,19 +24,6 @@ CHECK_FORMATS = ("table", "json")
 MIN_RULES_WIDTH = 24
 
 
-def _rtol(value: str) -> float:
-    from ..errors import InputError
-    from ..numbers import parse_number
-
-    try:
-        rtol = parse_number(value)
-    except ValueError as exc:
-        raise InputError(f"--rtol: {value!r}: {exc}") from None
-    if not 0 <= rtol <= 1:
-        raise InputError(f"--rtol: {value!r}: must be a relative tolerance in [0, 1], e.g. 0.01 for 1 %")
-    return rtol
-
-
 def expand_targets(targets: list[Path]) -> list[Path]:
     """Targets as given; a target that is not a file but a glob pattern (``'configs/target-*.yaml'``,
     quoted so that no shell expands it — as pre-commit passes it) is expanded here, sorted. A
@@ -56,97 +43,6 @@ def expand_targets(targets: list[Path]) -> list[Path]:
         else:
             expanded.append(target)
     return expanded
-
-
-def _check_file(shared: tuple[Any, ...], path: Path) -> tuple[CheckReport | None, list[str]]:
-    """Load one target and compare it: (report, []) or (None, the input problems).
-
-    ``shared = (proxy config, read_proxy(proxy), choices, rtol, ignore patterns, law)``.
-    """
-    from dataclasses import replace
-
-    from ..core.check import compare, stated_fields
-    from ..core.staged import is_staged
-    from ..errors import InputError
-    from ..export import read_export
-    from ..loader import config_from_data, parse_yaml, read_text
-    config, run, choices, tolerance, ignore, law = shared
-    try:
-        # The raw mapping says which values the file states; validation fills in defaults.
-        text = read_text(path)
-        exported = read_export(text, str(path))  # a trainer's file from an exporter
-        data, skipped, notes = exported if exported else (parse_yaml(text, str(path)), (), [])
-        if is_staged(data):  # a batch ramp (hpscale ramp -f json|yaml): every stage is checked
-            report = _check_stages(data, str(path), shared)
-        else:
-            target = config_from_data(data, str(path))
-            report = compare(config, target, choices, tolerance, stated_fields(data), run, (*ignore, *skipped), law)
-        notes = [*notes, *_rules_note(_recorded_rules(text, data), choices)]
-        if notes:
-            report = replace(report, warnings=(*report.warnings, *notes))
-        return report.without_matches(), []
-    except InputError as exc:
-        # Loader messages already start with the path; transfer/compare messages do not.
-        prefix = f"{path}:"
-        return None, [line if line.startswith(prefix) else f"{prefix} {line}" for line in str(exc).splitlines()]
-
-
-def _check_stages(doc: Any, source: str, shared: tuple[Any, ...]) -> CheckReport:
-    """A staged target: each stage checked as the target config it stands for (core/staged.py),
-    the reports joined, fields named ``stages[i].…``."""
-    from ..core.check import compare
-    from ..core.staged import document_path, merge_stage_reports, reference_comparison, stage_configs
-    from ..errors import InputError
-    from ..loader import config_from_data
-
-    config, run, choices, tolerance, ignore, law = shared
-    reports = []
-    for index, (data, stated) in enumerate(stage_configs(doc, config)):
-        try:
-            target = config_from_data(data, "stage")
-        except InputError as exc:  # name the document's own paths: stages[2].batch_size, target.width
-            lines = (line.removeprefix("stage: ") for line in str(exc).splitlines())
-            raise InputError("\n".join(
-                f"{source}: " + (document_path(line) if line.startswith(("model.", "data.dataset_size"))
-                                 else f"stages[{index}].{document_path(line)}") for line in lines)) from None
-        reports.append(compare(config, target, choices, tolerance, stated, run, ignore, law))
-    return merge_stage_reports(reports, reference_comparison(doc, config.data.batch_size, tolerance), tolerance)
-
-
-def _recorded_rules(text: str, data: Any) -> dict[str, str]:
-    """The rule choices a target records: ``transfer``'s ``# rules:`` line, or a ramp document's
-    ``rules`` mapping (string values only)."""
-    from ..contract import recorded_rules
-    from ..core.staged import is_staged
-
-    if is_staged(data) and isinstance(data.get("rules"), dict):
-        return {str(k): v for k, v in data["rules"].items() if isinstance(v, str)}
-    return recorded_rules(text)
-
-
-def _rules_note(recorded: dict[str, str], choices: RuleChoices | None) -> list[str]:
-    """A note when the target records (``# rules:``, written by ``transfer``; a ramp's ``rules``)
-    rule choices other than the ones this check uses, naming the flags that check it under its
-    own rules.
-
-    Why a note, not an automatic switch: the rules are the review's standard; a target made
-    under another rule should fail a team's check, but the reviewer must see why at once
-    (issue 17 item 4)."""
-    from dataclasses import fields
-
-    from ..core.rules import RuleChoices
-
-    used = choices or RuleChoices()
-    known = {f.name for f in fields(used)}
-    differ = {name: value for name, value in recorded.items()
-              if name in known and getattr(used, name) != value}
-    if not differ:
-        return []
-    flags = " ".join(f"{O.flag(name)} {value}" for name, value in differ.items())
-    shown = ", ".join(f"{name.removesuffix('_rule').replace('_', '-')}={value}" for name, value in differ.items())
-    return [f"the target records {shown} (# rules:), this check uses "
-            + ", ".join(f"{getattr(used, name)}" for name in differ)
-            + f"; to check it under its own rules pass {flags}"]
 
 
 @O.with_rule_options
@@ -178,38 +74,27 @@ def check_command(
     """
     output_file = O.output_option(output)
     fmt = O.choice("--format", format, CHECK_FORMATS)
-    tolerance = _rtol(rtol)
     jobs_wanted = O.jobs_option(jobs)
-    from ..contract import dumps_json, report_json
-    from ..core.check import ignore_matcher
-    from ..core.compose import read_proxy
-    from ..errors import InputError
-    from ..loader import load_config
-    from ..output import emit, warn
-    from ..parallel import ordered_map, worker_count
+    from dataclasses import asdict
 
-    patterns = tuple(ignore or ())
-    ignore_matcher(patterns)  # refuse a pattern that matches no checked field before any work
+    from ..api import check_targets
+    from ..contract import dumps_json
+    from ..output import emit, warn
+
     targets = expand_targets(targets)
     law_file = O.law_option(law)
-    config = load_config(proxy)
-    shared = (config, read_proxy(config), choices, tolerance, patterns, law_file)
-    outcomes = ordered_map(_check_file, targets, worker_count(jobs_wanted, len(targets)), shared)
-    reports = [(str(path), report) for path, (report, _) in zip(targets, outcomes, strict=True) if report]
-    problems = [line for _, lines in outcomes for line in lines]
-    if problems:
-        raise InputError("\n".join(problems))
-
+    results = O.shown(check_targets(proxy, targets, rtol=rtol, law=law_file, ignore=tuple(ignore or ()),
+                                    jobs=jobs_wanted, **asdict(choices)))  # type: ignore[arg-type]
     inputs = [proxy, *targets, *([Path(law_file.path)] if law_file else [])]
     color = None if output_file is None else False
     if fmt == "json":
-        text = dumps_json(report_json(reports, choices, tolerance, law_file))  # type: ignore[arg-type]
+        text = dumps_json(results.to_json_dict())
     else:
-        for path, report in reports:
+        for path, report in results.reports:
             warn(f"{path}: {line}" for line in report.warnings)
-        text = render_table(reports, tolerance, color=color, law=law_file)
+        text = render_table(list(results.reports), results.rtol, color=color, law=law_file)
     emit(text, output_file, inputs)
-    if not all(report.ok for _, report in reports):
+    if not results.ok:
         raise typer.Exit(1)
 
 

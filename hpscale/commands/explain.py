@@ -1,10 +1,5 @@
-"""``hpscale explain [RULE]``: every scaling rule, printed from the registry the numbers use.
-
-Each entry is ``hpscale.rules.RULES[key]`` (title, invariant, convention, validity, reference)
-plus ``inspect.getdoc`` of the rule's function (formula and symbols). Nothing here is written
-by hand, so the explanation cannot drift from the code that computes the factors; the keys are
-the ``rule`` names that ``transfer --format json`` prints in its ``factors``.
-"""
+"""``hpscale explain [RULE]``: parse → ``hpscale.explain`` (``hpscale.core.explain``: every
+scaling rule, from the registry the numbers use) → render (plain text, a table, or JSON)."""
 
 from __future__ import annotations
 
@@ -17,43 +12,6 @@ from . import options as O
 
 EXPLAIN_FORMATS = ("table", "json")
 _FIELDS = ("invariant", "convention", "validity", "reference")
-_ARXIV = re.compile(r"arXiv[ :](\d{4}\.\d{4,5})")
-
-
-def rule_entry(key: str) -> dict[str, Any]:
-    """The explain entry of one registered rule (raises ``KeyError`` for unknown keys)."""
-    import inspect
-
-    from ..core.rules import RULES
-
-    info = RULES[key]
-    return {
-        "key": info.key,
-        "title": info.title,
-        "function": f"{info.func.__module__}.{info.func.__name__}",
-        "formula": inspect.getdoc(info.func) or "",
-        "invariant": info.invariant,
-        "convention": info.convention,
-        "validity": info.validity,
-        "reference": info.reference,
-        "arxiv": list(dict.fromkeys(_ARXIV.findall(info.reference))),
-    }
-
-
-def resolve_rule(name: str) -> str:
-    """``name`` if it is a rule key, else an ``InputError`` with the closest keys."""
-    import difflib
-
-    from ..core.rules import RULES
-    from ..errors import InputError
-
-    if name in RULES:
-        return name
-    close = difflib.get_close_matches(name, list(RULES), n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    raise InputError(f"RULE: {name!r}: unknown rule; {hint}allowed: {', '.join(RULES)}")
-
-
 _RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 
@@ -110,18 +68,16 @@ def explain_command(
 ) -> None:
     """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
     output_file = O.output_option(output)
+    from ..api import explain
     from ..contract import dumps_json
-    from ..core.rules import RULES
-    from ..core.transfer_result import SCHEMA_VERSION
     from ..output import emit
 
     fmt = O.choice("--format", format, EXPLAIN_FORMATS)
     color = None if output_file is None else False
-    if rule is None:
-        entries = [rule_entry(key) for key in RULES]
-        text = (dumps_json({"schema_version": SCHEMA_VERSION, "rules": entries}) if fmt == "json"
-                else render_list(entries, color))
+    explained = explain(rule)
+    entries = [entry.to_json_dict() for entry in explained.rules]
+    if fmt == "json":
+        text = dumps_json(explained.to_json_dict())
     else:
-        entry = rule_entry(resolve_rule(rule))
-        text = dumps_json({"schema_version": SCHEMA_VERSION, **entry}) if fmt == "json" else render_entry(entry)
+        text = render_list(entries, color) if rule is None else render_entry(entries[0])
     emit(text, output_file)

@@ -119,11 +119,11 @@ def fit_command(
             raise InputError(f"--plot: {plot}: is a file, expected a folder")
         if not plot_dir.exists() and not plot_dir.parent.is_dir():
             raise InputError(f"--plot: {plot}: folder {plot_dir.parent} does not exist")
-    result = fit([str(path) for path in runs], by=by, optimize=optimize, laws=law or [],
+    result = O.shown(fit([str(path) for path in runs], by=by, optimize=optimize, laws=law or [],
                  columns=parse_mapping("--column", column or []), metric=metric, maximize=maximize,
                  group=group, confidence=_number("--confidence", confidence), resample=resample,
                  keep_edge=keep_edge, edge=edge, predict=points, optimizer=optimizer,
-                 muon_convention=muon_convention, **numbers)  # type: ignore[arg-type]
+                 muon_convention=muon_convention, **numbers))  # type: ignore[arg-type]
     if law_path is not None and not result.laws:
         raise InputError(f"--output: {output}: no law could be fitted, so there is nothing to write")
     text = dumps_json(result.to_json_dict()) if fmt == "json" else render_table(result)

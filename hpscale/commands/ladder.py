@@ -1,6 +1,7 @@
 """``hpscale ladder``: plan a whole model ladder from one proxy, one target per row.
 
-parse → ``hpscale.ladder`` (targets, one ``transfer`` each) → render (table | json | csv).
+parse → ``hpscale.ladder_targets`` (the validated targets) and ``hpscale.ladder`` (one ``transfer``
+each) → render (table | json | csv; JSON and CSV rows streamed, computed in blocks by workers).
 The JSON is a list of ``transfer --format json`` objects; CSV flattens the same objects.
 """
 
@@ -118,54 +119,35 @@ def ladder_command(
     trainer_sizes = X.trainer_sizes(seq_len, world_size, micro_batch, fmt)
     # An exporter's --output is a pattern of file names (hpscale.export.ladder), not one file.
     output_file = O.output_option(output) if trainer_sizes is None else (Path(output) if output else None)
-    from ..errors import InputError
-
     jobs_wanted = O.jobs_option(jobs)
+    from dataclasses import asdict
+
     from .. import contract as C
-    from ..core import ladder as LD
-
-    lists = {
-        "widths": O.parse_list("--widths", widths, whole=True),
-        "batch_sizes": O.parse_list("--batch-sizes", batch_sizes),
-        "dataset_sizes": O.parse_list("--dataset-sizes", dataset_sizes),
-        "depths": O.parse_list("--depths", depths, whole=True),
-    }
-    if all(values is None for values in lists.values()):
-        raise InputError("--widths: missing; give at least one of --widths, --batch-sizes, --dataset-sizes, --depths")
-
-    from ..core.compose import read_proxy, scale_of
-    from ..loader import load_config
+    from ..api import ladder, ladder_targets
+    from ..core.compose import read_proxy
     from ..output import emit, warn
     from ..parallel import ordered_map, worker_count
 
-    config = load_config(proxy)
-    proxy_scale = scale_of(config)
-    ladder = LD.Ladder(**lists, product=product)
-    size = ladder.size(proxy_scale)
-    limit = _max_rows(max_rows)
-    if size > limit:
-        shape = " × ".join(str(len(v)) for v in lists.values() if v) if product else str(size)
-        raise InputError(
-            f"--max-rows: the ladder has {size:,} rows ({shape}), more than the limit of {limit:,}; "
-            "raise it with --max-rows, or use fewer values"
-        )
-    targets = ladder.scales(proxy_scale)
+    lists = {"widths": widths, "batch_sizes": batch_sizes, "dataset_sizes": dataset_sizes, "depths": depths}
+    targets = ladder_targets(proxy, **lists, product=product, max_rows=max_rows)
+    config, size = targets.config, len(targets)
     # The rows are acyclic (freed by reference counting), yet allocating ~10⁵ small objects
     # per 1,000 targets triggers repeated cyclic-GC passes: pausing the collector for this
     # short-lived process cut the 1,000-target ladder by ≈ 25 % (measured in development).
     gc.disable()
     try:
-        if trainer_sizes is not None:
-            from ..export.ladder import ladder_export
+        if trainer_sizes is not None or fmt == "table":
+            results = [O.shown(result) for result in ladder(config, **lists, product=product, max_rows=max_rows,
+                                                            **asdict(choices))]  # type: ignore[arg-type]
+            if trainer_sizes is not None:
+                from ..export.ladder import ladder_export
 
-            ladder_export(LD.run_ladder(config, list(targets), choices), fmt, trainer_sizes, output_file, [proxy])
-            return
-        if fmt == "table":
-            results = LD.run_ladder(config, list(targets), choices)
+                ladder_export(results, fmt, trainer_sizes, output_file, [proxy])
+                return
             warn(C.stderr_warnings([result.warnings for result in results]))
             emit(_table(results, None if output_file is None else False), output_file, [proxy])
             return
-        shared = (read_proxy(config), choices, fmt)
+        shared = (read_proxy(config), choices, fmt, O.shown)
         workers = worker_count(jobs_wanted, size)
         tally = C.WarningTally()
         # Rows are computed in blocks and written as they come; a spool file (or the --output
@@ -198,15 +180,6 @@ BLOCK_ROWS = 2_000
 def _blocks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while block := list(itertools.islice(items, size)):
         yield block
-
-
-def _max_rows(value: str) -> int:
-    from ..errors import InputError
-
-    text = value.strip()
-    if not (text.isascii() and text.isdigit() and 0 < int(text) < 10**12):
-        raise InputError(f"--max-rows: expected a whole number ≥ 1, found {value!r}")
-    return int(text)
 
 
 @contextlib.contextmanager

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ..errors import InputError
+from ..errors import MENTION, InputError
 from ..numbers import parse_positive
 
 FORMATS = ("table", "json", "yaml")
@@ -138,6 +139,9 @@ RULE_HELP: dict[str, str] = {
 #: ``hpscale.errors``): parameter name → flag.
 FLAGS: dict[str, str] = {
     "laws": "--law",  # hpscale.fit(laws=[…]) is `hpscale fit --law … --law …`
+    "columns": "--column",  # hpscale.fit(columns={…}) is `hpscale fit --column Q=COL …`
+    "rule": "RULE",  # hpscale.explain(rule=…) is `hpscale explain RULE` (an argument)
+    "targets": "TARGET",  # hpscale.check_targets(targets=[…]) is `hpscale check PROXY TARGET...`
 }
 
 
@@ -147,13 +151,54 @@ def flag(name: str) -> str:
     return FLAGS.get(name) or "--" + name.replace("_", "-")
 
 
+def _flag_of(match: re.Match[str]) -> str:
+    name, value = match.group(1), match.group(2)
+    if value is None:
+        return flag(name)
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        value = value[1:-1]
+    return f"{flag(name)} {value}"
+
+
+def flagged(text: str) -> str:
+    """A message, warning or note of the library as the command line shows it: every parameter
+    mention (`` `beta_rule='keep'` ``, written by ``hpscale.errors.mention``) becomes its flag
+    (``--beta-rule keep``)."""
+    return MENTION.sub(_flag_of, text) if "`" in text else text
+
+
+def flagged_all(lines: Iterable[str]) -> list[str]:
+    """``flagged`` of each line."""
+    return [flagged(line) for line in lines]
+
+
+def shown(result: Any) -> Any:
+    """A result as the command line shows it: its ``warnings`` and ``notes`` (and those of the
+    reports it holds, a check's ``reports``) ``flagged``, so stderr, tables, JSON and YAML
+    comments name flags. Anything else is returned as it is."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(result) or isinstance(result, type):
+        return result
+    changes: dict[str, Any] = {}
+    for name in ("warnings", "notes"):
+        texts = getattr(result, name, None)
+        if isinstance(texts, tuple | list) and any("`" in text for text in texts):
+            changes[name] = type(texts)(flagged(text) for text in texts)
+    reports = getattr(result, "reports", None)
+    if isinstance(reports, tuple):
+        changes["reports"] = tuple((path, shown(report)) for path, report in reports)
+    return dataclasses.replace(result, **changes) if changes else result
+
+
 def cli_message(exc: BaseException) -> str:
     """An error's message as the command line shows it: an ``InputError`` that names its
-    parameter (``param``, the message's first word) gets that word replaced by the flag."""
+    parameter (``param``, the message's first word) gets that word replaced by the flag, and
+    every parameter it mentions is ``flagged``."""
     message, param = str(exc), getattr(exc, "param", None)
     if param and message.startswith(param):
-        return flag(param) + message[len(param):]
-    return message
+        message = flag(param) + message[len(param):]
+    return flagged(message)
 
 
 def _rule_options() -> dict[str, tuple[Any, Any]]:
@@ -224,20 +269,3 @@ def with_rule_options(command: Callable[..., Any]) -> Callable[..., Any]:
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {param.name: param.annotation for param in parameters}
     return wrapper
-
-
-def parse_list(option: str, text: str | None, *, whole: bool = False) -> tuple[float, ...] | None:
-    """``"512,1024,2K"`` → (512.0, 1024.0, 2000.0); SI suffixes allowed, ``_`` as thousands
-    separator (a comma separates items). ``None`` stays ``None`` (the proxy's value)."""
-    if text is None:
-        return None
-    values: list[float] = []
-    for index, item in enumerate(text.split(",")):
-        item = item.strip()
-        if not item:
-            raise InputError(f"{option}: {text!r}: item {index + 1} is empty; expected a comma list such as 512,1024")
-        try:
-            values.append(parse_positive(item, whole=whole))
-        except ValueError as exc:
-            raise InputError(f"{option}: {exc}") from None
-    return tuple(values)

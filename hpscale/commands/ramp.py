@@ -126,10 +126,9 @@ def ramp_command(
                          "--seq-len (the Megatron-LM schedule)")
     config = load_config(proxy)
     assert choices is not None
-    target = target_scale(config, width=O.size_option("--width", width, whole=True),
+    target = target_scale(config, width=width,
                           batch_size=sizes["--batch-size"],
-                          dataset_size=O.size_option("--dataset-size", dataset_size),
-                          depth=O.size_option("--depth", depth, whole=True))
+                          dataset_size=dataset_size, depth=depth)
     run = read_proxy(config)
     stages = parse_ramp(ramp, sizes["--start-batch"] or run.scale.batch_size, target.batch_size,
                         training_data(run, target))
@@ -146,13 +145,16 @@ def ramp_command(
     if fmt == "megatron":
         assert result.megatron is not None
         text = result.megatron + "\n"
-    elif fmt == "json":
-        text = dumps_json(result.to_json_dict())
-    elif fmt == "yaml":
-        import yaml
+    elif fmt in ("json", "yaml"):
+        obj = result.to_json_dict()
+        obj["warnings"] = O.flagged_all(obj["warnings"])  # parameters named as flags (options.flagged)
+        if fmt == "json":
+            text = dumps_json(obj)
+        else:
+            import yaml
 
-        text = yaml.safe_dump(result.to_json_dict(), sort_keys=False, allow_unicode=True)
+            text = yaml.safe_dump(obj, sort_keys=False, allow_unicode=True)
     else:
         text = _table(result, None if output_file is None else False)
-    warn(result.warnings())
+    warn(O.flagged_all(result.warnings()))
     emit(text, output_file, [proxy])

@@ -167,18 +167,18 @@ def timescale_command(
         # The solved quantity comes from the equation, never from the config.
         values["weight_decay" if solve_for == "weight-decay" else "lr"] = None
 
-    report = compute_timescale(
+    report = O.shown(compute_timescale(
         **values,
         convention=chosen_convention or "coupled",
         tau_epoch=_number("--tau-epoch", tau_epoch),
         tau_iter=_number("--tau-iter", tau_iter),
         solve=solve_for,
-    )
+    ))
     warn(report.warnings)
     if fmt == "json":
-        from ..contract import dumps_json, timescale_json
+        from ..contract import dumps_json
 
-        text = dumps_json(timescale_json(report, group=group, config=config_name, unit=unit))
+        text = dumps_json(report.to_json_dict(group=group, config=config_name, unit=unit))
     else:
         text = render_table(report, group=group, config=config_name, unit=unit,
                             color=None if output_file is None else False)

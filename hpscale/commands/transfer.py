@@ -55,14 +55,9 @@ def transfer_command(
     from ..api import load_config, transfer
     from ..render import emit_transfer
 
-    sizes = {
-        "width": O.size_option("--width", width, whole=True),
-        "batch_size": O.size_option("--batch-size", batch_size),
-        "dataset_size": O.size_option("--dataset-size", dataset_size),
-        "depth": O.size_option("--depth", depth, whole=True),
-    }
+    sizes = {"width": width, "batch_size": batch_size, "dataset_size": dataset_size, "depth": depth}
     law_file = O.law_option(law)
-    result = transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices))  # type: ignore[arg-type]
+    result = O.shown(transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices)))  # type: ignore[arg-type]
     inputs = [proxy] + ([Path(law_file.path)] if law_file else [])
     if model_names is not None:
         from ..contract import dumps_json

@@ -37,12 +37,14 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from .._version import __version__
 from ..errors import InputError
+from ..numbers import clean
 from . import rules as R
 from .compose import GroupValues, ProxyRun, read_proxy, resolve_groups, scale_of, transfer_from
 from .optimizers import OPTIMIZERS
 from .rules import RuleChoices
-from .transfer_result import Quantity, TransferResult
+from .transfer_result import SCHEMA_VERSION, Quantity, TransferResult, law_json, rules_json
 
 if TYPE_CHECKING:  # annotations only: building the pydantic models costs start-up time
     from ..config import RunConfig
@@ -78,6 +80,19 @@ class Comparison(NamedTuple):
     status: Status
     note: str = ""
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """One finding of ``hpscale check --format json`` (schema_version 1)."""
+        return {
+            "field": self.field,
+            "source": self.source,
+            "expected": clean(self.expected),
+            "found": clean(self.found),
+            "rel_error": clean(self.rel_error),
+            "rules": list(self.rules),
+            "status": self.status,
+            "note": self.note,
+        }
+
 
 #: Every field ``compare`` can compare (and so every name ``ignore`` patterns may match).
 CHECKED_FIELDS: tuple[str, ...] = (
@@ -99,8 +114,8 @@ def ignore_matcher(patterns: Collection[str]) -> Callable[[str, str], bool]:
 
     for pattern in patterns:
         if not any(covers(pattern, name) for name in CHECKED_FIELDS):
-            raise InputError(
-                f"--ignore: {pattern!r} matches no field hpscale checks; fields look like "
+            raise InputError.of(
+                "ignore", f": {pattern!r} matches no field hpscale checks; fields look like "
                 "optimizer.betas, optimizer.eps, param_groups.*.eps, ema_decay, model.residual_multiplier"
             )
 
@@ -136,6 +151,58 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.findings
+
+    def to_json_dict(self, path: str) -> dict[str, Any]:
+        """The entry of target ``path`` in ``hpscale check --format json``."""
+        return {
+            "path": path,
+            "ok": self.ok,
+            "checked": self.checked,
+            "findings": [c.to_json_dict() for c in self.findings],
+            "ignored": list(self.ignored),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class CheckResults:
+    """The reports of several targets checked against one proxy (``hpscale.check_targets``,
+    ``hpscale check``), in the order given, with the choices, tolerance and law they share.
+
+    ``to_json_dict()`` is the JSON contract of ``hpscale check --format json`` (schema_version 1,
+    docs/check.md).
+    """
+
+    reports: tuple[tuple[str, CheckReport], ...]
+    choices: RuleChoices
+    rtol: float
+    law: Law | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(report.ok for _, report in self.reports)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The ``hpscale check --format json`` object; ``law`` is the fitted law compared under,
+        as in the transfer contract."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "hpscale_version": __version__,
+            "rtol": clean(self.rtol),
+            "rules": rules_json(self.choices),
+            "law": law_json(self.law),
+            "ok": self.ok,
+            "targets": [report.to_json_dict(path) for path, report in self.reports],
+        }
+
+
+def tolerance(rtol: float, given: object = None) -> float:
+    """``rtol`` if it is a relative tolerance in [0, 1]; else ``InputError`` naming ``rtol`` and
+    the value ``given`` (default ``rtol``)."""
+    if isinstance(rtol, bool) or not isinstance(rtol, int | float) or not (math.isfinite(rtol) and 0 <= rtol <= 1):
+        raise InputError.of("rtol", f": {rtol if given is None else given!r}: must be a relative tolerance "
+                            "in [0, 1], e.g. 0.01 for 1 %")
+    return float(rtol)
 
 
 def stated_fields(data: Any) -> frozenset[str]:
@@ -232,7 +299,7 @@ def compare(
         proxy: the tuned proxy run.
         target: the planned run; its scale comes from its own ``model`` and ``data`` sections.
         choices: the rule variants, as for ``transfer`` (default: ``RuleChoices()``).
-        rtol: relative tolerance, a finite number ≥ 0.
+        rtol: relative tolerance in [0, 1] (``tolerance``).
         stated: dotted paths the target file writes (``stated_fields(raw_yaml_data)``); values
             it leaves to a default (``optimizer.betas``, ``optimizer.eps``, ``model.base_width``,
             ``model.residual_multiplier``) are compared only when stated. ``None``: a pydantic
@@ -248,8 +315,7 @@ def compare(
         InputError: ``rtol`` out of range, proxy and target count data in different units, or
             the transfer itself refuses the scale (``RuleDomainError``, e.g. κ(1 − β) ≥ 1).
     """
-    if not (math.isfinite(rtol) and rtol >= 0):
-        raise InputError.of("rtol", f": {rtol!r}: must be a finite number ≥ 0")
+    tolerance(rtol)
     if target.data.unit != proxy.data.unit:
         raise InputError(
             f"data.unit: {target.data.unit!r}: the proxy counts {proxy.data.unit!r}; batch and "

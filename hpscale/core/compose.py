@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import InputError, RuleDomainError
+from ..errors import InputError, RuleDomainError, mention
 from . import rules as R
 from .frozen import FrozenMap
 from .law import Law, law_factors, law_warnings
@@ -21,6 +21,8 @@ from .optimizers.base import product as _product
 from .rules import GROUPS, Group, RuleChoices
 from .scale import Factor, Ratios, Scale, params_of
 from .transfer_result import GroupResult, Quantity, Timescales, TransferResult, WidthRuleAlternative
+
+POWER_LINES = mention("tau_rule", "power-lines")  # named in its errors (the CLI shows --tau-rule power-lines)
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -300,7 +302,7 @@ def _ratios(run: ProxyRun, target: Scale, choices: RuleChoices) -> tuple[Ratios,
     if target.depth is not None and target.depth != proxy.depth:
         if proxy.depth is None:
             raise InputError(
-                "model.depth: missing in the proxy config; depth transfer (--depth) needs the "
+                f"model.depth: missing in the proxy config; depth transfer ({mention('depth')}) needs the "
                 "proxy's number of residual blocks"
             )
         m_depth = target.depth / proxy.depth
@@ -315,12 +317,12 @@ def _ratios(run: ProxyRun, target: Scale, choices: RuleChoices) -> tuple[Ratios,
     if choices.tau_rule == "power-lines":
         if run.unit != "tokens":
             raise InputError(
-                f"data.unit: {run.unit!r}: --tau-rule power-lines needs token counts "
+                f"data.unit: {run.unit!r}: {POWER_LINES} needs token counts "
                 "(data.unit: tokens)"
             )
         if params_p is None or params_t is None:
             raise InputError(
-                "model.params: missing, and model.depth is missing too; --tau-rule power-lines "
+                f"model.params: missing, and model.depth is missing too; {POWER_LINES} "
                 "needs a parameter count (model.params) or model.depth to estimate 12·L·W²"
             )
         tpp_ratio = (target.dataset_size / params_t) / (proxy.dataset_size / params_p)
@@ -366,7 +368,7 @@ def _betas(
             raise RuleDomainError(
                 f"optimizer.betas[{index}]: {name} = {beta:g} with batch ratio κ = {kappa:g}: the "
                 f"square-root batch rule needs κ ≤ 1/(1 − {name}) = {limit:g}, i.e. a proxy batch of "
-                f"at least {target_batch / limit:,.6g} for this target (or --beta-rule exponential, "
+                f"at least {target_batch / limit:,.6g} for this target (or {mention('beta_rule', 'exponential')}, "
                 "which only agrees to first order, or keep)"
             ) from None
         if not 0.0 <= new_beta < 1.0:  # β^κ rounds to 1.0 for κ → 0 in floating point
@@ -382,7 +384,7 @@ def _betas(
         warnings.append(
             f"optimizer.betas: {moved}: Adam's averaging windows change ×{1 / kappa:.3g} in steps "
             "(the same in samples, as the square-root rule intends); teams that keep β fixed when "
-            "the batch grows use --beta-rule keep"
+            f"the batch grows use {mention('beta_rule', 'keep')}"
         )
     return betas[0], betas[1]
 
@@ -437,7 +439,7 @@ def _width_rule_warnings(
                                   ratios.width)
         if abs(math.log(sigma)) > math.log(1.01):
             warnings.append(
-                f"--wd-width-rule sqrt keeps σ_top only at fixed batch and data: with the batch "
+                f"{mention('wd_width_rule', 'sqrt')} keeps σ_top only at fixed batch and data: with the batch "
                 f"(κ = {ratios.batch:.4g}) and data (ν = {ratios.dataset:.4g}) rules composed, the "
                 f"predicted σ_top ratio is {sigma:.4g}, not 1 (Fan et al. do not treat these axes)"
             )

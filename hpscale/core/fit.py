@@ -34,7 +34,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import InputError
+from ..errors import InputError, mention
 from . import rules as R
 from .compose import FAR_EXTRAPOLATION
 from .fit_result import CellFit, FitResult, HeldOut, LawFit, Prediction, Provenance, Verdict
@@ -104,7 +104,7 @@ def fit_sweep(
     if len(sweep.cell_axes) < 2:
         raise InputError.of("by", f" {','.join(sweep.axes)}: the runs form a single cell "
                          f"({_cell_label(sweep.axes, sweep.cell_axes[0])}); a law needs at least 2 cells that "
-                         "differ in a --by axis")
+                         f"differ in a {mention('by')} axis")
     # The rules' predictions first: a group or convention the optimizer refuses costs no fit.
     lines = rule_lines(options.group, lr_optimized="lr" in sweep.hps, optimizer=options.optimizer,
                        convention=options.muon_convention)
@@ -196,8 +196,9 @@ def _cell_fits(
     return cells
 
 
-_EDGE_WHERE = {"keep": "; kept in the laws (--edge keep)", "drop": "; left out of the laws (--edge drop)",
-               "censor": "; a bound in the laws (--edge censor)"}
+_EDGE_WHERE = {"keep": f"; kept in the laws ({mention('edge', 'keep')})",
+               "drop": f"; left out of the laws ({mention('edge', 'drop')})",
+               "censor": f"; a bound in the laws ({mention('edge', 'censor')})"}
 
 
 def _cell_warnings(sweep: Sweep, flags: Sequence[tuple[str, ...]], edge: str) -> list[str]:
@@ -221,7 +222,7 @@ def _bootstrap_warnings(estimates: CellEstimates, resample: str) -> list[str]:
     warnings: list[str] = []
     if estimates.noise is None and resample == "noise":
         warnings.append("no cell has more runs in its window than quadratic coefficients, so the run-to-run "
-                        "noise cannot be estimated; the intervals resample runs instead (--resample runs)")
+                        f"noise cannot be estimated; the intervals resample runs instead ({mention('resample', 'runs')})")
     if estimates.failed_share > 0.01:
         warnings.append(f"{estimates.failed_share:.1%} of the bootstrap resamples held only diverged runs "
                         "in some cell; those resamples were skipped")
@@ -277,7 +278,7 @@ def _fit_laws(
         if points < P:
             warnings.append(f"law {spec}: {points} usable cells for {P} coefficients; "
                             "not fitted" + ("" if options.edge_mode == "keep" else
-                                            " (--edge keep uses unbracketed estimates too)"))
+                                            f" ({mention('edge', 'keep')} uses unbracketed estimates too)"))
             continue
         logs = np.column_stack([np.log(axis_values[axis][keep]) for axis in spec.axes])
         data = _LawData(z[keep], np.asarray(boot)[keep], logs, np.flatnonzero(keep), fallback[keep], step[keep])
@@ -292,8 +293,8 @@ def _fit_laws(
             usable = not bounds_only
         if not usable:
             warnings.append(f"law {spec}: the usable cells do not vary in every axis; not fitted" + (
-                " (along one axis only the unbracketed cells' bounds limit the law; --edge keep "
-                "uses their edge settings as estimates)" if bounds_only else ""))
+                " (along one axis only the unbracketed cells' bounds limit the law; "
+                f"{mention('edge', 'keep')} uses their edge settings as estimates)" if bounds_only else ""))
             continue
         law, beta_boot, centre = fit_law(spec, data, options, rng, excess)
         law = law._replace(censored=censored)
@@ -371,7 +372,7 @@ def _predict(
             seen = axis_values[axis]
             ratio = max(at[axis] / float(np.max(seen)), float(np.min(seen)) / at[axis])
             if ratio > FAR_EXTRAPOLATION:
-                warnings.append(f"--predict {axis}={at[axis]:g}: ×{ratio:.3g} beyond the swept range "
+                warnings.append(f"{mention('predict')} {axis}={at[axis]:g}: ×{ratio:.3g} beyond the swept range "
                                 f"(more than ×{FAR_EXTRAPOLATION:g}); the law is extrapolated that far")
         log_value = math.log(law.coefficient) + sum(
             law.exponents[axis] * math.log(at[axis]) for axis in law.axes)
@@ -493,12 +494,12 @@ def check_laws(sweep: Sweep, specs: Sequence[LawSpec]) -> list[LawSpec]:
         seen.add(spec.hp)
         if spec.hp not in hps:
             allowed = ", ".join(hps)
-            raise InputError.of("laws", f": {spec}: {spec.hp!r} is not fitted; allowed: {allowed} (the --optimize "
+            raise InputError.of("laws", f": {spec}: {spec.hp!r} is not fitted; allowed: {allowed} (the {mention('optimize')} "
                              "hyperparameters, and tau_epoch/tau_iter when lr and weight_decay are known)")
         for axis in spec.axes:
             if axis not in axis_values:
                 allowed = ", ".join(axis_values)
-                raise InputError.of("laws", f": {spec}: unknown axis {axis!r}; allowed: {allowed} (the --by axes"
+                raise InputError.of("laws", f": {spec}: unknown axis {axis!r}; allowed: {allowed} (the {mention('by')} axes"
                                  f"{', and tokens_per_param = dataset_size/params' if TOKENS_PER_PARAM in axis_values else ''})")
             if axis not in varying:
                 raise InputError.of("laws", f": {spec}: {axis} does not vary across the cells; a law needs it to vary")

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import HpscaleError, InputError
+from ..errors import HpscaleError, InputError, mention
 from ..numbers import format_si
 from .compose import ProxyRun, read_proxy, transfer_from
 from .rules import RuleChoices
@@ -29,7 +29,7 @@ from .transfer_result import TransferResult
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-#: Ladders longer than this are refused before anything is built (``--max-rows`` raises it):
+#: Ladders longer than this are refused before anything is built (``max_rows`` raises it):
 #: a plan for people is a few dozen rows, a scripted sweep a few thousand.
 MAX_ROWS = 10_000
 
@@ -48,10 +48,10 @@ class Ladder:
 
     def _axes(self, proxy: Scale) -> dict[str, tuple[float | None, ...]]:
         return {
-            "--widths": tuple(self.widths) if self.widths else (proxy.width,),
-            "--batch-sizes": tuple(self.batch_sizes) if self.batch_sizes else (proxy.batch_size,),
-            "--dataset-sizes": tuple(self.dataset_sizes) if self.dataset_sizes else (proxy.dataset_size,),
-            "--depths": tuple(self.depths) if self.depths else (None,),
+            "widths": tuple(self.widths) if self.widths else (proxy.width,),
+            "batch_sizes": tuple(self.batch_sizes) if self.batch_sizes else (proxy.batch_size,),
+            "dataset_sizes": tuple(self.dataset_sizes) if self.dataset_sizes else (proxy.dataset_size,),
+            "depths": tuple(self.depths) if self.depths else (None,),
         }
 
     def size(self, proxy: Scale) -> int:
@@ -60,24 +60,41 @@ class Ladder:
         named = self._axes(proxy)
         if self.product:
             return math.prod(len(values) for values in named.values())
-        lengths = {option: len(values) for option, values in named.items() if len(values) > 1}
+        lengths = {name: len(values) for name, values in named.items() if len(values) > 1}
         if len(set(lengths.values())) > 1:
             (first, n_first), *others = lengths.items()
-            option, n = next((o, k) for o, k in others if k != n_first)
-            raise InputError(
-                f"{option}: {n} values but {first} has {n_first}; zipped lists need equal lengths "
-                "(a single value broadcasts), or use --product for every combination"
+            name, n = next((o, k) for o, k in others if k != n_first)
+            raise InputError.of(
+                name, f": {n} values but {mention(first)} has {n_first}; zipped lists need equal lengths "
+                f"(a single value broadcasts), or use {mention('product')} for every combination"
             )
         return max(lengths.values(), default=1)
 
     def scales(self, proxy: Scale) -> Iterator[Scale]:
-        """The targets one at a time: a long ``--product`` is never held in memory."""
+        """The targets one at a time: a long ``product`` is never held in memory."""
         size, named = self.size(proxy), self._axes(proxy)
         rows: Iterable[tuple[float | None, ...]] = itertools.product(*named.values()) if self.product else \
             zip(*(values * size if len(values) == 1 else values for values in named.values()), strict=True)
         for w, b, n, d in rows:
             assert w is not None and b is not None and n is not None
             yield Scale(width=int(w), batch_size=float(b), dataset_size=float(n), depth=None if d is None else int(d))
+
+
+@dataclass(frozen=True)
+class LadderTargets:
+    """The validated targets of a ladder from one proxy (``hpscale.ladder_targets``): ``len()``
+    of them, made one at a time when iterated (a long product is never held in memory)."""
+
+    config: RunConfig
+    ladder: Ladder
+    proxy: Scale
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[Scale]:
+        return self.ladder.scales(self.proxy)
 
 
 def ladder_scales(proxy: Scale, **lists: Any) -> list[Scale]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import InputError
+from ..errors import InputError, mention
 from .scale import AXES as SCALE_AXES
 from .scale import Factor, Ratios, Scale
 
@@ -83,7 +83,7 @@ class Law(NamedTuple):
                 if axis not in AXES:
                     raise InputError(
                         f"{self.path}: laws.{term.hp}: axis {axis!r} has no ratio in a transfer; a law "
-                        f"applied by transfer may use {', '.join(AXES)} (refit with --law)"
+                        f"applied by transfer may use {', '.join(AXES)} (refit with {mention('laws')})"
                     )
 
 
@@ -141,7 +141,7 @@ def law_warnings(law: Law, target: Scale, far: float) -> list[str]:
             beyond = max(value / span[1], span[0] / value)
             if beyond > far:
                 warnings.append(
-                    f"--law {law.path}: laws.{term.hp}: target {axis} {value:g} is ×{beyond:.3g} beyond the "
+                    f"{mention('law', law.path)}: laws.{term.hp}: target {axis} {value:g} is ×{beyond:.3g} beyond the "
                     f"swept range {span[0]:g}–{span[1]:g} (more than ×{far:g}); the law is extrapolated that far"
                 )
     return warnings

@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from ..errors import InputError
+from ..errors import InputError, mention
 from .law import Law
 from .scale import Scale, estimated_params
 
@@ -181,7 +181,7 @@ def proxy_warnings(law: Law, scale: Scale, params: float | None, unit: str,
     ratio = disagreement(proxy_lr, optimum)
     if ratio is None or ratio <= DISAGREE:
         return []
-    return [f"--law {law.name}: the proxy's {law.group} lr {proxy_lr:.3g} is ×{ratio:.3g} away from the law's own "
+    return [f"{mention('law', law.name)}: the proxy's {law.group} lr {proxy_lr:.3g} is ×{ratio:.3g} away from the law's own "
             f"optimum {optimum:.3g} at the proxy's scale (more than ×{DISAGREE:g}); the law's exponents assume a "
             "proxy tuned where the law is (a µP proxy's lr is not a standard-parametrization lr)"]
 

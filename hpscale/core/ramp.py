@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, mention
 from ..numbers import format_si, parse_positive
 from .compose import ProxyRun, transfer_from
 from .rules import GROUPS, RuleChoices
@@ -74,7 +74,7 @@ def linear_stages(start_batch: float, target_batch: float, fraction: float, step
         raise InputError.of("ramp", f": {steps} steps: must be a whole number from 2 to {MAX_STAGES}")
     if not start_batch < target_batch:
         raise InputError.of("start_batch", f": {start_batch:g}: must be below the target batch "
-                         f"{target_batch:g} (--batch-size) for a ramp")
+                         f"{target_batch:g} ({mention('batch_size')}) for a ramp")
     stages: list[Stage] = []
     for i in range(steps):
         batch = float(round(start_batch + (target_batch - start_batch) * i / (steps - 1)))
@@ -109,7 +109,7 @@ def explicit_stages(text: str, target_batch: float, total: float) -> tuple[Stage
                              "increase strictly")
     if stages[-1].batch != target_batch:
         raise InputError.of("ramp", f": the last stage's batch {stages[-1].batch:g} does not reach the "
-                         f"target batch {target_batch:g} (--batch-size)")
+                         f"target batch {target_batch:g} ({mention('batch_size')})")
     if not stages[-1].start < total:
         raise InputError.of("ramp", f": the last stage starts at {stages[-1].start:g}, at or after the "
                          f"end of training ({total:g}); it would never run")
@@ -178,7 +178,7 @@ class RampResult:
                              for index, r in enumerate(self.results, start=1) for w in r.warnings)
         above = [s for s in self.stages if self.above_critical(s)]
         if above and self.critical_batch is not None:
-            seen[f"--critical-batch: {format_si(self.critical_batch)}: stage(s) "
+            seen[f"{mention('critical_batch')}: {format_si(self.critical_batch)}: stage(s) "
                  + ", ".join(str(self.stages.index(s) + 1) for s in above)
                  + " run above it; the square-root batch rules hold below the critical batch "
                  "(Malladi et al. 2022), so their values there are not trustworthy"] = None

@@ -7,24 +7,23 @@ Pure: arrays in, numbers out; no I/O, no printing. One of the modules behind
 (do weights still look like their initialisation?) and ``spectrum_pairs`` (proxy/target
 pairing, the median ratios and the verdict).
 
-Why ~600 lines in one module: one method, :func:`block_krylov_sigma`, with its two pass
-backends (host row tiles, device chunks) and their small linear algebra side by side, so that
-the numpy and torch paths visibly run the same steps (``tests/test_spectrum_sigma.py`` checks
-they give the same σ and the same number of passes).
+This module holds the method (:func:`block_krylov_sigma`, its stopping rule and the refined
+residual), the entry points (:func:`top_singular_value`, :func:`matrix_stats`) and the
+statistics; one pass over W and the small linear algebra of a pass, on the host (numpy) or on
+W's device (torch), are ``hpscale.core.sigma_passes``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .rules import SIGMA_TOP_RTOL
+from .sigma_passes import DeviceTiles, HostTiles, NumpyLinalg, TorchLinalg, is_torch, one_blas_thread
 
 SIGMA_RTOL = SIGMA_TOP_RTOL
 """Target relative error of σ_top (``hpscale.core.rules.SIGMA_TOP_RTOL``); see
@@ -68,291 +67,12 @@ MAX_PASSES = 40
 #: Passes the Krylov basis has room for before it grows (it doubles then): realistic spectra
 #: stop in 3–9 passes, Gaussian ones in 12–21 (``benchmarks/README.md``).
 _FIRST_ROOM = 12
-#: float32 bytes of W per row tile on the CPU: about the L2 cache of one core, so a tile is
-#: widened once and read twice (W·X, then Wᵀ·Y) from cache.
-TILE_BYTES = 1 << 20
-#: Rows per tile at least: thinner tiles make the two products too skinny for BLAS (a
-#: 4096×11008 pass took 60 ms at 23-row tiles, 11008×4096 38 ms at 64; measured).
-_MIN_TILE_ROWS = 64
-#: float32 bytes per row chunk on an accelerator: bounds the widened copy of a bf16 tensor.
-DEVICE_TILE_BYTES = 1 << 26
-#: Threads that share the row tiles of one pass (BLAS held at one thread each, so they do not
-#: oversubscribe the cores). Measured on 2 cores only; more cores are not used for now.
-TILE_WORKERS = 2
 #: Singular values of a new block below this fraction of θ are dropped (the Krylov space has
 #: become invariant: the rest of it is rounding).
 _DEFLATE = 1e-13
 
 STORED_KINDS = ("bf16",)
 """What ``stored`` may name: ``"bf16"`` — the array holds bfloat16 bit patterns as uint16."""
-
-
-def _is_torch(a: Any) -> bool:
-    return type(a).__module__.startswith("torch")
-
-
-# ----------------------------------------------------------------------------------------
-# One pass: G·X = Wᵀ(W·X) over row tiles
-# ----------------------------------------------------------------------------------------
-
-
-def _blas_controller() -> Any:
-    """threadpoolctl's controller (cached), or None when threadpoolctl is not installed."""
-    global _CONTROLLER
-    if _CONTROLLER is False:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _CONTROLLER = None
-        else:
-            _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER
-
-
-_CONTROLLER: Any = False
-_POOL: Any = None
-
-
-def _pool() -> Any:
-    global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(max_workers=TILE_WORKERS - 1, thread_name_prefix="hpscale-tiles")
-    return _POOL
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-class _HostTiles:
-    """G·X = Wᵀ(W·X) for a numpy W in one pass: for each row tile Wᵢ (widened from bf16/f16
-    into a reused float32 buffer), Y = Wᵢ·X, Z += Wᵢᵀ·Y, both from cache. The tiles are shared
-    by :data:`TILE_WORKERS` threads, each over a contiguous half of the rows with its own Z,
-    while BLAS is held at one thread (threadpoolctl). The first pass also sums the squares
-    (``sumsq``), so ‖W‖_F costs no pass of its own. ``scale`` multiplies every tile."""
-
-    def __init__(self, a: np.ndarray, kind: str, scale: float = 1.0, block: int = BLOCK) -> None:
-        self.a, self.kind, self.scale, self.block = a, kind, scale, block
-        m, n = a.shape
-        self.n = n
-        self.dtype = np.float64 if kind == "f64" else np.float32
-        item = np.dtype(self.dtype).itemsize
-        self.rows = max(_MIN_TILE_ROWS, TILE_BYTES // max(1, n * item))
-        self.copy = kind == "bf16" or a.dtype != self.dtype or scale != 1.0 or not a.flags.c_contiguous
-        tiles = -(-m // self.rows)
-        self.workers = max(1, min(TILE_WORKERS, _cpus(), tiles)) if _blas_controller() is not None else 1
-        bounds = [round(m * i / self.workers / self.rows) * self.rows for i in range(self.workers + 1)]
-        bounds[-1] = m
-        self.ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
-        self.buffers = [self._buffers(block) for _ in self.ranges]
-        self.sumsq: float | None = None
-
-    def _buffers(self, block: int) -> dict[str, np.ndarray]:
-        rows = self.rows
-        return {"tile": np.empty((rows, self.n) if self.copy else (0, 0), dtype=self.dtype),
-                "y": np.empty((rows, block), dtype=self.dtype), "z": np.empty((self.n, block), dtype=self.dtype),
-                "t": np.empty((self.n, block), dtype=self.dtype)}
-
-    def tile(self, i: int, j: int, buf: np.ndarray) -> np.ndarray:
-        """Rows i:j of W as a float array (widened and scaled into ``buf`` when needed)."""
-        src = self.a[i:j]
-        if not self.copy:
-            return src
-        out = buf[:j - i]
-        if self.kind == "bf16":
-            # bf16 bits are the high half of the float32 bits: widen to uint32, then shift in
-            # place, both over a tile in cache. Measured per 11008×4096 pass, 64-row tiles, one
-            # thread (Intel Xeon with AVX-512): 11.5 ms, against 14.6 ms for one widening
-            # shift ufunc and 20.7 ms for storing the uint16 into the odd halves of a zeroed
-            # buffer (on an AMD EPYC the last had been fastest, 13 ms against 16).
-            bits = out.view(np.uint32)
-            np.copyto(bits, src)
-            bits <<= 16
-        else:
-            np.copyto(out, src, casting="unsafe")
-        if self.scale != 1.0:
-            out *= self.scale
-        return out
-
-    def _part(self, lo: int, hi: int, x: np.ndarray, buf: dict[str, np.ndarray], squares: bool) -> float:
-        b = x.shape[1]
-        z, tmp = buf["z"][:, :b], buf["t"][:, :b]
-        z.fill(0.0)
-        total = 0.0
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # checked by the caller
-            for i in range(lo, hi, self.rows):
-                t = self.tile(i, min(hi, i + self.rows), buf["tile"])
-                y = np.matmul(t, x, out=buf["y"][:t.shape[0], :b])
-                np.matmul(t.T, y, out=tmp)
-                z += tmp
-                if squares:  # per-row float32 dots, summed in float64
-                    total += math.fsum(np.einsum("ij,ij->i", t, t).tolist())
-        return total
-
-    def __call__(self, x64: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x64, dtype=self.dtype)
-        squares = self.sumsq is None
-        futures = [_pool().submit(self._part, lo, hi, x, buf, squares)
-                   for (lo, hi), buf in zip(self.ranges[1:], self.buffers[1:], strict=True)]
-        sums = [self._part(*self.ranges[0], x, self.buffers[0], squares)]
-        sums += [f.result() for f in futures]
-        if squares:
-            self.sumsq = math.fsum(sums)
-        z = self.buffers[0]["z"][:, :x.shape[1]].astype(np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the caller's to see
-            for buf in self.buffers[1:]:
-                z += buf["z"][:, :x.shape[1]]
-        return z
-
-    def _each_tile(self) -> Iterator[np.ndarray]:
-        buf = np.empty((self.rows, self.n) if self.copy else (0, 0), dtype=self.dtype)
-        for i in range(0, self.a.shape[0], self.rows):
-            yield self.tile(i, min(self.a.shape[0], i + self.rows), buf)
-
-    def all_finite(self) -> bool:
-        return all(bool(np.isfinite(t).all()) for t in self._each_tile())
-
-    def abs_max(self) -> float:
-        return max((float(np.max(np.abs(t))) for t in self._each_tile()), default=0.0)
-
-    def scaled(self, scale: float) -> _HostTiles:
-        return _HostTiles(self.a, self.kind, scale, self.block)
-
-
-class _DeviceTiles:
-    """G·X = Wᵀ(W·X) with torch on W's device, W kept in its stored dtype: a float32/float64
-    W is used as is; a bf16/f16 W is widened to float32 per row chunk of
-    :data:`DEVICE_TILE_BYTES` on every pass, so no float32 copy of it is kept. Every step stays
-    on the device; the first pass also sums the squares (``sumsq``, one host read)."""
-
-    def __init__(self, a: Any, scale: float = 1.0) -> None:
-        import torch
-
-        self.torch, self.a, self.scale = torch, a, scale
-        self.n = int(a.shape[1])
-        self.dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
-        self.copy = a.dtype != self.dtype or scale != 1.0
-        item = 8 if self.dtype == torch.float64 else 4
-        self.rows = max(1, DEVICE_TILE_BYTES // max(1, self.n * item)) if self.copy else max(1, int(a.shape[0]))
-        self.sumsq: float | None = None
-
-    def _tiles(self) -> Iterator[Any]:
-        for i in range(0, int(self.a.shape[0]), self.rows):
-            t = self.a[i:i + self.rows]
-            if self.copy:
-                t = t.to(self.dtype)
-                if self.scale != 1.0:
-                    t = t * self.scale
-            yield t
-
-    def __call__(self, x64: Any) -> Any:
-        torch = self.torch
-        x = x64.to(self.dtype)
-        z = torch.zeros((self.n, x.shape[1]), dtype=self.dtype, device=x.device)
-        squares = self.sumsq is None
-        total = torch.zeros((), dtype=torch.float64, device=x.device)
-        for t in self._tiles():
-            z.addmm_(t.T, t @ x)
-            if squares:  # per-row float32 norms, squared and summed in float64
-                total += torch.linalg.vector_norm(t, dim=1).double().square().sum()
-        if squares:
-            self.sumsq = float(total)
-        return z.to(torch.float64)
-
-    def all_finite(self) -> bool:
-        return all(bool(self.torch.isfinite(t).all()) for t in self._tiles())
-
-    def abs_max(self) -> float:
-        return max((float(t.abs().max()) for t in self._tiles()), default=0.0)
-
-    def scaled(self, scale: float) -> _DeviceTiles:
-        return _DeviceTiles(self.a, scale)
-
-
-# ----------------------------------------------------------------------------------------
-# The small linear algebra of a pass, on the host (numpy) or on W's device (torch)
-# ----------------------------------------------------------------------------------------
-
-
-class _NumpyLinalg:
-    def asarray(self, x: np.ndarray) -> np.ndarray:
-        return x
-
-    def empty(self, shape: tuple[int, int]) -> np.ndarray:
-        return np.empty(shape)
-
-    def zeros(self, shape: tuple[int, int]) -> np.ndarray:
-        return np.zeros(shape)
-
-    def svd(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return np.linalg.svd(w, full_matrices=False)
-
-    def eigh(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.linalg.eigh(h)
-
-    def norm(self, v: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(v)  # type: ignore[return-value]
-
-    def eigvalsh(self, h: np.ndarray) -> np.ndarray:
-        return np.linalg.eigvalsh(h)
-
-    def diag(self, v: np.ndarray) -> np.ndarray:
-        return np.diag(v)
-
-    def minimum(self, a: Any, b: Any) -> Any:
-        return np.minimum(a, b)
-
-    def sqrt_clamped(self, v: Any) -> Any:
-        return np.sqrt(np.maximum(v, 0.0))
-
-    def host(self, *xs: Any) -> list[float]:
-        return [float(v) for v in np.concatenate([np.reshape(x, -1) for x in xs])]
-
-
-class _TorchLinalg:
-    def __init__(self, device: Any) -> None:
-        import torch
-
-        self.torch, self.device = torch, device
-
-    def asarray(self, x: np.ndarray) -> Any:
-        return self.torch.from_numpy(x).to(self.device)
-
-    def empty(self, shape: tuple[int, int]) -> Any:
-        return self.torch.empty(shape, dtype=self.torch.float64, device=self.device)
-
-    def zeros(self, shape: tuple[int, int]) -> Any:
-        return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
-
-    def svd(self, w: Any) -> tuple[Any, Any, Any]:
-        return self.torch.linalg.svd(w, full_matrices=False)
-
-    def eigh(self, h: Any) -> tuple[Any, Any]:
-        return self.torch.linalg.eigh(h)
-
-    def norm(self, v: Any) -> Any:
-        return self.torch.linalg.vector_norm(v)
-
-    def eigvalsh(self, h: Any) -> Any:
-        return self.torch.linalg.eigvalsh(h)
-
-    def diag(self, v: Any) -> Any:
-        return self.torch.diag(v)
-
-    def minimum(self, a: Any, b: Any) -> Any:
-        return self.torch.minimum(a, b)
-
-    def sqrt_clamped(self, v: Any) -> Any:
-        return self.torch.sqrt(self.torch.clamp(v, min=0.0))
-
-    def host(self, *xs: Any) -> list[float]:
-        """The scalars the stopping rule reads: one device → host copy per pass."""
-        return [float(v) for v in self.torch.cat([x.reshape(-1) for x in xs]).cpu().tolist()]
 
 
 # ----------------------------------------------------------------------------------------
@@ -406,7 +126,7 @@ def block_krylov_sigma(gram: Callable[[Any], Any], x0: Any, ops: Any, *, rtol: f
     Args:
         gram: X ↦ G·X for float64 n×b blocks (numpy, or torch on the device of ``ops``).
         x0: the start block (n×b float64, e.g. :func:`start_block`).
-        ops: the small linear algebra (``_NumpyLinalg`` or ``_TorchLinalg``: the same steps).
+        ops: the small linear algebra (``sigma_passes.NumpyLinalg`` or ``TorchLinalg``: the same steps).
         rtol: target relative σ error (default :data:`SIGMA_RTOL`).
         max_passes: at most this many passes (then ``converged=False``).
     """
@@ -501,7 +221,7 @@ def _kind(a: Any, stored: str | None) -> str:
 
 def _widened(a: Any, kind: str) -> Any:
     """The whole matrix as float32/float64 (numpy) — the direct path and rare rescaling only."""
-    if _is_torch(a):
+    if is_torch(a):
         import torch
 
         return a if a.dtype in (torch.float32, torch.float64) else a.float()
@@ -511,26 +231,17 @@ def _widened(a: Any, kind: str) -> Any:
 
 
 def _gram_op(a: Any, kind: str, block: int = BLOCK) -> Any:
-    if _is_torch(a):
-        return _DeviceTiles(a)
-    return _HostTiles(a, kind, block=block)
+    if is_torch(a):
+        return DeviceTiles(a)
+    return HostTiles(a, kind, block=block)
 
 
 def _iterate(op: Any, a: Any, *, rtol: float, max_passes: int, seed: int, block: int) -> SigmaTop:
     x0 = start_block(int(a.shape[1]), block, seed)
-    if _is_torch(a):
-        return block_krylov_sigma(op, x0, _TorchLinalg(a.device), rtol=rtol, max_passes=max_passes)
-    with _one_blas_thread():
-        return block_krylov_sigma(op, x0, _NumpyLinalg(), rtol=rtol, max_passes=max_passes)
-
-
-def _one_blas_thread() -> Any:
-    """BLAS at one thread for the whole numpy iteration: the tile workers are the
-    parallelism, and the small products of a pass (n×k, k×k) gain nothing from BLAS threads
-    but lose much to their spinning on a loaded machine (measured: eigh of 144×144 took 74 ms
-    with OpenBLAS's two threads on 2 busy cores)."""
-    controller = _blas_controller()
-    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+    if is_torch(a):
+        return block_krylov_sigma(op, x0, TorchLinalg(a.device), rtol=rtol, max_passes=max_passes)
+    with one_blas_thread():
+        return block_krylov_sigma(op, x0, NumpyLinalg(), rtol=rtol, max_passes=max_passes)
 
 
 def top_singular_value(
@@ -550,7 +261,7 @@ def top_singular_value(
         raise ValueError(f"top_singular_value needs a 2-D array, got shape {tuple(w.shape)}")
     if method not in ("auto", "block", "lanczos", "direct"):
         raise ValueError(f"method: {method!r}: allowed auto, block, direct")
-    kind = "torch" if _is_torch(w) else _kind(w, stored)
+    kind = "torch" if is_torch(w) else _kind(w, stored)
     m, n = (int(d) for d in w.shape)
     if min(m, n) == 0:
         return SigmaTop(0.0, 0.0, 0, True, "direct")
@@ -560,7 +271,7 @@ def top_singular_value(
 
 
 def _direct(a: Any) -> SigmaTop:
-    a = a.double().cpu().numpy() if _is_torch(a) else np.asarray(a, dtype=np.float64)
+    a = a.double().cpu().numpy() if is_torch(a) else np.asarray(a, dtype=np.float64)
     m, n = a.shape
     g = a @ a.T if m <= n else a.T @ a
     top = float(np.linalg.eigvalsh(g)[-1])
@@ -587,7 +298,7 @@ class MatrixStats:
 
 
 def _sum_squares(a: Any) -> float:
-    if _is_torch(a):
+    if is_torch(a):
         flat = a.reshape(-1)
         return float(flat.dot(flat))
     flat = a.reshape(-1)
@@ -625,7 +336,7 @@ def matrix_stats(w: Any, *, stored: str | None = None, **kwargs: Any) -> MatrixS
     if shape2 is None:
         raise ValueError(f"matrix_stats needs a matrix-like array, got shape {tuple(w.shape)}")
     a = w.reshape(shape2)
-    kind = "torch" if _is_torch(a) else _kind(a, stored)
+    kind = "torch" if is_torch(a) else _kind(a, stored)
     method = kwargs.get("method", "auto")
     if method == "direct" or (method == "auto" and min(shape2) <= DIRECT_SIDE):
         return _direct_stats(_widened(a, kind), kwargs)
@@ -649,10 +360,10 @@ def _direct_stats(a: Any, kwargs: dict[str, Any]) -> MatrixStats:
     sumsq = _sum_squares(a)
     scale = 1.0
     if not _safe(sumsq, a.dtype):
-        finite = bool(a.isfinite().all()) if _is_torch(a) else bool(np.isfinite(a).all())
+        finite = bool(a.isfinite().all()) if is_torch(a) else bool(np.isfinite(a).all())
         if not finite:
             return MatrixStats(None, None, None, False, True)
-        scale = float(a.abs().max()) if _is_torch(a) else float(np.max(np.abs(a)))
+        scale = float(a.abs().max()) if is_torch(a) else float(np.max(np.abs(a)))
         if scale == 0.0:
             return MatrixStats(0.0, 0.0, None, True, True)
         a = a / scale

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import InputError
 from .namepattern import NamePattern
 from .roles import OUTPUT_NAMES, is_router, matrix_group
-from .sigma import _is_torch, as_matrix
+from .sigma import as_matrix
+from .sigma_passes import is_torch
 
 GROUPS: tuple[str, ...] = ("embedding", "hidden", "readout", "vector")
 """Groups a user may assign. ``unmatched`` is reported too but is never assignable."""
@@ -302,20 +303,20 @@ class Grouper:
     model: ModelInfo = field(default_factory=ModelInfo)
 
     @classmethod
-    def from_specs(cls, specs: Iterable[str], option: str = "--group", model: ModelInfo | None = None) -> Grouper:
+    def from_specs(cls, specs: Iterable[str], option: str = "group", model: ModelInfo | None = None) -> Grouper:
         """Parse ``GROUP=REGEX`` strings; raise InputError (one line) on a bad one."""
         user: list[tuple[str, NamePattern]] = []
         for spec in specs:
             group, sep, pattern = spec.partition("=")
             group = group.strip()
             if not sep or not pattern:
-                raise InputError(f"{option}: {spec!r}: expected GROUP=REGEX")
+                raise InputError.of(option, f": {spec!r}: expected GROUP=REGEX")
             if group not in GROUPS:
-                raise InputError(f"{option}: group {group!r}: allowed {', '.join(GROUPS)}")
+                raise InputError.of(option, f": group {group!r}: allowed {', '.join(GROUPS)}")
             try:
                 user.append((group, NamePattern(pattern)))
             except ValueError as exc:
-                raise InputError(f"{option}: regex {pattern!r}: {exc}") from None
+                raise InputError.of(option, f": regex {pattern!r}: {exc}") from None
         return cls(user=tuple(user), model=model or ModelInfo())
 
     def with_model(self, model: ModelInfo) -> Grouper:
@@ -405,7 +406,7 @@ def tensor_matrices(array: Any, placement: Placement) -> list[tuple[str | None, 
             part = array[offset:offset + size]
         else:
             part = array[:, offset:offset + size]
-            part = part.contiguous() if _is_torch(part) else np.ascontiguousarray(part)
+            part = part.contiguous() if is_torch(part) else np.ascontiguousarray(part)
         parts.append((label, None, part))
         offset += size
     return parts

@@ -77,7 +77,7 @@ class InitCheck:
         return tuple(side for side, v in (("proxy", self.proxy), ("target", self.target))
                      if v is not None and v <= self.threshold)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json_dict(self) -> dict[str, object]:
         return {"proxy_hidden_edge_ratio": self.proxy, "target_hidden_edge_ratio": self.target,
                 "threshold": self.threshold, "untrained": list(self.untrained)}
 

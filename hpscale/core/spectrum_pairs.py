@@ -171,7 +171,7 @@ class Verdict:
             return "?"
         return self.rule if self.rule is not None else "none"
 
-    def to_json(self) -> dict[str, object]:
+    def to_json_dict(self) -> dict[str, object]:
         return {
             "rule": self.rule,
             "closest": self.closest,
@@ -239,7 +239,7 @@ class RatioRow:
     median_ratio: float | None
     verdict: Verdict | None  # hidden rows only
 
-    def to_json(self) -> dict[str, object]:
+    def to_json_dict(self) -> dict[str, object]:
         return {
             "group": self.group,
             "role": self.role,
@@ -308,7 +308,7 @@ class Comparison:
         """Per group: pairs and median ratio (the group rows of :attr:`rows`)."""
         return {r.group: {"pairs": r.pairs, "median_ratio": r.median_ratio} for r in self.rows if r.role is None}
 
-    def to_json(self) -> dict[str, object]:
+    def to_json_dict(self) -> dict[str, object]:
         return {
             "pairing": self.pairing,
             "depth_proxy": self.depths[0],
@@ -321,9 +321,9 @@ class Comparison:
             "prediction_source": self.prediction_source,
             "configured_hidden_ratio": self.configured,
             "groups": self.groups,
-            "rows": [r.to_json() for r in self.rows],
-            "verdict": self.verdict.to_json(),
-            "initialisation": self.init.to_json() if self.init is not None else None,
+            "rows": [r.to_json_dict() for r in self.rows],
+            "verdict": self.verdict.to_json_dict(),
+            "initialisation": self.init.to_json_dict() if self.init is not None else None,
             "pairs": [
                 {
                     "name": p.name,

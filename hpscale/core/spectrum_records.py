@@ -48,7 +48,7 @@ class TensorRecord:
     def sigma(self) -> float | None:
         return self.stats.sigma_max if self.stats is not None else None
 
-    def to_json(self) -> dict[str, object]:
+    def to_json_dict(self) -> dict[str, object]:
         st = self.stats
         return {
             "name": self.name,

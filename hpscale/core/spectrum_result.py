@@ -45,7 +45,7 @@ class Scan:
             "files": self.files,
             "model": {"width": m.width, "depth": m.depth, "vocab_size": m.vocab_size,
                       "tied_embeddings": m.tied, "model_type": m.model_type, "source": m.source},
-            "tensors": [r.to_json() for r in self.records],
+            "tensors": [r.to_json_dict() for r in self.records],
             "groups": group_summary(self.records),
             "notes": list(self.notes),
         }
@@ -66,5 +66,5 @@ class CheckpointComparison:
     def to_json_dict(self) -> dict[str, object]:
         """The JSON contract of ``hpscale spectrum --compare --format json``."""
         return {"schema_version": SCHEMA_VERSION, "mode": "compare", "proxy": self.proxy._fields(),
-                "target": self.target._fields(), "compare": self.comparison.to_json(),
+                "target": self.target._fields(), "compare": self.comparison.to_json_dict(),
                 "warnings": list(self.warnings)}

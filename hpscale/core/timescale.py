@@ -13,7 +13,9 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
+
+from ..errors import mention
 
 SOLVE_FOR = ("weight-decay", "lr")
 TIMESCALE_FORMATS = ("table", "json")
@@ -42,11 +44,42 @@ class TimescaleReport:
     tau_run_fraction: float | None
     warnings: tuple[str, ...] = ()
 
+    def to_json_dict(self, *, group: str | None = None, config: str | None = None,
+                     unit: str | None = None) -> dict[str, Any]:
+        """The ``hpscale timescale --format json`` object (schema_version 1; ∞ is ``null``):
+        ``config``, ``group`` and ``unit`` say where η and λ were read from, when they were."""
+        from .._version import __version__
+        from ..numbers import clean
+        from .transfer_result import SCHEMA_VERSION
 
-def _missing(option: str, why: str) -> Exception:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "hpscale_version": __version__,
+            "solved_for": self.solved_for,
+            "target": None if self.target is None else {self.target[0]: clean(self.target[1])},
+            "config": config,
+            "group": group,
+            "unit": unit,
+            "weight_decay_convention": self.convention,
+            "lr": clean(self.lr),
+            "weight_decay": clean(self.weight_decay),
+            "weight_decay_coupled": clean(self.weight_decay_coupled),
+            "batch_size": clean(self.batch_size),
+            "dataset_size": clean(self.dataset_size),
+            "iterations_per_epoch": clean(self.iterations_per_epoch),
+            "tau_iter": clean(self.tau_iter),
+            "tau_epoch": clean(self.tau_epoch),
+            "epochs": clean(self.epochs),
+            "total_steps": clean(self.total_steps),
+            "tau_run_fraction": clean(self.tau_run_fraction),
+            "warnings": list(self.warnings),
+        }
+
+
+def _missing(param: str, why: str) -> Exception:
     from ..errors import InputError
 
-    return InputError(f"{option}: missing; {why}")
+    return InputError.of(param, f": missing; {why}")
 
 
 def _range_errors(func: Callable[P, T]) -> Callable[P, T]:
@@ -84,15 +117,15 @@ def compute_timescale(
 
     ``weight_decay`` is in ``convention`` (independent: λ_ind = η·λ, the per-step decay).
     In inverse mode the solved quantity (``solve``: ``weight-decay`` or ``lr``) must be
-    ``None``. Pure: raises ``InputError`` naming the option on incomplete or bad input.
+    ``None``. Pure: raises ``InputError`` naming the parameter on incomplete or bad input.
     """
     from ..errors import InputError
     from . import rules as R
 
     if tau_epoch is not None and tau_iter is not None:
-        raise InputError("--tau-iter: given together with --tau-epoch; give one timescale to solve for")
+        raise InputError.of("tau_iter", f": given together with {mention('tau_epoch')}; give one timescale to solve for")
     if epochs is not None and total_steps is not None:
-        raise InputError("--total-steps: given together with --epochs; give one run length")
+        raise InputError.of("total_steps", f": given together with {mention('epochs')}; give one run length")
     _check_sizes(batch_size, dataset_size)
     has_sizes = batch_size is not None and dataset_size is not None
 
@@ -106,9 +139,10 @@ def compute_timescale(
         lr, weight_decay, solved_for = _solve(target, solve, lr, weight_decay, batch_size, dataset_size, convention)
 
     if lr is None:
-        raise _missing("--lr", "the learning rate η is needed (or --config)")
+        raise _missing("lr", f"the learning rate η is needed (or {mention('config')})")
     if weight_decay is None:
-        raise _missing("--weight-decay", "the weight decay λ is needed (or --config, or --tau-epoch to solve for it)")
+        raise _missing("weight_decay", f"the weight decay λ is needed (or {mention('config')}, or "
+                       f"{mention('tau_epoch')} to solve for it)")
     coupled = weight_decay if convention == "coupled" else R.to_coupled(lr, weight_decay)
     t_iter = R.tau_iter(lr, coupled)
     t_epoch = R.tau_epoch(lr, coupled, batch_size, dataset_size) if has_sizes else None  # type: ignore[arg-type]
@@ -144,17 +178,17 @@ def _check_sizes(batch_size: float | None, dataset_size: float | None) -> None:
     """Both sizes or neither, each at least 1, and an epoch of at least one batch."""
     from ..errors import InputError
 
-    for option, size in (("--batch-size", batch_size), ("--dataset-size", dataset_size)):
+    for param, size in (("batch_size", batch_size), ("dataset_size", dataset_size)):
         if size is not None and size < 1:
-            raise InputError(f"{option}: must be at least 1 (one sample or token), found {size:g}")
+            raise InputError.of(param, f": must be at least 1 (one sample or token), found {size:g}")
     if batch_size is not None and dataset_size is not None and dataset_size < batch_size:
-        raise InputError(
-            f"--dataset-size: {dataset_size:g} is smaller than one batch ({batch_size:g}); an epoch "
+        raise InputError.of(
+            "dataset_size", f": {dataset_size:g} is smaller than one batch ({batch_size:g}); an epoch "
             "holds at least one optimizer step"
         )
     if (batch_size is None) != (dataset_size is None):
-        given, absent = ("--batch-size", "--dataset-size") if dataset_size is None else ("--dataset-size", "--batch-size")
-        raise _missing(absent, f"{given} alone does not define an epoch (τ_epoch = B/(η·λ·N) needs both)")
+        given, absent = ("batch_size", "dataset_size") if dataset_size is None else ("dataset_size", "batch_size")
+        raise _missing(absent, f"{mention(given)} alone does not define an epoch (τ_epoch = B/(η·λ·N) needs both)")
 
 
 def _solve(
@@ -172,30 +206,31 @@ def _solve(
     from . import rules as R
 
     key, value = target
-    option = "--" + key.replace("_", "-")
+    option = mention(key)
     if key == "tau_epoch" and (batch_size is None or dataset_size is None):
-        raise _missing("--batch-size", f"{option} needs --batch-size and --dataset-size (or --config)")
+        raise _missing("batch_size", f"{option} needs {mention('batch_size')} and {mention('dataset_size')} "
+                       f"(or {mention('config')})")
     # τ_epoch with B = N is τ_iter (one step per "epoch"), so one inverse serves both.
     b, n = (batch_size, dataset_size) if key == "tau_epoch" else (1.0, 1.0)
     assert b is not None and n is not None
     if solve == "weight-decay":
         if lr is None:
-            raise _missing("--lr", f"solving {option} for the weight decay needs the learning rate")
+            raise _missing("lr", f"solving {option} for the weight decay needs the learning rate")
         coupled = R.weight_decay_for_tau_epoch(lr, value, b, n)
         return lr, coupled if convention == "coupled" else R.to_independent(lr, coupled), "weight_decay"
     if solve == "lr":
         if convention == "independent":
-            raise InputError(
-                "--solve: 'lr' with the independent convention: τ_iter = 1/λ_ind does not depend "
+            raise InputError.of(
+                "solve", ": 'lr' with the independent convention: τ_iter = 1/λ_ind does not depend "
                 "on the learning rate; solve for the weight decay instead"
             )
         if weight_decay is None:
-            raise _missing("--weight-decay", f"solving {option} for the learning rate needs λ")
+            raise _missing("weight_decay", f"solving {option} for the learning rate needs λ")
         if weight_decay == 0:
-            raise InputError(f"--weight-decay: 0: with λ = 0 no learning rate gives a finite {option}")
+            raise InputError.of("weight_decay", f": 0: with λ = 0 no learning rate gives a finite {option}")
         # η and λ enter τ only through η·λ: the same inverse with η and λ swapped returns η.
         return R.weight_decay_for_tau_epoch(weight_decay, value, b, n), weight_decay, "lr"
-    raise InputError(f"--solve: {solve!r}: allowed: {', '.join(SOLVE_FOR)}")
+    raise InputError.of("solve", f": {solve!r}: allowed: {', '.join(SOLVE_FOR)}")
 
 
 def _warnings(lr_times_wd: float, fraction: float | None, t_epoch: float | None) -> tuple[str, ...]:
@@ -205,7 +240,7 @@ def _warnings(lr_times_wd: float, fraction: float | None, t_epoch: float | None)
     warnings: list[str] = []
     if lr_times_wd >= 1:
         warnings.append(f"η·λ = {lr_times_wd:.3g} ≥ 1: each step decays the weights by 100 % or more "
-                        "(is λ in the independent convention? use --convention independent)")
+                        f"(is λ in the independent convention? use {mention('convention', 'independent')})")
     if fraction is not None and fraction > 1:
         warnings.append(f"τ is {fraction:.3g}× the run: weight decay barely acts")
     if t_epoch is not None and t_epoch < TAU_EPOCH_FLOOR:

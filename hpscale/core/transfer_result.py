@@ -79,7 +79,7 @@ class TransferResult:
 
     Immutable. ``groups`` maps each parameter group (embedding, hidden, readout, vector) to its
     ``GroupResult``; every ``Quantity`` holds ``proxy``, ``target`` and ``factors`` (rule,
-    axis, symbol, value) with target = proxy · Π factor values. ``hpscale.to_json(result)``
+    axis, symbol, value) with target = proxy · Π factor values. ``result.to_json_dict()``
     gives the versioned JSON contract that ``hpscale transfer --format json`` prints.
     """
 

@@ -25,7 +25,7 @@ import math
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from ...errors import InputError
+from ...errors import InputError, mention
 from .. import muon_shapes as S
 from .. import rules as R
 from ..rules import Group, RuleChoices
@@ -220,7 +220,7 @@ def compose_group(ctx: GroupContext) -> GroupResult:
     settings: Settings = ctx.settings
     if ctx.law is not None:
         raise InputError.of("law", ": a fitted law is fitted on AdamW runs; hpscale does not apply it to the "
-                         "Muon-trained hidden group (leave --law out, or fit a law on Muon runs)")
+                         f"Muon-trained hidden group (leave {mention('law')} out, or fit a law on Muon runs)")
     m = ratios.width
     f_width = muon_width_lr_factor(settings.convention, m)
     lr_factors = [R.factor("muon-width-lr", f_width, settings.convention)]
