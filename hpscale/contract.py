@@ -66,7 +66,8 @@ def dumps_target_yaml(result: TransferResult) -> str:
         f"{json_safe(json.dumps(result.name, ensure_ascii=False)) if result.name else 'the proxy'}",
         f"# rules: wd-width={choices.wd_width_rule} readout={choices.readout_rule} "
         f"beta={choices.beta_rule} tau={choices.tau_rule} eps-width={choices.eps_width_rule}"
-        + (f" depth={choices.depth_rule}" if result.ratios.depth is not None else ""),
+        + (f" depth={choices.depth_rule}" if result.ratios.depth is not None else "")
+        + (f" lr-horizon={choices.lr_horizon_rule}" if choices.lr_horizon_rule != "none" else ""),
         *([f"# law: {json_safe(json.dumps(result.law.name, ensure_ascii=False))} from "
            f"{json_safe(json.dumps(result.law.path, ensure_ascii=False))} "
            f"(sha256 {result.law.sha256[:16]}…) replaces the rules on the axes it covers"] if result.law else []),

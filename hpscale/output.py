@@ -117,6 +117,22 @@ def _signals_as_exceptions() -> Iterator[None]:
             signal.signal(sig, previous)
 
 
+_HELD = tuple(sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig is not None)
+
+
+def _hold_signals() -> object:
+    """Block SIGTERM and SIGHUP (where POSIX signal masks exist); the previous mask, or None."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+
+
+def _release_signals(previous: object) -> None:
+    """Restore the mask ``_hold_signals`` saved: a signal held meanwhile is handled now."""
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, inputs: Iterable[Path] = ()) -> Iterator[TextIO]:
     """A text file to write that replaces ``path`` only when the block completes."""
@@ -124,11 +140,21 @@ def atomic_file(path: Path, inputs: Iterable[Path] = ()) -> Iterator[TextIO]:
 
     real, mode = _destination(path, inputs)
     with _signals_as_exceptions():
+        # SIGTERM/SIGHUP are held while mkstemp creates the file and names it: one arriving in
+        # between would raise before temp_name exists and leave the file behind. A held signal
+        # is delivered at the unmask below, inside the block that removes the file.
+        held = _hold_signals()
         try:
             handle, temp_name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
         except OSError as exc:
+            _release_signals(held)
             raise InputFileError(f"--output: {path}: cannot write in {real.parent}: {exc.strerror or exc}") from None
         try:
+            try:
+                _release_signals(held)
+            except BaseException:
+                os.close(handle)
+                raise
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 yield stream
                 stream.flush()

@@ -160,9 +160,32 @@ def transfer_renderables(result: TransferResult, width: int | None = None) -> li
     )
     alternatives.caption_justify = "left"
     tables = [scale, groups, adam, scales, alternatives]
+    if result.lr_horizon_alternatives and result.ratios.dataset != 1:
+        alternatives.caption += "\n"
+        tables.append(_horizon_table(result))
     if result.law is not None:
         tables.insert(2, law_table(result))
     return tables
+
+
+def _horizon_table(result: TransferResult) -> Any:
+    """The hidden lr under each token-horizon rule (``--lr-horizon-rule``), the chosen one marked."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="Hidden lr vs token horizon (at a fixed model)",
+                  box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("horizon rule", "η ∝", "hidden η", ""):
+        table.add_column(column, justify="right" if column == "hidden η" else "left")
+    sources = {"none": "1 (kept)", "deepseek": "D^−0.125 (DeepSeek)", "steplaw": "D^0.3075 (Step Law)"}
+    law_data = any(f.rule.startswith("law:") and f.axis == "dataset" for f in result.groups["hidden"].lr.factors)
+    for alt in result.lr_horizon_alternatives:
+        chosen = "◀ chosen" if alt.rule == result.choices.lr_horizon_rule and not law_data else ""
+        table.add_row(alt.rule, sources.get(alt.rule, f"D^{alt.exponent:g}"), fmt_value(alt.lr), chosen)
+    table.caption = ("The laws disagree in sign (docs/rules.md). Choose with --lr-horizon-rule"
+                     + (", or fit a law: here the hidden η follows the law." if law_data else "."))
+    table.caption_justify = "left"
+    return table
 
 
 def law_table(result: TransferResult) -> Any:

@@ -132,6 +132,8 @@ RULE_HELP: dict[str, str] = {
     "Qiu et al.), fixed (Moonlight) or zero.",
     "muon_convention": "The target trainer's Muon shape convention (lr converted to it), or proxy "
     "(the proxy's muon.convention).",
+    "lr_horizon_rule": "AdamW lr vs token horizon D at a fixed model: none (η kept), deepseek "
+    "(η ∝ D^−0.125, DeepSeek LLM 2024) or steplaw (η ∝ D^0.3075, Step Law 2025).",
 }
 
 

@@ -49,7 +49,22 @@ def _contract(request: dict[str, Any], plans: list[LawPlan], seq_len: float,
         transfer = {**transfer, "disagree": flags}
     return {"schema_version": 1, "kind": "hpscale-plan", "request": request, "laws": laws,
             "spread": {"lr": spread(plans, "lr"), "batch_size": spread(plans, "batch_size")},
-            "transfer": transfer}
+            "transfer": transfer, "critical_batch": _critical(request["tokens"], seq_len, laws, transfer)}
+
+
+def _critical(tokens: float, seq_len: float, laws: list[dict[str, Any]],
+              transfer: dict[str, Any] | None) -> dict[str, Any]:
+    """Zhang et al.'s critical-batch estimate at the planned tokens (``hpscale.core.critical``) and
+    the laws (and the transfer) whose batch lies above it (additive field, issue 21)."""
+    from ..core.critical import ZHANG_FITTED_TOKENS, zhang_critical_batch
+
+    estimate = zhang_critical_batch(tokens)
+    batches = [(law["name"], law["batch_size"]) for law in laws]
+    if transfer is not None:
+        batches.append(("transfer", transfer["batch_size"]))
+    return {"tokens": estimate.tokens, "sequences": estimate.tokens / seq_len, "training_tokens": tokens,
+            "fitted_tokens": list(ZHANG_FITTED_TOKENS), "beyond": estimate.beyond, "source": estimate.source,
+            "above": [name for name, batch in batches if batch is not None and batch["tokens"] > estimate.tokens]}
 
 
 def _tokens(value: float) -> str:
@@ -92,6 +107,11 @@ def _table(doc: dict[str, Any], color: bool | None) -> str:
         for flag in transfer["disagree"]:
             lines.append(f"transfer and {flag['law']} disagree on {flag['hp']}: ×{flag['ratio']:.3g} "
                          f"(more than ×{DISAGREE:g})")
+    critical = doc["critical_batch"]
+    far = "" if critical["beyond"] is None else f", D ×{critical['beyond']:.3g} past its fit"
+    above = ", ".join(critical["above"])
+    lines.append(f"critical batch ≈ {_tokens(critical['tokens'])} tokens (Zhang et al.{far}): "
+                 + (f"{above} above it" if above else "no batch above it"))
     return render_rich([table, *lines], color=color)
 
 

@@ -61,8 +61,12 @@ def _table(result: Any, color: bool | None) -> str:
         cells += ["" if row["warmup_steps"] is None else str(row["warmup_steps"])] * warmup
         table.add_row(*cells)
     caption = "lr, wd, ε: the hidden group (--format json has every group)"
-    if result.critical_batch is not None:
-        caption += f"; ! above the critical batch {format_si(result.critical_batch)}"
+    used, source = result.critical_used()
+    if used is not None:
+        estimate = result.estimated_batch()
+        caption += (f"; ! above the critical batch {format_si(round(used))}"
+                    + (" (Zhang et al.'s estimate; --critical-batch to give yours)" if source == "estimate" else
+                       "" if estimate is None else f" (Zhang et al.'s estimate: {format_si(round(estimate))})"))
     table.caption, table.caption_justify = caption, "left"
     text = render_rich([table], color=color)
     if result.megatron is not None:  # unwrapped, to copy as it is

@@ -20,7 +20,8 @@ from .optimizers.base import group_timescales as _timescales
 from .optimizers.base import product as _product
 from .rules import GROUPS, Group, RuleChoices
 from .scale import Factor, Ratios, Scale, params_of
-from .transfer_result import GroupResult, Quantity, Timescales, TransferResult, WidthRuleAlternative
+from .transfer_result import (GroupResult, HorizonRuleAlternative, Quantity, Timescales, TransferResult,
+                              WidthRuleAlternative)
 
 POWER_LINES = mention("tau_rule", "power-lines")  # named in its errors (the CLI shows --tau-rule power-lines)
 
@@ -217,6 +218,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
     # 1. Ratios m, κ, ν, m_L and, for Power Lines, the tokens-per-parameter ratio.
     ratios, target = _ratios(run, target, choices)
     warnings += _ratio_warnings(run, ratios)
+    warnings += _lr_horizon_warnings(run, target, choices)
     # 2. Adam β1, β2 (Malladi et al.: 1 − κ(1 − β), defined for κ ≤ 1/(1 − β)).
     betas = _betas(run, ratios.batch, target.batch_size, choices, warnings)
     # 3. Per group: η, λ, init std, multiplier, ε, each by the rules of the optimizer training it.
@@ -275,6 +277,7 @@ def _transfer(run: ProxyRun, target: Scale, choices: RuleChoices, with_alternati
         steps_per_epoch=(run.scale.dataset_size / run.scale.batch_size,
                          target.dataset_size / target.batch_size),
         alternatives=alternatives,
+        lr_horizon_alternatives=_lr_horizon_alternatives(run, hidden, ratios) if with_alternatives else (),
         warnings=tuple(dict.fromkeys(warnings)),
         law=law,
         optimizers=run.optimizers,
@@ -329,6 +332,49 @@ def _ratios(run: ProxyRun, target: Scale, choices: RuleChoices) -> tuple[Ratios,
     ratios = Ratios(m, target.batch_size / proxy.batch_size, target.dataset_size / proxy.dataset_size,
                     m_depth, tpp_ratio)
     return ratios, target
+
+
+def _lr_horizon_warnings(run: ProxyRun, target: Scale, choices: RuleChoices) -> list[str]:
+    """``lr_horizon_rule``: the laws count tokens (refused otherwise); the target's tokens D (and
+    parameters N, and compute 6·N·D for DeepSeek) against the chosen law's fitted range; Muon
+    groups keep their lr (the laws are AdamW's)."""
+    rule = choices.lr_horizon_rule
+    if rule == "none":
+        return []
+    if run.unit != "tokens":
+        raise InputError(f"data.unit: {run.unit!r}: {mention('lr_horizon_rule', rule)} needs token counts (data.unit: "
+                         "tokens): the laws are fitted in training tokens")
+    law = R.LR_HORIZON_LAWS[rule]
+    tokens = target.dataset_size * run.epochs
+    values = {"tokens": tokens, "non_embedding_params": target.params,
+              "compute": None if target.params is None else 6 * target.params * tokens}
+    warnings = []
+    for quantity, (lo, hi) in law.fitted_range.items():
+        value = values[quantity]
+        if value is None:
+            warnings.append(f"{mention('lr_horizon_rule', rule)}: the law was fitted on {quantity} {lo:.3g}–{hi:.3g}; the "
+                            "target's is unknown (state model.params), so the range was not checked")
+        elif not lo <= value <= hi:
+            warnings.append(f"{mention('lr_horizon_rule', rule)}: the target's {quantity} {value:.3g} is ×"
+                            f"{max(value / hi, lo / value):.3g} beyond the law's fitted range {lo:.3g}–{hi:.3g}; "
+                            "its exponent is extrapolated")
+    if any(name != DEFAULT for name in run.optimizers.values()):
+        warnings.append(f"{mention('lr_horizon_rule', rule)}: not applied to the Muon-trained groups (the laws were fitted "
+                        "on AdamW runs)")
+    return warnings
+
+
+def _lr_horizon_alternatives(run: ProxyRun, hidden: GroupResult, ratios: Ratios) -> tuple[HorizonRuleAlternative, ...]:
+    """The hidden group's lr under each ``lr_horizon_rule``: its target lr with the factors along
+    the data (the chosen rule's, or a fitted law's) replaced by each rule's ν^a."""
+    if run.optimizers["hidden"] != DEFAULT or hidden.lr.target is None:
+        return ()
+    chosen = _product(tuple(f for f in hidden.lr.factors if f.axis == "dataset"))
+    return tuple(
+        HorizonRuleAlternative(rule, R.LR_HORIZON_LAWS[rule].exponent if rule in R.LR_HORIZON_LAWS else 0.0,
+                               hidden.lr.target / chosen * R.lr_horizon_factor(ratios.dataset, rule))
+        for rule in R.LR_HORIZON_RULES
+    )
 
 
 def _ratio_warnings(run: ProxyRun, ratios: Ratios) -> list[str]:

@@ -23,9 +23,10 @@ sizes in sequences (NVIDIA/Megatron-LM, megatron/core/num_microbatches_calculato
 megatron/training/global_vars.py passes ``seq_length=args.seq_length``; read at commit
 d98e8a64ddf34856e74b24714e3bedb2f5a39553). ``megatron_schedule`` writes it.
 
-The critical batch is not estimated here: no published law's constants were verified for this
-release, so the user states one (measured, e.g., by the branched-training method of Merrill et
-al. 2025, arXiv 2505.23971) and stages above it are flagged.
+The critical batch: a batch the user states (``--critical-batch``, measured, e.g., by the
+branched-training method of Merrill et al. 2025, arXiv 2505.23971) wins; without one, Zhang et
+al.'s estimate at the run's training tokens (``hpscale.core.critical``; tokens, so a config
+counting samples needs the sequence length) flags the stages above it. Both are reported.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any
 from ..errors import InputError, mention
 from ..numbers import format_si, parse_positive
 from .compose import ProxyRun, transfer_from
+from .critical import ZHANG_FITTED_TOKENS, CriticalBatch, zhang_critical_batch
 from .rules import GROUPS, RuleChoices
 from .scale import Scale
 from .transfer_result import TransferResult
@@ -166,9 +168,28 @@ class RampResult:
     unit: str
     critical_batch: float | None
     megatron: str | None
+    #: Zhang et al.'s estimate at the run's training tokens (None for samples without --seq-len).
+    estimate: CriticalBatch | None = None
+    #: Tokens per sequence (converts the estimate's tokens for a config counting samples).
+    seq_len: int | None = None
+
+    def estimated_batch(self) -> float | None:
+        """The estimate in the config's unit (tokens, or sequences for a config counting samples)."""
+        if self.estimate is None:
+            return None
+        return self.estimate.tokens if self.unit == "tokens" or self.seq_len is None else self.estimate.tokens / self.seq_len
+
+    def critical_used(self) -> tuple[float | None, str | None]:
+        """The critical batch the flags use and where it came from: ``given`` (--critical-batch,
+        which wins), ``estimate`` (Zhang et al.), or (None, None)."""
+        if self.critical_batch is not None:
+            return self.critical_batch, "given"
+        estimated = self.estimated_batch()
+        return (estimated, "estimate") if estimated is not None else (None, None)
 
     def above_critical(self, stage: Stage) -> bool | None:
-        return None if self.critical_batch is None else stage.batch > self.critical_batch
+        used = self.critical_used()[0]
+        return None if used is None else stage.batch > used
 
     def warnings(self) -> list[str]:
         """The stages' warnings once each (one every stage gives shows once; the others name
@@ -177,11 +198,22 @@ class RampResult:
         seen = dict.fromkeys(w if w in everywhere else f"stage {index}: {w}"
                              for index, r in enumerate(self.results, start=1) for w in r.warnings)
         above = [s for s in self.stages if self.above_critical(s)]
-        if above and self.critical_batch is not None:
-            seen[f"{mention('critical_batch')}: {format_si(self.critical_batch)}: stage(s) "
-                 + ", ".join(str(self.stages.index(s) + 1) for s in above)
-                 + " run above it; the square-root batch rules hold below the critical batch "
+        used, source = self.critical_used()
+        named = ", ".join(str(self.stages.index(s) + 1) for s in above)
+        if above and source == "given" and used is not None:
+            seen[f"{mention('critical_batch')}: {format_si(used)}: stage(s) {named}"
+                 " run above it; the square-root batch rules hold below the critical batch "
                  "(Malladi et al. 2022), so their values there are not trustworthy"] = None
+        elif above and source == "estimate":
+            assert self.estimate is not None and used is not None
+            far = "" if self.estimate.beyond is None else (
+                f", extrapolated ×{self.estimate.beyond:.3g} beyond the {format_si(ZHANG_FITTED_TOKENS[0])}–"
+                f"{format_si(ZHANG_FITTED_TOKENS[1])} tokens it was fitted on")
+            seen[f"critical batch ≈ {format_si(round(used))} {self.unit} (Zhang et al. 2024's estimate at "
+                 f"{format_si(self.estimate.data_tokens)} training tokens{far}): stage(s) {named} run above it; "
+                 "the square-root batch rules hold below the critical batch (Malladi et al. 2022), so their "
+                 "values there are not trustworthy; give a measured one with "
+                 f"{mention('critical_batch')}"] = None
         return list(seen)
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -221,6 +253,12 @@ class RampResult:
                        else first.residual_multiplier.target},
             "rules": {"beta_rule": first.choices.beta_rule, "eps_batch_rule": first.choices.eps_batch_rule},
             "critical_batch_size": self.critical_batch,
+            # Additive (issue 21): the estimate beside the user's value, and which one the flags use.
+            "critical_batch_estimate": None if self.estimate is None else {
+                "batch_size": self.estimated_batch(), "tokens": self.estimate.tokens,
+                "training_tokens": self.estimate.data_tokens, "fitted_tokens": list(ZHANG_FITTED_TOKENS),
+                "beyond": self.estimate.beyond, "source": self.estimate.source},
+            "critical_batch_from": self.critical_used()[1],
             "megatron_step_batch_size_schedule": self.megatron,
             "stages": rows,
             "warnings": self.warnings(),
@@ -244,5 +282,8 @@ def run_ramp(run: ProxyRun, target: Scale, stages: Sequence[Stage], choices: Rul
         except InputError as exc:
             raise type(exc).of("ramp", f": stage {index} (batch {stage.batch:g}): {exc}") from None
     megatron = None if seq_len is None else megatron_schedule(stages, run.unit, seq_len)
-    return RampResult(tuple(stages), tuple(results), training_data(run, target), run.scale.batch_size,
-                      run.unit, critical_batch, megatron)
+    total = training_data(run, target)
+    tokens = total if run.unit == "tokens" else None if seq_len is None else total * seq_len
+    estimate = None if tokens is None else zhang_critical_batch(tokens)
+    return RampResult(tuple(stages), tuple(results), total, run.scale.batch_size,
+                      run.unit, critical_batch, megatron, estimate, seq_len)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 from ..errors import InputError
 from .muon_shapes import CONVENTIONS as MUON_CONVENTIONS
@@ -46,6 +46,7 @@ EpsWidthRule = Literal["inverse", "constant"]
 EpsDepthRule = Literal["inverse", "constant"]
 EpsBatchRule = Literal["sqrt", "keep"]
 DepthRule = Literal["completep", "depth-mup"]
+LrHorizonRule = Literal["none", "deepseek", "steplaw"]
 
 # Each tuple lists a choice's allowed values, the default first (``RuleChoices`` and the CLI read
 # them from here).
@@ -57,6 +58,7 @@ EPS_WIDTH_RULES: tuple[EpsWidthRule, ...] = ("inverse", "constant")
 EPS_DEPTH_RULES: tuple[EpsDepthRule, ...] = ("inverse", "constant")
 EPS_BATCH_RULES: tuple[EpsBatchRule, ...] = ("sqrt", "keep")
 DEPTH_RULES: tuple[DepthRule, ...] = ("completep", "depth-mup")
+LR_HORIZON_RULES: tuple[LrHorizonRule, ...] = ("none", "deepseek", "steplaw")
 #: Muon's weight decay vs width (``hpscale.core.optimizers.muon.muon_wd_width_factor``).
 MUON_WD_WIDTH_RULES: tuple[str, ...] = ("timescale", "independent", "fixed", "zero")
 #: The target trainer's Muon shape convention; ``proxy``: the proxy's (``muon.convention``).
@@ -99,6 +101,7 @@ class RuleChoices:
     #: Muon groups only (a config with a ``muon`` section); the JSON shows them only there.
     muon_wd_width_rule: str = "timescale"
     muon_convention: str = "proxy"
+    lr_horizon_rule: LrHorizonRule = "none"
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
@@ -122,6 +125,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "eps_batch_rule": EPS_BATCH_RULES,
     "muon_wd_width_rule": MUON_WD_WIDTH_RULES,
     "muon_convention": MUON_TARGET_CONVENTIONS,
+    "lr_horizon_rule": LR_HORIZON_RULES,
 }
 #: The choices that only an optimizer besides AdamW reads, and that optimizer (the JSON's
 #: ``rules`` shows them only for a run it trains a group of).
@@ -375,7 +379,7 @@ def weight_decay_for_tau_epoch(
 
 @rule(
     "timescale-wd",
-    axis="dataset", hp=("weight_decay",), symbols={"": "1/ν", "depth": "1/η-depth"},
+    axis="dataset", hp=("weight_decay",), symbols={"": "1/ν", "depth": "1/η-depth", "horizon": "1/η-horizon"},
     labels={"constant": "constant τ"},
     title="Timescale weight-decay rule (keep τ_epoch per group)",
     invariant="τ_epoch = B/(η·λ·N) of every group; under µP also τ_iter = 1/(η·λ)",
@@ -685,6 +689,65 @@ def power_lines_tau_factor(tpp_ratio: float, exponent: float = POWER_LINES_EXPON
     if not math.isfinite(exponent):
         raise ValueError(f"exponent must be finite, got {exponent!r}")
     return tpp_ratio**-exponent
+
+
+class LrHorizonLaw(NamedTuple):
+    """One published law's exponent of the optimal lr in the token horizon D at a fixed model,
+    and where the law was fitted (its quantities as in ``hpscale/laws/NAME.yaml``)."""
+
+    exponent: float
+    fitted_range: Mapping[str, tuple[float, float]]
+    source: str
+
+
+#: The lr's exponent in D at a fixed model size, per ``lr_horizon_rule``, read off the two shipped
+#: (verified) laws; tests/test_lr_horizon.py pins each to its law file. DeepSeek's η ∝ C^−0.125
+#: with C = M·D gives D^−0.125 at fixed M; Step Law's η ∝ N^−0.713·D^0.307 gives D^+0.3075 at
+#: fixed N (the authors' released mean). Bjorck et al. (arXiv 2409.19913) fit D^−β too, but its
+#: β could not be read in the paper itself for this release, so it is not a choice.
+LR_HORIZON_LAWS: dict[str, LrHorizonLaw] = {
+    "deepseek": LrHorizonLaw(-0.125, {"compute": (1.0e17, 2.0e19)},
+                             "DeepSeek LLM, arXiv 2401.02954 §3.1 Formula 1 (hpscale/laws/deepseek.yaml)"),
+    "steplaw": LrHorizonLaw(0.3075, {"non_embedding_params": (214663680.0, 1073741824.0),
+                                     "tokens": (4.0e9, 1.0e11)},
+                            "Step Law, arXiv 2503.04715; step-law/steplaw@32a8f4c released fit "
+                            "(hpscale/laws/steplaw.yaml)"),
+}
+
+
+@rule(
+    "lr-horizon",
+    axis="dataset", hp=("lr",), choice="lr_horizon_rule",
+    symbols={"deepseek": "ν^−0.125", "steplaw": "ν^0.3075"},
+    labels={"deepseek": "DeepSeek D^−0.125", "steplaw": "Step Law D^0.3075"},
+    title="Adam lr vs token horizon (DeepSeek, Step Law)",
+    invariant="the law's optimal lr, η* ∝ D^a at a fixed model size, instead of a constant η",
+    convention="independent of the weight-decay convention; the weight decay keeps τ_epoch "
+    "(timescale-wd × 1/f along the data)",
+    validity="the laws disagree in sign: DeepSeek a = −0.125 (fit on compute budgets 1e17–2e19 "
+    "FLOPs), Step Law a = +0.3075 (N 215M–1.07B non-embedding parameters, D 4e9–1e11 tokens); "
+    "both fitted in standard parametrization for one global lr, both for token counts; a target "
+    "outside the chosen law's fitted range is flagged. ``none`` (the default) keeps η",
+    reference="Bi et al. 2024, DeepSeek LLM, arXiv 2401.02954, §3.1 Formula 1 (η = 0.3118·C^−0.1250, "
+    "C = M·D); Li et al. 2025, Predictable Scale: Part I (Step Law), arXiv 2503.04715 "
+    "(η = 1.79·N^−0.713·D^0.307; the authors' released fit, step-law/steplaw@32a8f4c)",
+)
+def lr_horizon_factor(dataset_ratio: float, horizon_rule: LrHorizonRule = "none") -> float:
+    """η_target / η_proxy = (D_t / D_p)^a, a the chosen law's exponent in D at a fixed model
+    (``LR_HORIZON_LAWS``): ν^−0.125 under ``deepseek``, ν^0.3075 under ``steplaw``, 1 under
+    ``none``.
+
+    Symbols: D = training tokens (dataset size × epochs; proxy and target share the epochs, so
+    D_t/D_p = ν, the dataset ratio); a = exponent.
+
+    Worked: ν = 10 → deepseek 0.7499, steplaw 2.0300; ν = 1 → 1 under every rule.
+    """
+    _positive("dataset ratio ν", dataset_ratio)
+    if horizon_rule == "none":
+        return 1.0
+    if horizon_rule not in LR_HORIZON_LAWS:
+        raise ValueError(f"unknown lr horizon rule {horizon_rule!r}; allowed: {LR_HORIZON_RULES}")
+    return dataset_ratio ** LR_HORIZON_LAWS[horizon_rule].exponent
 
 
 _DEPTH = "Dey et al. 2025, Don't be lazy: CompleteP enables compute-efficient deep " \

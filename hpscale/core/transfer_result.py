@@ -73,6 +73,15 @@ class WidthRuleAlternative(NamedTuple):
     tau_epoch: float | None
 
 
+class HorizonRuleAlternative(NamedTuple):
+    """The hidden group's lr under one token-horizon rule (``lr_horizon_rule``), its exponent a
+    of η ∝ D^a at a fixed model (0 for ``none``)."""
+
+    rule: str
+    exponent: float
+    lr: float
+
+
 @dataclass(frozen=True)
 class TransferResult:
     """Every target hyperparameter of one transfer, with the factors that produced it.
@@ -109,6 +118,9 @@ class TransferResult:
     #: The PyTorch keyword arguments of each group an added optimizer trains
     #: (``OptimizerSpec.group_options``); the other groups' are AdamW's.
     optimizer_options: Mapping[Group, Mapping[str, Any]] = field(default_factory=dict)
+    #: The hidden (AdamW) group's lr under each ``lr_horizon_rule`` (empty for a Muon hidden group
+    #: or when alternatives are not asked for).
+    lr_horizon_alternatives: tuple[HorizonRuleAlternative, ...] = ()
 
     def to_json_dict(self, *, derivation: bool = False) -> dict[str, Any]:
         """The JSON contract (``schema_version`` 1) that ``hpscale transfer --format json`` prints;
@@ -241,6 +253,11 @@ def transfer_json(result: TransferResult, *, derivation: bool = False) -> dict[s
                 "tau_epoch": clean(alt.tau_epoch),
             }
             for alt in result.alternatives
+        },
+        # Additive (issue 21): the hidden lr under each token-horizon rule, {} without them.
+        "lr_horizon_alternatives": {
+            alt.rule: {"exponent": clean(alt.exponent), "hidden_lr": clean(alt.lr)}
+            for alt in result.lr_horizon_alternatives
         },
         "warnings": list(result.warnings),
     }

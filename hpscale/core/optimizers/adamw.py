@@ -1,7 +1,7 @@
 """AdamW (``torch.optim.AdamW``), declared once: its hyperparameters, groups and rules.
 
-Per group: η by µP (Tensor Programs V), depth (CompleteP / depth-µP) and the square-root batch
-rule (Malladi et al.); the coupled λ by the weight-decay width rule, the timescale rule along
+Per group: η by µP (Tensor Programs V), depth (CompleteP / depth-µP), the square-root batch
+rule (Malladi et al.) and, when chosen, a published law's token horizon (``lr_horizon_rule``); the coupled λ by the weight-decay width rule, the timescale rule along
 depth, batch and data (Wang & Aitchison) and Power Lines' horizon; init std and the forward
 multiplier by µP; ε by batch, width and depth. β1, β2 are run-wide (``hpscale.core.compose``).
 """
@@ -30,6 +30,8 @@ class Shared(NamedTuple):
     dataset_wd: Factor
     horizon_wd: Factor | None
     batch_eps: Factor
+    #: The lr's token-horizon law (``lr_horizon_rule``), None under ``none``.
+    horizon_lr: Factor | None = None
 
 
 def prepare(ratios: Ratios, choices: RuleChoices) -> Shared:
@@ -39,7 +41,12 @@ def prepare(ratios: Ratios, choices: RuleChoices) -> Shared:
     if ratios.tokens_per_param is not None:
         tau = R.power_lines_tau_factor(ratios.tokens_per_param, choices.tau_exponent)
         horizon = R.factor("power-lines", 1.0 / tau, exponent=choices.tau_exponent)
+    horizon_lr = None
+    if choices.lr_horizon_rule != "none":
+        horizon_lr = R.factor("lr-horizon", R.lr_horizon_factor(ratios.dataset, choices.lr_horizon_rule),
+                              choices.lr_horizon_rule)
     return Shared(
+        horizon_lr=horizon_lr,
         batch_lr=R.factor("sqrt-batch-lr", R.sqrt_batch_lr_factor(kappa)),
         batch_wd=R.factor("sqrt-batch-wd", R.sqrt_batch_weight_decay_factor(kappa)),
         dataset_wd=R.factor("timescale-wd", R.timescale_weight_decay_factor(1.0, 1.0, ratios.dataset)),
@@ -61,8 +68,13 @@ def compose_group(ctx: GroupContext) -> GroupResult:
         assert m_depth is not None
         lr_factors.append(R.factor("depth-lr", R.depth_lr_factor(m_depth, choices.depth_rule), choices.depth_rule))
     lr_factors.append(shared.batch_lr)
+    if shared.horizon_lr is not None:
+        lr_factors.append(shared.horizon_lr)
     lr_factors = law_factors(lr_factors, "lr", group, ctx.law, ratios, ctx.params_ratio)
     lr_t = values.lr * product(lr_factors)
+    # The lr's horizon law moves η along the data; λ × 1/f keeps τ_epoch (the timescale rule), unless
+    # a fitted law replaced that factor.
+    horizon = next((f for f in lr_factors if f.rule == "lr-horizon"), None)
     # Coupled λ: width rule; depth keeps η·λ (timescale); √κ and 1/ν keep τ_epoch; Power Lines
     # moves τ with tokens per parameter.
     wd_factors = [R.factor("wd-width", R.weight_decay_width_factor(group, m, choices.wd_width_rule,
@@ -72,6 +84,8 @@ def compose_group(ctx: GroupContext) -> GroupResult:
         wd_factors.append(R.factor("timescale-wd", 1.0 / R.depth_lr_factor(m_depth, choices.depth_rule), "depth",
                                    axis="depth"))
     wd_factors += (shared.batch_wd, shared.dataset_wd)
+    if horizon is not None:
+        wd_factors.append(R.factor("timescale-wd", 1.0 / horizon.value, "horizon", axis="dataset"))
     if shared.horizon_wd is not None:
         wd_factors.append(shared.horizon_wd)
     wd_factors = law_factors(wd_factors, "weight_decay", group, ctx.law, ratios, ctx.params_ratio)
@@ -203,7 +217,7 @@ ADAMW = OptimizerSpec(
     options=("lr", "weight_decay", "betas", "eps"),
     torch_class="torch.optim.AdamW",
     conventions=("coupled", "independent"),
-    rules=("mup-lr", "depth-lr", "sqrt-batch-lr", "wd-width", "timescale-wd", "sqrt-batch-wd", "power-lines",
+    rules=("mup-lr", "depth-lr", "sqrt-batch-lr", "lr-horizon", "wd-width", "timescale-wd", "sqrt-batch-wd", "power-lines",
            "coupled-to-independent", "mup-init", "mup-multiplier", "sqrt-batch-eps", "eps-width", "depth-eps",
            "sqrt-batch-beta"),
     prepare=prepare,
