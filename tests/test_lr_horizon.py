@@ -108,10 +108,12 @@ def test_table_shows_the_alternatives_only_when_the_data_moves():
 
 def test_fitted_range_flagged_once():
     result = hpscale.transfer(LLAMA, width=512, dataset_size=20e9, lr_horizon_rule="steplaw")
-    flagged = [w for w in result.warnings if w.startswith("--lr-horizon-rule steplaw")]
+    flagged = [w for w in result.warnings if w.startswith("`lr_horizon_rule='steplaw'`")]
     assert len(flagged) == 1 and "non_embedding_params" in flagged[0] and "×8.53" in flagged[0]
     inside = hpscale.transfer(LLAMA, width=512, dataset_size=20e9, lr_horizon_rule="deepseek")
-    assert not [w for w in inside.warnings if w.startswith("--lr-horizon-rule")]  # C = 3.0e18
+    assert not [w for w in inside.warnings if w.startswith("`lr_horizon_rule")]  # C = 3.0e18
+    shown = run("transfer", LLAMA, "--width", "512", "--dataset-size", "20B", "--lr-horizon-rule", "steplaw").stderr
+    assert shown.count("--lr-horizon-rule steplaw: the target's non_embedding_params") == 1  # the CLI shows the flag
 
 
 def test_bad_input_is_one_line_exit_2():
