@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InputError
+from ..limits import limit_name
 from ..numbers import parse_positive
 
 FORMATS = ("table", "json", "yaml")
@@ -103,7 +104,7 @@ def size_option(option: str, value: str | None, *, whole: bool = False) -> float
     if value is None:
         return None
     try:
-        return parse_positive(value, whole=whole)
+        return parse_positive(value, whole=whole, limit=limit_name(option))
     except ValueError as exc:
         raise InputError(f"{option}: {exc}") from None
 
@@ -237,7 +238,7 @@ def parse_list(option: str, text: str | None, *, whole: bool = False) -> tuple[f
         if not item:
             raise InputError(f"{option}: {text!r}: item {index + 1} is empty; expected a comma list such as 512,1024")
         try:
-            values.append(parse_positive(item, whole=whole))
+            values.append(parse_positive(item, whole=whole, limit=limit_name(option)))
         except ValueError as exc:
             raise InputError(f"{option}: {exc}") from None
     return tuple(values)
