@@ -80,9 +80,6 @@ def _within(name: str, check: Callable[[float], Any]) -> Callable[[float], Any]:
     return within
 
 
-def _bounded(json_number: dict[str, object], name: str) -> dict[str, object]:
-    """``json_number`` with the size's upper bound, for ``hpscale schema``."""
-    return {**json_number, "maximum": int(LIMITS[name].high)}
 
 
 def _beta(value: float) -> float:
@@ -117,24 +114,27 @@ def _field(
     return PlainValidator(validate), schema
 
 
+def _sized(name: str, parse: Callable[[object], float], check: Callable[[float], Any],
+           json_number: dict[str, object], text: str) -> tuple[PlainValidator, WithJsonSchema]:
+    """``_field`` for the size ``name``: ``check`` (its lower bound), then the range of
+    ``hpscale.limits``; the JSON Schema carries the maximum."""
+    return _field(parse, _within(name, check), {**json_number, "maximum": int(LIMITS[name].high)}, text)
+
+
 PositiveFloat = Annotated[float, *_field(_number, _positive, {"type": "number", "exclusiveMinimum": 0})]
 NonNegativeFloat = Annotated[float, *_field(_number, _non_negative, {"type": "number", "minimum": 0})]
 PositiveSize = Annotated[
     float, *_field(_size, _positive, {"type": "number", "exclusiveMinimum": 0}, _SIZE_TEXT)]
 # Sizes bounded by ``hpscale.limits``: whole samples or tokens (at least 1), model dimensions,
 # parameter counts and steps.
-BatchSize = Annotated[float, *_field(_size, _within("batch_size", _at_least_one),
-                                     _bounded({"type": "number", "minimum": 1}, "batch_size"), _SIZE_TEXT)]
-DatasetSize = Annotated[float, *_field(_size, _within("dataset_size", _at_least_one),
-                                       _bounded({"type": "number", "minimum": 1}, "dataset_size"), _SIZE_TEXT)]
-Width = Annotated[int, *_field(_dimension, _within("width", _whole),
-                               _bounded({"type": "integer", "exclusiveMinimum": 0}, "width"), _DIMENSION_TEXT)]
-Depth = Annotated[int, *_field(_dimension, _within("depth", _whole),
-                               _bounded({"type": "integer", "exclusiveMinimum": 0}, "depth"), _DIMENSION_TEXT)]
-Params = Annotated[float, *_field(_size, _within("params", _positive),
-                                  _bounded({"type": "number", "exclusiveMinimum": 0}, "params"), _SIZE_TEXT)]
-Steps = Annotated[int, *_field(_size, _within("warmup_steps", _steps),
-                               _bounded({"type": "integer", "minimum": 0}, "warmup_steps"), _SIZE_TEXT)]
+_COUNT, _DIMENSION = (_size, _at_least_one, {"type": "number", "minimum": 1}, _SIZE_TEXT), \
+    (_dimension, _whole, {"type": "integer", "exclusiveMinimum": 0}, _DIMENSION_TEXT)
+BatchSize = Annotated[float, *_sized("batch_size", *_COUNT)]
+DatasetSize = Annotated[float, *_sized("dataset_size", *_COUNT)]
+Width = Annotated[int, *_sized("width", *_DIMENSION)]
+Depth = Annotated[int, *_sized("depth", *_DIMENSION)]
+Params = Annotated[float, *_sized("params", _size, _positive, {"type": "number", "exclusiveMinimum": 0}, _SIZE_TEXT)]
+Steps = Annotated[int, *_sized("warmup_steps", _size, _steps, {"type": "integer", "minimum": 0}, _SIZE_TEXT)]
 Beta = Annotated[float, *_field(_number, _beta, {"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
 EmaDecay = Annotated[
     float, *_field(_number, _ema_decay, {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1})]
