@@ -82,6 +82,13 @@ def _within(name: str, check: Callable[[float], Any]) -> Callable[[float], Any]:
 
 
 
+def _boolean(value: object) -> bool:
+    """true or false only: pydantic's lax mode would read 1, 'yes' or 'on' as true."""
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
 def _beta(value: float) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError("must be in [0, 1)")
@@ -136,6 +143,7 @@ Depth = Annotated[int, *_sized("depth", *_DIMENSION)]
 Params = Annotated[float, *_sized("params", _size, _positive, {"type": "number", "exclusiveMinimum": 0}, _SIZE_TEXT)]
 Steps = Annotated[int, *_sized("warmup_steps", _size, _steps, {"type": "integer", "minimum": 0}, _SIZE_TEXT)]
 Beta = Annotated[float, *_field(_number, _beta, {"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
+Boolean = Annotated[bool, PlainValidator(_boolean), WithJsonSchema({"type": "boolean"})]
 EmaDecay = Annotated[
     float, *_field(_number, _ema_decay, {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1})]
 
@@ -219,7 +227,7 @@ class MuonSection(_Strict):
     weight_decay: NonNegativeFloat = Field(
         description="Muon's weight_decay λ; decoupled, with the unadjusted lr: p ← p·(1 − η·λ).")
     momentum: Beta = Field(0.95, description="Muon's momentum μ in [0, 1).")
-    nesterov: bool = Field(True, description="Nesterov momentum (torch.optim.Muon's default).")
+    nesterov: Boolean = Field(True, description="Nesterov momentum (torch.optim.Muon's default).")
     eps: PositiveFloat = Field(1e-7, description="Newton–Schulz ε (torch.optim.Muon's eps), kept as is.")
     convention: Literal[MUON_CONVENTIONS] = Field(  # type: ignore[valid-type]
         "original",

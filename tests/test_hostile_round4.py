@@ -124,3 +124,103 @@ def test_plan_transfers_a_samples_proxy_to_whole_samples(capsys: pytest.CaptureF
     code, out, err = run(capsys, "plan", "--width", "384", "--depth", "12", "--tokens", "1e9", "--seq-len", "3",
                          "--proxy", str(ROOT / "configs" / "vit-s16-ema.yaml"), "--extrapolate", "-f", "json")
     assert code == 0 and '"transfer"' in out, err
+
+
+# --- probes of the newest surfaces ------------------------------------------------------------
+
+LAW = (ROOT / "hpscale" / "laws" / "deepseek.yaml").read_text()
+HYBRID = (ROOT / "configs" / "nanochat-hybrid.yaml").read_text()
+
+
+def _law(tmp_path: Path, old: str, new: str) -> str:
+    assert old in LAW
+    path = tmp_path / "law.yaml"
+    path.write_text(LAW.replace(old, new, 1))
+    return str(path)
+
+
+@pytest.mark.parametrize("coefficient", ["-1", "0"])
+def test_a_law_coefficient_that_is_not_positive_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], coefficient: str) -> None:
+    """plan took log(coefficient): exit 3 (math domain error)."""
+    law = _law(tmp_path, "coefficient: 0.3118", f"coefficient: {coefficient}")
+    line = one_error(capsys, "plan", "--params", "1B", "--tokens", "100B", "--law", law, "--extrapolate")
+    assert "laws.lr.coefficient: " in line and "> 0" in line
+
+
+def test_a_law_whose_value_overflows_is_refused_naming_the_law(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """c = 1e300 with exponents 10: e^1169 overflowed (exit 3, OverflowError)."""
+    law = _law(tmp_path, "coefficient: 0.3118", "coefficient: 1e300")
+    path = Path(law)
+    path.write_text(path.read_text().replace("exponents: {params: -0.125, dataset_size: -0.125}",
+                                             "exponents: {params: 10, dataset_size: 10}", 1)
+                    .replace("exponent_ci: {params: [-0.125, -0.125], dataset_size: [-0.125, -0.125]}",
+                             "exponent_ci: {params: [10, 10], dataset_size: [10, 10]}", 1))
+    line = one_error(capsys, "plan", "--params", "1B", "--tokens", "100B", "--law", law, "--extrapolate")
+    assert "laws.lr: " in line and "floating-point range" in line and "inf" not in line
+
+
+def test_a_law_name_of_5000_characters_is_refused_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    law = _law(tmp_path, "name: deepseek", "name: " + "x" * 5000)
+    line = one_error(capsys, "transfer", LLAMA, "--law", law)
+    assert "name: " in line and "100 characters" in line and len(line) < 400
+
+
+def test_a_5000_character_format_value_is_not_echoed_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_error(capsys, "transfer", LLAMA, "--format", "a" * 5000)
+    assert line.startswith("error: --format: ") and len(line) < 300
+
+
+@pytest.mark.parametrize("value", ["'yes'", "1", "'true'"])
+def test_muon_nesterov_takes_true_or_false_only(tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    path = tmp_path / "hybrid.yaml"
+    path.write_text(HYBRID.replace("momentum: 0.95", f"momentum: 0.95\n  nesterov: {value}", 1))
+    line = one_error(capsys, "transfer", str(path))
+    assert "muon.nesterov: expected true or false" in line
+
+
+def _ramp(tmp_path: Path, capsys: pytest.CaptureFixture[str], edit) -> str:  # noqa: ANN001
+    import json
+
+    code, out, _ = run(capsys, "ramp", LLAMA, "--batch-size", "2M", "--ramp", "linear:0.1", "-f", "json")
+    assert code == 0
+    doc = json.loads(out)
+    edit(doc)
+    path = tmp_path / "ramp.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda d: d.__setitem__("schema_version", 99), "schema_version: 99"),
+    (lambda d: d.__setitem__("schema_version", True), "schema_version: true"),
+    (lambda d: d["stages"][2].__setitem__("start", 0), "stages[2].start"),
+    (lambda d: d["stages"][1].__setitem__("start", -5), "stages[1].start"),
+    (lambda d: d["stages"][0].__setitem__("start", 7), "stages[0].start"),
+    (lambda d: d.pop("stages"), "stages: expected a list"),  # was four errors about config fields
+])
+def test_a_staged_target_that_is_no_ramp_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], edit,  # noqa: ANN001
+                                                     needle: str) -> None:
+    line = one_error(capsys, "check", LLAMA, _ramp(tmp_path, capsys, edit))
+    assert needle in line, line
+
+
+def test_a_float_literal_beyond_float_range_is_refused_not_shown_as_inf(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "proxy.yaml"
+    path.write_text(Path(LLAMA).read_text().replace("lr: 1e-2 ", "lr: " + "9" * 400 + ".0 ", 1))
+    line = one_error(capsys, "transfer", str(path))
+    assert "optimizer.lr: " in line and "floating-point range" in line and "inf" not in line
+
+
+@pytest.mark.parametrize("args", [
+    ["ramp", LLAMA, "--batch-size", "2M", "--ramp", "linear:0.1"],
+    ["transfer", str(ROOT / "configs" / "nanogpt-124m-proxy.yaml"), "-f", "hf", "--seq-len", "1024"],
+])
+@pytest.mark.parametrize("where", ["/dev/null", "/proc/self/x", "INPUT"])
+def test_an_unusable_output_is_the_only_line_no_warning_first(
+        capsys: pytest.CaptureFixture[str], args: list[str], where: str) -> None:
+    """The ramp's β warnings and the exporter's notes were printed before the --output error."""
+    target = args[1] if where == "INPUT" else where
+    line = one_error(capsys, *args, "-o", target)
+    assert line.startswith("error: --output: ")
