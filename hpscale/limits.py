@@ -12,7 +12,7 @@ or overflowed into inf. The largest published values the bounds are set against:
 - depth: DeepNet, 1,000 layers (arXiv 2203.00555) → 100,000 (×100);
 - data: Llama 3, 15.6T tokens (arXiv 2407.21783, section 3) → 10¹⁵ (×64);
 - parameters: Switch-C, 1.6T (arXiv 2101.03961) → 10¹⁹, so that the estimate 12·L·W² of any
-  width and depth above (at most 1.3·10¹⁸) is in range; not necessarily whole (an estimate);
+  width and depth above (at most 1.3·10¹⁸) is in range; any number > 0 (an estimate, scaled);
 - compute: Llama 3 405B, 3.8·10²⁵ FLOPs (arXiv 2407.21783) → 10³⁰;
 - context: Gemini 1.5, 10M tokens (arXiv 2403.05530) → 2²⁴ = 16,777,216 per sequence;
 - batch: a few million tokens per step (GPT-3 3.2M, arXiv 2005.14165 Table 2.1) → 10¹²;
@@ -55,7 +55,8 @@ LIMITS: dict[str, Limit] = {
     "batch_size": _BATCH, "batch_sizes": _BATCH, "start_batch": _BATCH,
     "critical_batch": Limit(1, 1e12, whole=False),
     "dataset_size": _DATA, "dataset_sizes": _DATA, "tokens": _DATA,
-    "params": Limit(1, 1e19, whole=False),
+    # > 0 is checked first (a target scaled down from a tiny proxy may hold 0.25 "parameters").
+    "params": Limit(0, 1e19, whole=False),
     "compute": Limit(1, 1e30, whole=False),
     "warmup_steps": _STEPS, "total_steps": Limit(1, 1e12),
     "seq_len": _LAYOUT, "world_size": _LAYOUT, "micro_batch": _LAYOUT,
