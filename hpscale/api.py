@@ -102,7 +102,7 @@ def _size(name: str, value: float | str | None, *, whole: bool = False,
     if isinstance(value, bool):
         raise InputError(f"{name}: {value!r}: expected a number", param=param)
     try:
-        return parse_positive(value, whole=whole)
+        return parse_positive(value, whole=whole, limit=name)
     except ValueError as exc:
         raise InputError(f"{name}: {exc}", param=param) from None
 

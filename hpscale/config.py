@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchem
 
 from .core.muon_shapes import CONVENTIONS as MUON_CONVENTIONS
 from .core.rules import GROUPS, Group
+from .limits import LIMITS, check_limit
 from .numbers import json_pattern, parse_number
 
 # Field validators: each returns the value or raises ``ValueError`` saying what is allowed
@@ -67,6 +68,27 @@ def _steps(value: float) -> int:
         raise ValueError("must be a whole number of steps ≥ 0")
     return int(value)
 
+def _within(name: str, check: Callable[[float], Any]) -> Callable[[float], Any]:
+    """``check`` (the lower bound, with its own message), then the range of ``hpscale.limits``
+    for the size ``name``: a whole number no real run exceeds (``width: 1e300`` is refused)."""
+
+    def within(value: float) -> Any:
+        checked = check(value)
+        check_limit(name, value)
+        return checked
+
+    return within
+
+
+
+
+def _boolean(value: object) -> bool:
+    """true or false only: pydantic's lax mode would read 1, 'yes' or 'on' as true."""
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
 def _beta(value: float) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError("must be in [0, 1)")
@@ -99,15 +121,29 @@ def _field(
     return PlainValidator(validate), schema
 
 
+def _sized(name: str, parse: Callable[[object], float], check: Callable[[float], Any],
+           json_number: dict[str, object], text: str) -> tuple[PlainValidator, WithJsonSchema]:
+    """``_field`` for the size ``name``: ``check`` (its lower bound), then the range of
+    ``hpscale.limits``; the JSON Schema carries the maximum."""
+    return _field(parse, _within(name, check), {**json_number, "maximum": int(LIMITS[name].high)}, text)
+
+
 PositiveFloat = Annotated[float, *_field(_number, _positive, {"type": "number", "exclusiveMinimum": 0})]
 NonNegativeFloat = Annotated[float, *_field(_number, _non_negative, {"type": "number", "minimum": 0})]
 PositiveSize = Annotated[
     float, *_field(_size, _positive, {"type": "number", "exclusiveMinimum": 0}, _SIZE_TEXT)]
-Count = Annotated[float, *_field(_size, _at_least_one, {"type": "number", "minimum": 1}, _SIZE_TEXT)]
-PositiveInt = Annotated[
-    int, *_field(_dimension, _whole, {"type": "integer", "exclusiveMinimum": 0}, _DIMENSION_TEXT)]
-Steps = Annotated[int, *_field(_size, _steps, {"type": "integer", "minimum": 0}, _SIZE_TEXT)]
+# Sizes bounded by ``hpscale.limits``: whole samples or tokens (at least 1), model dimensions,
+# parameter counts and steps.
+_COUNT, _DIMENSION = (_size, _at_least_one, {"type": "number", "minimum": 1}, _SIZE_TEXT), \
+    (_dimension, _whole, {"type": "integer", "exclusiveMinimum": 0}, _DIMENSION_TEXT)
+BatchSize = Annotated[float, *_sized("batch_size", *_COUNT)]
+DatasetSize = Annotated[float, *_sized("dataset_size", *_COUNT)]
+Width = Annotated[int, *_sized("width", *_DIMENSION)]
+Depth = Annotated[int, *_sized("depth", *_DIMENSION)]
+Params = Annotated[float, *_sized("params", _size, _positive, {"type": "number", "exclusiveMinimum": 0}, _SIZE_TEXT)]
+Steps = Annotated[int, *_sized("warmup_steps", _size, _steps, {"type": "integer", "minimum": 0}, _SIZE_TEXT)]
 Beta = Annotated[float, *_field(_number, _beta, {"type": "number", "minimum": 0, "exclusiveMaximum": 1})]
+Boolean = Annotated[bool, PlainValidator(_boolean), WithJsonSchema({"type": "boolean"})]
 EmaDecay = Annotated[
     float, *_field(_number, _ema_decay, {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1})]
 
@@ -119,17 +155,17 @@ class _Strict(BaseModel):
 class ModelSection(_Strict):
     """Model shape. ``width`` is the µP width dimension (d_model for transformers)."""
 
-    width: PositiveInt = Field(description="Model width (d_model); a positive integer.")
-    base_width: PositiveInt | None = Field(
+    width: Width = Field(description="Model width (d_model); a positive integer.")
+    base_width: Width | None = Field(
         None,
         description="µP base width W₀: the width at which every µP multiplier is 1 (the mup "
         "library's base shapes). Sets the absolute readout multiplier W₀/W; defaults to the "
         "proxy width. All transfer ratios use W_target/W_proxy.",
     )
-    depth: PositiveInt | None = Field(
+    depth: Depth | None = Field(
         None, description="Number of residual blocks L; needed for --depth transfer."
     )
-    params: PositiveSize | None = Field(
+    params: Params | None = Field(
         None,
         description="Parameter count, used for tokens per parameter (--tau-rule power-lines). "
         "If absent it is estimated as 12·L·W² (non-embedding transformer parameters).",
@@ -147,8 +183,8 @@ class ModelSection(_Strict):
 class DataSection(_Strict):
     """Data per epoch and per step, in one unit (samples or tokens)."""
 
-    dataset_size: Count = Field(description="Dataset size N per epoch (samples or tokens), at least one batch.")
-    batch_size: Count = Field(description="Batch size B per optimizer step, same unit as N; at least 1.")
+    dataset_size: DatasetSize = Field(description="Dataset size N per epoch (samples or tokens), at least one batch.")
+    batch_size: BatchSize = Field(description="Batch size B per optimizer step, same unit as N; at least 1.")
     unit: Literal["tokens", "samples"] = Field(
         "tokens", description="Unit of dataset_size and batch_size."
     )
@@ -191,7 +227,7 @@ class MuonSection(_Strict):
     weight_decay: NonNegativeFloat = Field(
         description="Muon's weight_decay λ; decoupled, with the unadjusted lr: p ← p·(1 − η·λ).")
     momentum: Beta = Field(0.95, description="Muon's momentum μ in [0, 1).")
-    nesterov: bool = Field(True, description="Nesterov momentum (torch.optim.Muon's default).")
+    nesterov: Boolean = Field(True, description="Nesterov momentum (torch.optim.Muon's default).")
     eps: PositiveFloat = Field(1e-7, description="Newton–Schulz ε (torch.optim.Muon's eps), kept as is.")
     convention: Literal[MUON_CONVENTIONS] = Field(  # type: ignore[valid-type]
         "original",

@@ -207,6 +207,25 @@ def _finite(value: Any) -> float:
     return parse_number(value)
 
 
+def _coefficient(value: Any) -> float:
+    """A law's coefficient c in hp* = c · Π axisᵉ: finite and > 0 (hp* and 1 − β are positive;
+    ``plan`` works in log space), ``ValueError`` else."""
+    number = _finite(value)
+    if not number > 0:
+        raise ValueError(f"expected a finite number > 0 (hp* = coefficient · Π axis^exponent), found {_shown(value)}")
+    return number
+
+
+def _name(value: Any) -> str:
+    """A law's name: text of 1 to ``MAX_NAME`` characters (it is printed in every table and warning)."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME:
+        raise ValueError(f"expected a name of 1 to {MAX_NAME} characters, found {_shown(value)}")
+    return value
+
+
+MAX_NAME = 100
+
+
 def _interval(value: Any) -> tuple[float, float]:
     """``[low, high]``: two finite numbers with low ≤ high (a confidence interval or a range)."""
     if not isinstance(value, list | tuple) or len(value) != 2:
@@ -223,7 +242,7 @@ def _optional_interval(value: Any) -> list[float | None] | None:
         return None
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise ValueError(f"expected null or [low, high], found {_shown(value)}")
-    low, high = (None if v is None else _finite(v) for v in value)
+    low, high = (None if v is None else _coefficient(v) for v in value)
     if low is not None and high is not None and low > high:
         raise ValueError(f"expected [low, high] with low <= high, found [{low:g}, {high:g}] (reversed)")
     return [low, high]
@@ -274,7 +293,7 @@ def _validate_law(data: Mapping[str, Any], source: str) -> Any:
     class LawModel(_Model):
         of: Literal["value", "1 - value"]
         formula: str = ""
-        coefficient: Finite | None = None
+        coefficient: Annotated[float, BeforeValidator(_coefficient)] | None = None
         coefficient_ci: Annotated[list[float | None] | None, BeforeValidator(_optional_interval)] = None
         exponents: dict[str, Finite]
         exponent_ci: dict[str, Interval]
@@ -295,7 +314,7 @@ def _validate_law(data: Mapping[str, Any], source: str) -> Any:
         schema_version: int
         kind: str
         hpscale_version: str
-        name: str
+        name: Annotated[str, BeforeValidator(_name)]
         group: Literal["embedding", "hidden", "readout", "vector"]
         confidence: Annotated[float, BeforeValidator(_level)] | None = None
         laws: dict[str, LawModel]

@@ -152,7 +152,12 @@ def _scalar(loader: Any, event: Any, source: str, path: str) -> Any:
         )
     if tag == _FLOAT:
         if _PLAIN_FLOAT.fullmatch(text):
-            return float(text.replace("_", ""))
+            number = float(text.replace("_", ""))
+            if number in (float("inf"), float("-inf")):  # a finite literal of 309+ digits: not "inf"
+                shown = text if len(text) <= 40 else f"{text[:37]}…"
+                raise InputError(f"{where}: {shown!r} ({len(text):,} characters) is beyond floating-point "
+                                 "range; numbers are finite, at most about 1.8e308")
+            return number
         if _SPECIAL_FLOAT.fullmatch(text):  # .inf, .nan: read as what they are; validators refuse them
             return float(text.replace(".", "").lower())
         raise InputError(

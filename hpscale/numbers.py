@@ -112,15 +112,22 @@ def _parse_text(text: str, *, si: bool, dimension: bool) -> float:
     return float(digits) * scale
 
 
-def parse_positive(value: object, *, whole: bool = False) -> float:
+def parse_positive(value: object, *, whole: bool = False, limit: str | None = None) -> float:
     """A size from the command line: > 0, with decimal or binary suffixes; a whole number when
-    ``whole`` (a model dimension: binary suffixes only). Raises ``ValueError`` saying what is
-    allowed."""
+    ``whole`` (a model dimension: binary suffixes only); within ``hpscale.limits.LIMITS[limit]``
+    when ``limit`` names a size there. Raises ``ValueError`` saying what is allowed."""
+    from .limits import check_limit
+
     number = parse_number(value, si=True, dimension=whole)
     if number <= 0:
         raise ValueError(f"must be > 0, found {value!r}")
     if whole and number != int(number):
         raise ValueError(f"must be a whole number, found {value!r}")
+    if limit is not None:
+        try:
+            check_limit(limit, number)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, found {value!r}") from None
     return number
 
 

@@ -65,6 +65,9 @@ def _same_file(a: Path, b: Path) -> bool:
 def _destination(path: Path, inputs: Iterable[Path]) -> tuple[Path, int | None]:
     """The real file to replace (through symbolic links) and its current mode, after the checks."""
     real = Path(os.path.realpath(path))
+    if real.parts[1:2] in (("proc",), ("sys",)):  # /dev/stdout → /proc/<pid>/fd/1: the kernel's files
+        raise InputFileError(f"--output: {path}: lies in /{real.parts[1]} (the kernel's files, not a place "
+                             "for results); leave out --output and redirect stdout instead")
     for source in inputs:
         if os.fspath(source) == "-":
             continue

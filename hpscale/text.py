@@ -19,6 +19,13 @@ def printable(text: str) -> str:
     return "".join(_escape(char) for char in text)
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """A value from the input as it goes into a message: repr, control characters escaped, cut
+    to ``limit`` characters (a 5,000-character value is not echoed whole)."""
+    text = printable(repr(value))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 _BIDI = frozenset(chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F))
 
 

@@ -212,11 +212,10 @@ def check_backed(label: str, shape: Sequence[int], what: str, itemsize: int, ava
 
 
 def shown(name: object, limit: int = 80) -> str:
-    """A name from a file as it goes into a message: repr, control characters escaped, cut."""
-    from hpscale.text import printable
+    """A name from a file as it goes into a message (``hpscale.text.shown``)."""
+    from hpscale.text import shown as _shown
 
-    text = printable(repr(name))
-    return text if len(text) <= limit else text[:limit] + "…"
+    return _shown(name, limit)
 
 
 def check_name(name: str, where: str) -> None:

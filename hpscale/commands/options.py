@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import MENTION, InputError
+from ..limits import limit_name
 from ..numbers import parse_positive
 
 FORMATS = ("table", "json", "yaml")
@@ -67,10 +68,16 @@ OutputOpt = Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
 
 
 def output_option(value: str | None) -> Path | None:
-    """``--output``, checked before any work (``hpscale.output.output_path``)."""
-    from ..output import output_path
+    """``--output``, checked before any work (``hpscale.output.output_path``, then what
+    ``check_destination`` can tell without the inputs: a device, a folder, a missing folder), so
+    that no warning about a result is printed before the error. Each command checks that it is
+    not one of its inputs once it knows them, before it warns."""
+    from ..output import check_destination, output_path
 
-    return output_path(value)
+    path = output_path(value)
+    if path is not None:
+        check_destination(path)
+    return path
 JobsOpt = Annotated[str, typer.Option("--jobs", "-j", metavar="N",
                                       help="Worker processes: 0 (automatic: one per CPU from 200 items on) "
                                       "up to the number of CPUs.")]
@@ -95,7 +102,9 @@ def jobs_option(value: str) -> int:
 
 def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise InputError(f"{option}: {value!r}: allowed: {', '.join(allowed)}")
+        from ..text import shown
+
+        raise InputError(f"{option}: {shown(value, 60)}: allowed: {', '.join(allowed)}")
     return value
 
 
@@ -104,7 +113,7 @@ def size_option(option: str, value: str | None, *, whole: bool = False) -> float
     if value is None:
         return None
     try:
-        return parse_positive(value, whole=whole)
+        return parse_positive(value, whole=whole, limit=limit_name(option))
     except ValueError as exc:
         raise InputError(f"{option}: {exc}") from None
 

@@ -166,6 +166,8 @@ def plan_command(
         raise InputError("--params: the model size is needed: --params N, or --width W and --depth L, or --model FILE")
     if tokens is None:
         raise InputError("--tokens: the token budget is needed (e.g. --tokens 100B)")
+    if batch_size is not None and proxy is None:  # it would change nothing: refused, not ignored
+        raise InputError("--batch-size: only used with --proxy (the batch the proxy is transferred to)")
     request = Request(tokens=O.size_option("--tokens", tokens), seq_len=O.size_option("--seq-len", seq_len),  # type: ignore[arg-type]
                       compute=O.size_option("--compute", compute), **sizes)
     values = quantities(request)
@@ -209,7 +211,8 @@ def _transfer(proxy: str, request: Any, batch_size: str | None) -> dict[str, Any
         raise InputError("--proxy: needs the planned model's --width (and --depth) to transfer to")
     run = load_config(proxy)
     result = transfer(run, width=request.width, depth=request.depth if run.model.depth else None,
-                      dataset_size=request.tokens if run.data.unit == "tokens" else request.tokens / request.seq_len,
+                      dataset_size=request.tokens if run.data.unit == "tokens"
+                      else max(1, round(request.tokens / request.seq_len)),  # whole samples
                       batch_size=O.size_option("--batch-size", batch_size))
     batch = result.target.batch_size
     tokens = batch if result.unit == "tokens" else batch * request.seq_len

@@ -129,6 +129,10 @@ def ramp_command(
         raise InputError(f"{'--world-size' if world_size != '1' else '--micro-batch'}: only used with "
                          "--seq-len (the Megatron-LM schedule)")
     config = load_config(proxy)
+    if output_file is not None:  # before any warning: an input as --output is refused alone
+        from ..output import check_destination
+
+        check_destination(output_file, [proxy])
     assert choices is not None
     target = target_scale(config, width=width,
                           batch_size=sizes["--batch-size"],

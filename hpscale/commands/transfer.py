@@ -59,6 +59,10 @@ def transfer_command(
     law_file = O.law_option(law)
     result = O.shown(transfer(load_config(proxy), **sizes, law=law_file, **asdict(choices)))  # type: ignore[arg-type]
     inputs = [proxy] + ([Path(law_file.path)] if law_file else [])
+    if output_file is not None:  # before any warning: an input as --output is refused alone
+        from ..output import check_destination
+
+        check_destination(output_file, [*inputs, *([model_names] if model_names else [])])
     if model_names is not None:
         from ..contract import dumps_json
         from ..output import emit, warn

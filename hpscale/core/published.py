@@ -98,6 +98,11 @@ def outside_range(law: Law, values: Mapping[str, float]) -> tuple[Outside, ...]:
     return tuple(out)
 
 
+#: |log hp*| beyond this (e^690 ≈ 10^300) is refused: exp overflows near 709.8, and a value near
+#: 0 would divide by zero where laws are compared.
+_LOG_RANGE = 690.0
+
+
 def evaluate(law: Law, values: Mapping[str, float]) -> LawPlan:
     """hp* = coefficient · Π axis^exponent for lr and batch size, each axis fed the quantity the
     law's ``provenance.quantities`` names. DeepSeek's C^a is stored as M^a·D^a: with a compute
@@ -120,6 +125,9 @@ def evaluate(law: Law, values: Mapping[str, float]) -> LawPlan:
                 raise InputError(f"{law.path}: provenance.quantities.{axis}: {quantity!r}: must be one of "
                                  f"{', '.join(QUANTITIES)} (the quantity this axis stands for)")
             log_value += exponent * math.log(inputs[quantity])
+        if not abs(log_value) < _LOG_RANGE:  # e^±690 ≈ 10^±300: no lr or batch is that far out
+            raise InputError(f"{law.path}: laws.{hp}: the law gives {hp} = e^{log_value:.4g} at this request, "
+                             "beyond floating-point range: its coefficient and exponents describe no real optimum")
         results[hp] = math.exp(log_value)
     return LawPlan(law.name, results["lr"], results["batch_size"], outside_range(law, values), law)
 

@@ -94,7 +94,7 @@ def explicit_stages(text: str, target_batch: float, total: float) -> tuple[Stage
             raise InputError.of("ramp", f": stage {index + 1} {item!r}: expected START=BATCH")
         try:
             start = 0.0 if start_text.strip() == "0" else parse_positive(start_text.strip())
-            batch = parse_positive(batch_text.strip())
+            batch = parse_positive(batch_text.strip(), limit="batch_size")
         except ValueError as exc:
             raise InputError.of("ramp", f": stage {index + 1} {item!r}: {exc}") from None
         stages.append(Stage(start, batch))

@@ -330,11 +330,14 @@ def matrix_stats(w: Any, *, stored: str | None = None, **kwargs: Any) -> MatrixS
     (float64) or 1e-19 (float32); in either case the matrix is divided by s = max|wᵢⱼ| and the
     results scaled back (σ(W) = s·σ(W/s)), so no finite matrix gives an inf, a NaN or a zero by
     rounding. Non-finite entries give all-None statistics with ``finite=False``; the stable
-    rank is None for an all-zero matrix. ``kwargs`` go to :func:`top_singular_value`.
+    rank is None for an all-zero matrix, and for an empty one (a side of length 0, whose norms
+    are 0: it maps nothing). ``kwargs`` go to :func:`top_singular_value`.
     """
     shape2 = as_matrix(tuple(int(d) for d in w.shape))
     if shape2 is None:
         raise ValueError(f"matrix_stats needs a matrix-like array, got shape {tuple(w.shape)}")
+    if 0 in shape2:
+        return MatrixStats(0.0, 0.0, None, True, True)
     a = w.reshape(shape2)
     kind = "torch" if is_torch(a) else _kind(a, stored)
     method = kwargs.get("method", "auto")

@@ -18,7 +18,10 @@ the betas of every stage).
 Decisions: the document's ``reference_batch_size`` must be the proxy's batch (else a ramp made
 from another proxy would be judged against this one); it is one more comparison. The stage
 starts and ends are the user's plan and are not judged, beyond the structure the ramp itself
-requires (a non-empty list of at most ``ramp.MAX_STAGES`` mappings).
+requires: ``schema_version`` 1 (an integer, never a bool), a non-empty list of at most
+``ramp.MAX_STAGES`` mappings whose starts are finite, the first 0 and then strictly increasing.
+Keys a stage does not need are ignored (contracts grow additively), so a misspelled key is not
+reported; every value a stage states under the ramp's own keys is checked.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 from ..errors import InputError
 from .check import CheckReport, Comparison
-from .ramp import MAX_STAGES
+from .ramp import MAX_STAGES, RAMP_SCHEMA_VERSION
 from .rules import GROUPS
 
 #: The keys that mark a mapping as a ramp document (``is_staged``).
@@ -39,8 +42,9 @@ _GROUP_KEYS = ("lr", "weight_decay", "eps")
 
 
 def is_staged(data: Any) -> bool:
-    """Is the parsed document a ramp's (a mapping with ``stages`` and ``reference_batch_size``)?"""
-    return isinstance(data, Mapping) and all(key in data for key in MARKERS)
+    """Is the parsed document a ramp's (a mapping with ``stages`` or ``reference_batch_size``,
+    keys no run config has: a ramp missing one is reported as a ramp, not as a config)?"""
+    return isinstance(data, Mapping) and any(key in data for key in MARKERS)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -76,9 +80,15 @@ def stage_configs(doc: Mapping[str, Any], proxy: Any) -> list[tuple[dict[str, An
         doc: the parsed ramp document.
         proxy: the proxy's validated ``RunConfig``.
     """
+    version = doc.get("schema_version")
+    if type(version) is not int or version != RAMP_SCHEMA_VERSION:  # a bool is never a number
+        found = str(version).lower() if isinstance(version, bool) else repr(version)  # YAML's spelling
+        raise InputError(f"schema_version: {found[:40]}: this hpscale reads ramp documents of version "
+                         f"{RAMP_SCHEMA_VERSION}; write it again with hpscale ramp")
     stages = doc.get("stages")
     if not isinstance(stages, Sequence) or isinstance(stages, str | bytes) or not 1 <= len(stages) <= MAX_STAGES:
         raise InputError(f"stages: expected a list of 1 to {MAX_STAGES} stages as hpscale ramp writes it")
+    _check_starts(stages)
     target = _mapping(doc.get("target"), "target")
     model: dict[str, Any] = {"width": target.get("width")}
     for key in ("depth", "params"):
@@ -128,6 +138,20 @@ def stage_configs(doc: Mapping[str, Any], proxy: Any) -> list[tuple[dict[str, An
             config["muon"] = proxy.muon.model_dump()
         out.append((config, frozenset(stated)))
     return out
+
+
+def _check_starts(stages: Sequence[Any]) -> None:
+    """The ramp's structure: the first stage starts at 0, the starts increase strictly."""
+    before = None
+    for index, stage in enumerate(stages):
+        start = _number(_mapping(stage, f"stages[{index}]").get("start"), f"stages[{index}].start")
+        assert start is not None
+        if index == 0 and start != 0:
+            raise InputError(f"stages[0].start: {start:g}: the first stage starts at 0")
+        if before is not None and not start > before:
+            raise InputError(f"stages[{index}].start: {start:g} after {before:g}: the stage starts "
+                             "must increase strictly")
+        before = start
 
 
 def reference_comparison(doc: Mapping[str, Any], proxy_batch: float, rtol: float) -> Comparison:

@@ -37,7 +37,7 @@ def trainer_sizes(seq_len: str | None, world_size: str, micro_batch: str | None,
         if value is None:
             return None
         try:
-            number = parse_positive(value, whole=True)
+            number = parse_positive(value, whole=True, limit=option[2:].replace("-", "_"))
         except ValueError as exc:
             raise InputError(f"{option}: {exc}") from None
         if number >= 2**40:
