@@ -194,6 +194,26 @@ def test_check_verifies_a_muon_target(tmp_path):
     assert "param_groups.hidden.lr" in checked.stdout
 
 
+@pytest.mark.parametrize(("key", "value"), [("momentum", 0.5), ("nesterov", False), ("lr", 0.01),
+                                            ("weight_decay", 0.5), ("eps", 1e-3)])
+def test_check_compares_every_value_the_muon_section_states(tmp_path, key, value):
+    # A launch script may read muon.* rather than param_groups.hidden: a stated value that differs
+    # from the plan is a finding, not "all values match".
+    proxy = write(tmp_path, PROXY)
+    made = runner.invoke(app, ["transfer", proxy, "--width", "3072", "--format", "yaml"])
+    assert made.exit_code == 0, made.stderr
+    edited = yaml.safe_load(made.stdout)
+    assert key in edited["muon"]
+    edited["muon"][key] = value
+    path = tmp_path / "target.yaml"
+    path.write_text(yaml.safe_dump(edited))
+    checked = runner.invoke(app, ["check", proxy, str(path)])
+    assert checked.exit_code == 1, checked.stdout + checked.stderr
+    assert f"muon.{key}" in checked.stdout
+    ignored = runner.invoke(app, ["check", proxy, str(path), "--ignore", f"muon.{key}"])
+    assert ignored.exit_code == 0, ignored.stdout + ignored.stderr
+
+
 def test_check_predicts_in_the_target_trainers_convention(tmp_path):
     # A target written for a match_rms_adamw trainer: the proxy's original lr converted per shape.
     proxy = write(tmp_path, PROXY)

@@ -99,6 +99,7 @@ CHECKED_FIELDS: tuple[str, ...] = (
     *(f"param_groups.{g}.{key}" for g in R.GROUPS for key in ("lr", "weight_decay", "init_std", "multiplier", "eps")),
     "optimizer.lr", "optimizer.weight_decay", "optimizer.eps", "optimizer.betas[0]", "optimizer.betas[1]",
     "optimizer.warmup_steps", "init_std", "ema_decay", "model.base_width", "model.residual_multiplier",
+    *(f"muon.{key}" for key in ("lr", "weight_decay", "momentum", "nesterov", "eps")),
 )
 
 
@@ -442,6 +443,38 @@ def _compare_globals(
     return out
 
 
+def _compare_added_optimizers(
+    result: TransferResult, target: RunConfig, states: Callable[[str, str], bool], rtol: float,
+) -> list[Comparison]:
+    """Each value an added optimizer's section (``muon:``) states, against the plan's options
+    for the group it trains (``TransferResult.optimizer_options``).
+
+    Why: a launch script may read ``muon.lr`` or ``muon.momentum`` rather than
+    ``param_groups.hidden``, so a stated value nothing else checks must not pass the review
+    (the issue-17 reasoning for ``optimizer.lr``). Momentum is compared on 1 − μ, like β;
+    ``nesterov`` is a switch: equal, or a mismatch.
+    """
+    out: list[Comparison] = []
+    for group, options in result.optimizer_options.items():
+        section = result.optimizers[group]
+        stated = getattr(target, section, None)
+        if stated is None:
+            continue
+        for key in ("lr", "weight_decay", "momentum", "nesterov", "eps"):
+            if key not in options or not states(section, key):
+                continue
+            field, expected, found = f"{section}.{key}", options[key], getattr(stated, key)
+            if isinstance(expected, bool) or isinstance(found, bool):
+                ok = bool(expected) == bool(found)
+                out.append(Comparison(field, field, float(expected), float(found), 0.0 if ok else None, (),
+                                      "ok" if ok else "mismatch", "" if ok else "a switch: on (1) or off (0)"))
+                continue
+            quantity = getattr(result.groups[group], key, None) if key in ("lr", "weight_decay", "eps") else None
+            out.append(_judge(field, field, float(expected), float(found), quantity, rtol,
+                              decay=key == "momentum"))
+    return out
+
+
 def _compare_run(
     result: TransferResult,
     proxy: RunConfig,
@@ -451,7 +484,7 @@ def _compare_run(
 ) -> list[Comparison]:
     """The run-wide values: Adam β (stated), the model EMA ρ, the residual multiplier (stated, or
     implied by a depth change) and the warmup; a value the proxy cannot predict is ``unpredicted``."""
-    out: list[Comparison] = []
+    out: list[Comparison] = _compare_added_optimizers(result, target, states, rtol)
     if states("optimizer", "betas"):
         for index, (quantity, beta) in enumerate(zip(result.betas, target.optimizer.betas, strict=True)):
             field = f"optimizer.betas[{index}]"
