@@ -200,10 +200,10 @@ class RampResult:
         above = [s for s in self.stages if self.above_critical(s)]
         used, source = self.critical_used()
         named = ", ".join(str(self.stages.index(s) + 1) for s in above)
+        why = ("the square-root batch rules hold below the critical batch (Malladi et al. 2022), so their "
+               "values there are not trustworthy")
         if above and source == "given" and used is not None:
-            seen[f"{mention('critical_batch')}: {format_si(used)}: stage(s) {named}"
-                 " run above it; the square-root batch rules hold below the critical batch "
-                 "(Malladi et al. 2022), so their values there are not trustworthy"] = None
+            seen[f"{mention('critical_batch')}: {format_si(used)}: stage(s) {named} run above it; {why}"] = None
         elif above and source == "estimate":
             assert self.estimate is not None and used is not None
             far = "" if self.estimate.beyond is None else (
@@ -211,9 +211,7 @@ class RampResult:
                 f"{format_si(ZHANG_FITTED_TOKENS[1])} tokens it was fitted on")
             seen[f"critical batch ≈ {format_si(round(used))} {self.unit} (Zhang et al. 2024's estimate at "
                  f"{format_si(self.estimate.data_tokens)} training tokens{far}): stage(s) {named} run above it; "
-                 "the square-root batch rules hold below the critical batch (Malladi et al. 2022), so their "
-                 "values there are not trustworthy; give a measured one with "
-                 f"{mention('critical_batch')}"] = None
+                 f"{why}; give a measured one with {mention('critical_batch')}"] = None
         return list(seen)
 
     def to_json_dict(self) -> dict[str, Any]:
