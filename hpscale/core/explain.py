@@ -40,7 +40,7 @@ class RuleEntry:
         import inspect
 
         info = RULES[key]
-        return cls(info.key, info.title, f"{info.func.__module__}.{info.func.__name__}",
+        return cls(info.key, info.title, info.path,
                    inspect.getdoc(info.func) or "", info.invariant, info.convention, info.validity,
                    info.reference, tuple(dict.fromkeys(_ARXIV.findall(info.reference))))
 
