@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hpscale
-from hpscale.core.fit import _LawData, censored_selection
+from hpscale.core.law_regression import LawData, censored_selection
 from hpscale.errors import InputError
 from sweeps import grid, mup_world
 
@@ -50,7 +50,7 @@ def test_a_violated_bound_acts_as_a_point_at_the_bound() -> None:
     logs = np.array([[0.0], [1.0], [2.0], [3.0]])
     boot = np.zeros((4, 10))
     for bound, rows in ((-2.5, 4), (-3.5, 3)):
-        data = _LawData(np.array([0.0, -1.0, -2.0, bound]), boot, logs, np.arange(4), np.zeros(4, bool),
+        data = LawData(np.array([0.0, -1.0, -2.0, bound]), boot, logs, np.arange(4), np.zeros(4, bool),
                         np.full(4, 0.35))
         chosen = censored_selection(data, np.array([0, 0, 0, 1]))
         assert len(chosen.z) == rows
@@ -166,17 +166,17 @@ def test_a_satisfied_bound_on_the_only_cell_of_an_axis_value_leaves_the_law_unfi
     # holds; without it the remaining cells do not vary in w. That used to reach a singular
     # least-squares solve (numpy LinAlgError, exit 3); now the selection is returned rank-deficient
     # and the caller reports the law as not fitted.
-    from hpscale.core.fit import _spans_axes
+    from hpscale.core.law_regression import spans_axes
 
     logs = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 2.0], [1.0, 0.0]])
-    data = _LawData(np.array([0.0, -1.0, -2.0, -5.0]), np.zeros((4, 10)), logs, np.arange(4),
+    data = LawData(np.array([0.0, -1.0, -2.0, -5.0]), np.zeros((4, 10)), logs, np.arange(4),
                     np.zeros(4, bool), np.full(4, 0.35))
     chosen = censored_selection(data, np.array([0, 0, 0, 1]))
-    assert not _spans_axes(chosen.logs)
+    assert not spans_axes(chosen.logs)
 
 
 def test_censored_selection_never_reaches_a_singular_solve_on_random_2d_sweeps() -> None:
-    from hpscale.core.fit import _spans_axes
+    from hpscale.core.law_regression import spans_axes
 
     rng = np.random.default_rng(1)
     tried = 0
@@ -184,10 +184,10 @@ def test_censored_selection_never_reaches_a_singular_solve_on_random_2d_sweeps()
         logs = np.log(np.column_stack([rng.choice([128, 256, 512, 1024], 6),
                                        rng.choice([32, 64, 128, 256], 6)]).astype(float))
         side = rng.choice([0, 1, -1], size=6, p=[0.5, 0.25, 0.25])
-        if not _spans_axes(logs) or (side == 0).sum() < 3:
+        if not spans_axes(logs) or (side == 0).sum() < 3:
             continue
         z = rng.normal(-6, 1, 6)
-        data = _LawData(z, z[:, None] + rng.normal(0, 0.1, (6, 25)), logs, np.arange(6), np.zeros(6, bool),
+        data = LawData(z, z[:, None] + rng.normal(0, 0.1, (6, 25)), logs, np.arange(6), np.zeros(6, bool),
                         np.full(6, 0.35))
         censored_selection(data, side)  # raised LinAlgError on 345 of 20,000 such draws before the fix
         tried += 1

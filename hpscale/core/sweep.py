@@ -140,7 +140,7 @@ class FitOptions:
     - ``resamples``: bootstrap resamples B; ``confidence``: interval level; ``seed``: RNG seed;
     - ``edge``: what the laws do with a cell whose optimum is not bracketed (``EDGE_MODES``):
       ``censor`` (default) uses it as a bound on that hyperparameter's optimum
-      (``hpscale.core.fit.censored_selection``), ``drop`` leaves it out, ``keep`` uses its
+      (``hpscale.core.law_regression.censored_selection``), ``drop`` leaves it out, ``keep`` uses its
       estimate as a point; ``keep_edge`` (the older switch) means ``keep``;
     - ``group``: the parameter group whose absolute LR and weight decay the table holds (what
       the µP verdicts predict depends on it; see ``hpscale.core.fit.rule_lines``);
