@@ -715,3 +715,87 @@ def fit(
     provenance = Provenance(sweep_input.inputs, FrozenMap(sweep_input.columns),
                             sweep_input.columns.get("metric", metric), maximize)
     return fit_sweep(sweep_input.sweep, options, provenance, [parse_law(text) for text in laws], points)
+
+
+# ---------------------------------------------------------------------------------------------
+# ramp, timescale, plan_from_laws: the API behind `hpscale ramp`, `timescale` and `plan`
+# ---------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from .core.ramp import RampResult
+
+
+def ramp(
+    config: RunConfig | str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    batch_size: float | str,
+    ramp: str,
+    start_batch: float | str | None = None,
+    width: float | str | None = None,
+    dataset_size: float | str | None = None,
+    depth: float | str | None = None,
+    critical_batch: float | str | None = None,
+    seq_len: float | str | None = None,
+    world_size: float | str | None = None,
+    micro_batch: float | str | None = None,
+    **rule_choices: Any,
+) -> RampResult:
+    """A batch ramp from a proxy: per stage its batch and every hyperparameter ``transfer``
+    gives at κ = B_stage / B_proxy, as ``hpscale ramp`` (docs/ramp.md).
+
+    Args:
+        config: the proxy run.
+        batch_size: the target batch the ramp reaches (the last stage's), in the config's unit.
+        ramp: ``"linear:F"`` or ``"linear:F:K"`` (K stages, default 4, over the first fraction
+            F ∈ (0, 1] of the data) or ``"stages:0=B0,S1=B1,…"`` (stage starts in the config's
+            unit of data seen, strictly increasing batches ending at ``batch_size``).
+        start_batch: ``linear``: the first stage's batch; default the proxy's.
+        width, dataset_size, depth: the target's, as for ``transfer``.
+        critical_batch: a critical batch you measured (config's unit): stages above it are
+            flagged; without it, Zhang et al.'s estimate flags them.
+        seq_len: tokens per sequence: adds Megatron-LM's ``--step-batch-size-schedule`` string
+            (``result.megatron``).
+        world_size, micro_batch: with ``seq_len``: data-parallel ranks and sequences per rank per
+            forward pass; every stage's batch must divide over them (default: one rank, any
+            micro-batch). Given without ``seq_len`` they are refused, not ignored.
+        **rule_choices: the fields of ``RuleChoices``, as for ``transfer``.
+
+    Returns:
+        A ``RampResult``: ``.stages``, ``.results`` (one ``TransferResult`` per stage),
+        ``.megatron``, ``.warnings()``, ``.to_json_dict()`` (the ``ramp --format json`` contract).
+
+    >>> result = ramp("configs/nanogpt-124m-proxy.yaml", batch_size=3932160, ramp="linear:0.1",
+    ...               dataset_size="100B", seq_len=1024)
+    >>> [stage.batch for stage in result.stages]
+    [491520.0, 1638400.0, 2785280.0, 3932160.0]
+    >>> result.megatron
+    '0:480 2500000000:1600 5000000000:2720 7500000000:3840'
+    """
+    from .core.compose import read_proxy
+    from .core.ramp import parse_ramp, run_ramp, training_data
+
+    choices = RuleChoices(**rule_choices)
+    if not isinstance(ramp, str):
+        raise InputError.of("ramp", f": {ramp!r}: expected a text such as 'linear:0.1' or 'stages:0=1M,5B=2M'")
+    if batch_size is None:
+        raise InputError.of("batch_size", ": missing; the target batch the ramp reaches is needed")
+    target_batch = _size("batch_size", batch_size, param="batch_size")
+    first = _size("start_batch", start_batch, param="start_batch")
+    critical = _size("critical_batch", critical_batch, param="critical_batch")
+    seq = _size("seq_len", seq_len, whole=True, param="seq_len")
+    ranks = _size("world_size", world_size, whole=True, param="world_size")
+    micro = _size("micro_batch", micro_batch, whole=True, param="micro_batch")
+    if seq is None and (ranks is not None or micro is not None):
+        raise InputError.of("world_size" if ranks is not None else "micro_batch",
+                            f": only used with {mention('seq_len')} (the Megatron-LM schedule)")
+    proxy = _config(config)
+    target = target_scale(proxy, width=width, batch_size=target_batch, dataset_size=dataset_size, depth=depth)
+    run = read_proxy(proxy)
+    stages = parse_ramp(ramp, first or run.scale.batch_size, target.batch_size, training_data(run, target))
+    if seq is not None and (ranks is not None or micro is not None):
+        # Without them a stage need only be whole sequences, which megatron_schedule checks (seq_len).
+        from .export.ramp import check_stages
+
+        check_stages(stages, run.unit, run.scale.batch_size, int(seq), int(ranks or 1),
+                     None if micro is None else int(micro))
+    return run_ramp(run, target, stages, choices, critical, None if seq is None else int(seq))
