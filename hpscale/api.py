@@ -799,3 +799,132 @@ def ramp(
         check_stages(stages, run.unit, run.scale.batch_size, int(seq), int(ranks or 1),
                      None if micro is None else int(micro))
     return run_ramp(run, target, stages, choices, critical, None if seq is None else int(seq))
+
+
+if TYPE_CHECKING:
+    from .core.timescale import TimescaleReport
+
+
+def _number(name: str, value: float | str | None, *, positive: bool = True) -> float | None:
+    """A plain number (``6e-4``; no size suffixes) > 0, or ≥ 0 when not ``positive``."""
+    from .numbers import parse_number
+
+    if value is None:
+        return None
+    try:
+        number = parse_number(value)
+    except ValueError as exc:
+        raise InputError.of(name, f": {exc}") from None
+    if positive and number <= 0:
+        raise InputError.of(name, f": must be > 0, found {value!r}")
+    if number < 0:
+        raise InputError.of(name, f": must be ≥ 0, found {value!r}")
+    return number
+
+
+def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+    """``value`` if it is one of ``allowed``, else the error naming ``name`` and what is allowed."""
+    if not isinstance(value, str) or value not in allowed:
+        from .text import shown
+
+        raise InputError.of(name, f": {shown(value, 60)}: allowed: {', '.join(allowed)}")
+    return value
+
+
+def timescale(
+    *,
+    lr: float | str | None = None,
+    weight_decay: float | str | None = None,
+    batch_size: float | str | None = None,
+    dataset_size: float | str | None = None,
+    convention: str | None = None,
+    config: RunConfig | str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    group: str | None = None,
+    epochs: float | str | None = None,
+    total_steps: float | str | None = None,
+    tau_epoch: float | str | None = None,
+    tau_iter: float | str | None = None,
+    solve: str = "weight-decay",
+) -> TimescaleReport:
+    """The AdamW EMA timescale of one run, forward or solved for λ (or η), as ``hpscale
+    timescale`` (Wang & Aitchison 2024, arXiv 2405.13698; docs/timescale.md).
+
+    Forward: τ_iter = 1/(η·λ), τ_epoch = B/(η·λ·N), the iterations per epoch M = N/B and, given
+    the run length, τ as a fraction of the run. Inverse (``tau_epoch`` or ``tau_iter`` given):
+    solve for λ (``solve="weight-decay"``) or η (``solve="lr"``); the solved one is not passed.
+
+    Args:
+        lr: η; weight_decay: λ in ``convention`` (``coupled``: torch's ``weight_decay``;
+            ``independent``: λ_ind = η·λ, the decay per step).
+        batch_size, dataset_size: B per step and N per epoch, in one unit (both or neither).
+        convention: ``coupled`` or ``independent``; default the config's, else ``coupled``.
+        config: a run config giving η, λ, B, N and epochs (explicit arguments win); its
+            ``group`` (default ``hidden``) is the parameter group read.
+        epochs, total_steps: the run length (one of them), for τ as a fraction of the run.
+        tau_epoch, tau_iter: the timescale to solve for (one of them).
+
+    Returns:
+        A ``TimescaleReport``: ``.tau_iter``, ``.tau_epoch`` (``None``: ∞, λ = 0), ``.lr``,
+        ``.weight_decay``, ``.warnings``, ``.to_json_dict()`` (the ``--format json`` contract).
+
+    >>> report = timescale(lr=6e-4, weight_decay=0.1, batch_size=491520, dataset_size=9035582198)
+    >>> round(report.tau_epoch, 4)
+    0.9066
+    >>> round(timescale(lr=6e-4, tau_epoch=1, batch_size=491520, dataset_size="9035582198").weight_decay, 5)
+    0.09066
+    """
+    from .core import rules as R
+    from .core.timescale import CONVENTIONS, SOLVE_FOR, compute_timescale
+
+    solve_for = _choice("solve", solve, SOLVE_FOR)
+    if convention is not None:
+        _choice("convention", convention, CONVENTIONS)
+    inverse = tau_epoch is not None or tau_iter is not None
+    if not inverse and solve_for != "weight-decay":
+        raise InputError.of("solve", f": needs {mention('tau_epoch')} or {mention('tau_iter')} (the timescale to "
+                            "solve for)")
+    if inverse and solve_for == "weight-decay" and weight_decay is not None:
+        raise InputError.of(
+            "weight_decay", f": given together with {mention('tau_epoch')}/{mention('tau_iter')}, which solve "
+            f"for the weight decay; drop {mention('weight_decay')}, or add {mention('solve', 'lr')} to solve "
+            "for the learning rate instead")
+    if inverse and solve_for == "lr" and lr is not None:
+        raise InputError.of("lr", f": given together with {mention('solve', 'lr')}, which solves for the learning "
+                            f"rate; drop {mention('lr')}")
+    if group is not None and config is None:
+        raise InputError.of("group", f": needs {mention('config')} (the run whose parameter group to read)")
+    values: dict[str, Any] = {
+        "lr": _number("lr", lr),
+        "weight_decay": _number("weight_decay", weight_decay, positive=False),
+        "batch_size": _size("batch_size", batch_size, param="batch_size"),
+        "dataset_size": _size("dataset_size", dataset_size, param="dataset_size"),
+        "epochs": _number("epochs", epochs),
+        "total_steps": _size("total_steps", total_steps, param="total_steps"),
+    }
+    source: dict[str, Any] = {}
+    chosen = convention
+    if config is not None:
+        from .core.compose import resolve_groups
+
+        run = _config(config)
+        group = _choice("group", group or "hidden", R.GROUPS)
+        resolved = resolve_groups(run)[group]  # type: ignore[index]
+        chosen = convention or run.optimizer.weight_decay_convention
+        # The config's λ is in its own convention; re-express it in the chosen one.
+        config_wd = (resolved.weight_decay_coupled if chosen == "coupled"
+                     else R.to_independent(resolved.lr, resolved.weight_decay_coupled))
+        defaults = {"lr": resolved.lr, "weight_decay": config_wd, "batch_size": run.data.batch_size,
+                    "dataset_size": run.data.dataset_size}
+        if values["total_steps"] is None and values["epochs"] is None:
+            values["epochs"] = run.data.epochs
+        for key, default in defaults.items():
+            if values[key] is None:
+                values[key] = default
+        name = run.name or (Path(config).name if isinstance(config, str | os.PathLike) else None)
+        source = {"config": name, "group": group, "unit": run.data.unit}
+    if inverse:
+        # The solved quantity comes from the equation, never from the config.
+        values["weight_decay" if solve_for == "weight-decay" else "lr"] = None
+    report = compute_timescale(**values, convention=chosen or "coupled", tau_epoch=_number("tau_epoch", tau_epoch),
+                               tau_iter=_number("tau_iter", tau_iter), solve=solve_for)
+    return dataclasses.replace(report, **source) if source else report
