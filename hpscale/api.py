@@ -928,3 +928,121 @@ def timescale(
     report = compute_timescale(**values, convention=chosen or "coupled", tau_epoch=_number("tau_epoch", tau_epoch),
                                tau_iter=_number("tau_iter", tau_iter), solve=solve_for)
     return dataclasses.replace(report, **source) if source else report
+
+
+if TYPE_CHECKING:
+    from .core.plan_result import PlanResult
+
+
+def _placeholder(param: str, symbol: str) -> str:
+    """A parameter mention (``hpscale.errors.MENTION``) whose value is a symbol for the reader to
+    fill in: `` `params=N` ``, which the command line shows as ``--params N``."""
+    return f"`{param}={symbol}`"
+
+
+def plan_from_laws(
+    *,
+    tokens: float | str | None = None,
+    params: float | str | None = None,
+    width: float | str | None = None,
+    depth: float | str | None = None,
+    model: RunConfig | str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    seq_len: float | str = 2048,
+    compute: float | str | None = None,
+    laws: Sequence[str | os.PathLike[str] | Law] | None = None,
+    proxy: RunConfig | str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    batch_size: float | str | None = None,
+    extrapolate: bool = False,
+) -> PlanResult:
+    """The published laws' lr and batch size for a planned run, side by side, as ``hpscale plan``
+    (docs/plan.md). Not named ``plan``: ``hpscale.plan`` is the module that reads transfer plans
+    for ``hpscale.torch``, and a package attribute cannot be both.
+
+    Args:
+        tokens: the token budget D.
+        params: the model's non-embedding parameters N; or ``width`` and ``depth`` (N = 12·L·W²,
+            and DeepSeek's FLOPs per token from the shape); or ``model``, a run config whose
+            ``model`` section gives them. One of the three.
+        seq_len: tokens per sequence (batches in sequences, DeepSeek's attention term).
+        compute: the compute budget C in FLOPs; default M·D.
+        laws: law files or shipped law names (``"deepseek"``, ``"steplaw"``) or ``Law``\\ s;
+            default every shipped law.
+        proxy: a tuned proxy config, also transferred to the planned model (needs ``width``):
+            a law more than 2× from its lr or batch is flagged. ``batch_size``: the batch it is
+            transferred to (only with ``proxy``; default the proxy's).
+        extrapolate: evaluate even when the request lies outside every law's fitted range
+            (without it, that is an error).
+
+    Returns:
+        A ``PlanResult``: ``.plans`` (per law its ``lr``, ``batch_tokens``, ``outside``),
+        ``.values`` (N, M, D, C), ``.transfer``, ``.to_json_dict()`` (the ``plan --format json``
+        contract).
+
+    >>> result = plan_from_laws(params="1B", tokens="100B")
+    >>> [(p.name, round(p.lr, 5)) for p in result.plans]
+    [('deepseek', 0.00079), ('steplaw', 0.00166)]
+    """
+    from .core.frozen import FrozenMap
+    from .core.law import Law as LawType
+    from .core.plan_result import PlanResult
+    from .core.published import Request, evaluate, quantities
+    from .lawfile import read_law, shipped_laws
+
+    sizes = {"params": _size("params", params, param="params"),
+             "width": _size("width", width, whole=True, param="width"),
+             "depth": _size("depth", depth, whole=True, param="depth")}
+    if model is not None:
+        if any(v is not None for v in sizes.values()):
+            raise InputError.of("model", f": give the model size once: {mention('model')}, or {mention('params')}, "
+                                f"or {mention('width')} and {mention('depth')}")
+        run = _config(model)
+        sizes = {"params": run.model.params, "width": run.model.width, "depth": run.model.depth}
+    if sizes["params"] is None and (sizes["width"] is None or sizes["depth"] is None):
+        raise InputError.of("params", f": the model size is needed: {_placeholder('params', 'N')}, or "
+                            f"{_placeholder('width', 'W')} and {_placeholder('depth', 'L')}, or "
+                            f"{_placeholder('model', 'FILE')}")
+    if tokens is None:
+        raise InputError.of("tokens", f": the token budget is needed (e.g. {mention('tokens', '100B')})")
+    if batch_size is not None and proxy is None:  # it would change nothing: refused, not ignored
+        raise InputError.of("batch_size", f": only used with {mention('proxy')} (the batch the proxy is "
+                            "transferred to)")
+    if not isinstance(extrapolate, bool):
+        raise InputError.of("extrapolate", f": {extrapolate!r}: expected True or False")
+    if laws is not None and (isinstance(laws, str | os.PathLike) or not isinstance(laws, Sequence)):
+        raise InputError.of("laws", f": {laws!r}: expected a list of law files or shipped law names")
+    request = Request(tokens=_size("tokens", tokens, param="tokens"),  # type: ignore[arg-type]
+                      seq_len=_size("seq_len", seq_len, param="seq_len"),  # type: ignore[arg-type]
+                      compute=_size("compute", compute, param="compute"), **sizes)
+    values = quantities(request)
+    read = [law if isinstance(law, LawType) else read_law(law) for law in (laws or shipped_laws())]
+    plans = tuple(evaluate(one, values) for one in read)
+    if plans and all(p.outside for p in plans) and not extrapolate:
+        nearest = min(plans, key=lambda p: max(o.beyond for o in p.outside))
+        worst = max(nearest.outside, key=lambda o: o.beyond)
+        raise InputError.of(
+            "tokens", f"/{mention('params')}/{mention('compute')}: the request lies outside every law's fitted "
+            f"range (nearest: {nearest.name}, {worst.quantity} {worst.value:.3g} is ×{worst.beyond:.3g} beyond "
+            f"{worst.range[0]:.3g}–{worst.range[1]:.3g}); pass {mention('extrapolate')} to evaluate anyway")
+    moved = None if proxy is None else _plan_transfer(proxy, request, batch_size)
+    return PlanResult(request, FrozenMap(values), plans, moved)
+
+
+def _plan_transfer(proxy: Any, request: Any, batch_size: float | str | None) -> Any:
+    """The proxy transferred to the planned model (``PlanTransfer``): its hidden-group lr and its
+    batch in tokens."""
+    from .core.plan_result import PlanTransfer
+
+    if request.width is None:
+        raise InputError.of("proxy", f": needs the planned model's {mention('width')} (and {mention('depth')}) "
+                            "to transfer to")
+    run = _config(proxy)
+    result = transfer(run, width=request.width, depth=request.depth if run.model.depth else None,
+                      dataset_size=request.tokens if run.data.unit == "tokens"
+                      else max(1, round(request.tokens / request.seq_len)),  # whole samples
+                      batch_size=batch_size)
+    batch = result.target.batch_size
+    tokens = batch if result.unit == "tokens" else batch * request.seq_len
+    name = run.name or (Path(proxy).stem if isinstance(proxy, str | os.PathLike) else "proxy")
+    lr = result.groups["hidden"].lr.target
+    assert lr is not None  # a config states optimizer.lr, so every group has one
+    return PlanTransfer(name, lr, tokens)
