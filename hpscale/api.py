@@ -5,7 +5,7 @@ functions take a config as a ``RunConfig``, a path to a YAML file or a plain map
 as numbers or as the strings the CLI takes (``"2M"``, ``"300B"``); every bad value raises
 ``hpscale.InputError`` (a ``ValueError``) with one line per problem, naming the field.
 
-Why ~700 lines in one module: it is the one face — every public function with its reference
+Why ~1,050 lines in one module: it is the one face — every public function with its reference
 docstring and doctest (a third of the lines) and the argument checks each command relies on,
 so the whole surface and its validation read in one place; the work is done by the modules
 each function calls (``hpscale.core``, the readers, ``hpscale.targets``).
