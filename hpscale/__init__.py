@@ -12,6 +12,7 @@ The Python API is what the CLI commands call::
 Public names (each documented in its docstring and in docs/api.md):
 ``load_config``, ``transfer``, ``check``, ``check_targets``, ``ladder``, ``ladder_targets``, ``fit``, ``load_law``,
 ``scan_checkpoint``, ``compare_checkpoints``, ``to_law_yaml``, ``explain``, ``config_schema``,
+``ramp``, ``timescale``, ``plan_from_laws``, ``RampResult``, ``TimescaleReport``, ``PlanResult``,
 ``RunConfig``, ``Scale``, ``RuleChoices``, ``TransferResult``, ``CheckReport``,
 ``CheckResults``, ``FitResult``, ``Law``,
 ``Scan``, ``CheckpointComparison``, ``RULES``, ``HpscaleError``, ``InputError``,
@@ -41,6 +42,12 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the same na
     from .api import scan_checkpoint as scan_checkpoint
     from .api import to_law_yaml as to_law_yaml
     from .api import transfer as transfer
+    from .api import ramp as ramp
+    from .api import timescale as timescale
+    from .api import plan_from_laws as plan_from_laws
+    from .core.ramp import RampResult as RampResult
+    from .core.timescale import TimescaleReport as TimescaleReport
+    from .core.plan_result import PlanResult as PlanResult
     from .checkpoints import CheckpointComparison as CheckpointComparison
     from .checkpoints import Scan as Scan
     from .config import RunConfig as RunConfig
@@ -71,6 +78,12 @@ _LAZY = {
     "scan_checkpoint": "hpscale.api",
     "compare_checkpoints": "hpscale.api",
     "to_law_yaml": "hpscale.api",
+    "ramp": "hpscale.api",
+    "timescale": "hpscale.api",
+    "plan_from_laws": "hpscale.api",  # not `plan`: hpscale.plan is a module (reading plans)
+    "RampResult": "hpscale.core.ramp",
+    "TimescaleReport": "hpscale.core.timescale",
+    "PlanResult": "hpscale.core.plan_result",
     "Scan": "hpscale.checkpoints",
     "CheckpointComparison": "hpscale.checkpoints",
     "RunConfig": "hpscale.config",

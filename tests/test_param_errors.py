@@ -150,3 +150,122 @@ def test_flagged(text, flags):
     from hpscale.commands.options import flagged
 
     assert flagged(text) == flags
+
+
+# ramp, timescale, plan (issue 19 item 1): the same contract for the three commands that called
+# the core themselves before. Each case is a bad argument the API refuses with ``.param`` set
+# and a message without flags; the CLI prints that message with the flag, one line, exit 2.
+LLAMA = "configs/llama-mup-w256.yaml"
+RAMP = {"batch_size": "4M", "ramp": "linear:0.1"}
+RAMP_ARGS = ("ramp", PROXY, "--batch-size", "4M", "--ramp", "linear:0.1")
+TAU = {"batch_size": "491520", "dataset_size": "9035582198"}
+TAU_ARGS = ("--batch-size", "491520", "--dataset-size", "9035582198")
+
+
+@pytest.mark.parametrize("call, param, args", [
+    (lambda: hpscale.ramp(PROXY, **{**RAMP, "batch_size": "0"}), "batch_size",
+     ("ramp", PROXY, "--batch-size", "0", "--ramp", "linear:0.1")),
+    (lambda: hpscale.ramp(PROXY, **RAMP, start_batch="8M"), "start_batch", (*RAMP_ARGS, "--start-batch", "8M")),
+    (lambda: hpscale.ramp(PROXY, **RAMP, critical_batch="nan"), "critical_batch",
+     (*RAMP_ARGS, "--critical-batch", "nan")),
+    (lambda: hpscale.ramp(PROXY, **RAMP, seq_len="0.5"), "seq_len", (*RAMP_ARGS, "--seq-len", "0.5")),
+    (lambda: hpscale.ramp(PROXY, **RAMP, world_size=4), "world_size", (*RAMP_ARGS, "--world-size", "4")),
+    (lambda: hpscale.ramp(PROXY, **RAMP, micro_batch=4), "micro_batch", (*RAMP_ARGS, "--micro-batch", "4")),
+    (lambda: hpscale.ramp(PROXY, **RAMP, seq_len=1024, world_size="1e30"), "world_size",
+     (*RAMP_ARGS, "--seq-len", "1024", "--world-size", "1e30")),
+    (lambda: hpscale.ramp(PROXY, **{**RAMP, "ramp": "linear:0"}), "ramp",
+     ("ramp", PROXY, "--batch-size", "4M", "--ramp", "linear:0")),
+    (lambda: hpscale.ramp(PROXY, batch_size=3932160, ramp="linear:0.1", dataset_size="100B", seq_len=1024,
+                          world_size=8, micro_batch=12), "ramp",
+     ("ramp", PROXY, "--batch-size", "3932160", "--ramp", "linear:0.1", "--dataset-size", "100B", "--seq-len",
+      "1024", "--world-size", "8", "--micro-batch", "12")),
+    (lambda: hpscale.ramp(PROXY, **RAMP, width="4k"), "width", (*RAMP_ARGS, "--width", "4k")),
+    (lambda: hpscale.timescale(lr="0", weight_decay=0.1), "lr", ("timescale", "--lr", "0", "--weight-decay", "0.1")),
+    (lambda: hpscale.timescale(lr=6e-4, weight_decay="-0.1"), "weight_decay",
+     ("timescale", "--lr", "6e-4", "--weight-decay", "-0.1")),
+    (lambda: hpscale.timescale(lr=6e-4, solve="lr"), "solve", ("timescale", "--lr", "6e-4", "--solve", "lr")),
+    (lambda: hpscale.timescale(lr=6e-4, tau_epoch=1, solve="both", **TAU), "solve",
+     ("timescale", "--lr", "6e-4", "--tau-epoch", "1", "--solve", "both", *TAU_ARGS)),
+    (lambda: hpscale.timescale(lr=6e-4, weight_decay=0.1, tau_epoch=1, **TAU), "weight_decay",
+     ("timescale", "--lr", "6e-4", "--weight-decay", "0.1", "--tau-epoch", "1", *TAU_ARGS)),
+    (lambda: hpscale.timescale(lr=6e-4, tau_epoch=1, solve="lr", **TAU), "lr",
+     ("timescale", "--lr", "6e-4", "--tau-epoch", "1", "--solve", "lr", *TAU_ARGS)),
+    (lambda: hpscale.timescale(lr=6e-4, weight_decay=0.1, group="hidden"), "group",
+     ("timescale", "--lr", "6e-4", "--weight-decay", "0.1", "--group", "hidden")),
+    (lambda: hpscale.timescale(config=PROXY, group="bogus"), "group",
+     ("timescale", "--config", PROXY, "--group", "bogus")),
+    (lambda: hpscale.timescale(lr=6e-4, weight_decay=0.1, convention="bogus"), "convention",
+     ("timescale", "--lr", "6e-4", "--weight-decay", "0.1", "--convention", "bogus")),
+    (lambda: hpscale.timescale(lr=6e-4, weight_decay=0.1, total_steps="1.5"), "total_steps",
+     ("timescale", "--lr", "6e-4", "--weight-decay", "0.1", "--total-steps", "1.5")),
+    (lambda: hpscale.timescale(lr=6e-4, weight_decay=0.1, batch_size=512), "dataset_size",
+     ("timescale", "--lr", "6e-4", "--weight-decay", "0.1", "--batch-size", "512")),
+    (lambda: hpscale.timescale(lr=6e-4, tau_iter=1000, tau_epoch=1), "tau_iter",
+     ("timescale", "--lr", "6e-4", "--tau-iter", "1000", "--tau-epoch", "1")),
+    (lambda: hpscale.plan_from_laws(tokens="100B"), "params", ("plan", "--tokens", "100B")),
+    (lambda: hpscale.plan_from_laws(params="1B"), "tokens", ("plan", "--params", "1B")),
+    (lambda: hpscale.plan_from_laws(params="1B", tokens="100B", batch_size="4M"), "batch_size",
+     ("plan", "--params", "1B", "--tokens", "100B", "--batch-size", "4M")),
+    (lambda: hpscale.plan_from_laws(model=LLAMA, params="1B", tokens="100B"), "model",
+     ("plan", "--model", LLAMA, "--params", "1B", "--tokens", "100B")),
+    (lambda: hpscale.plan_from_laws(params=1, tokens=1), "tokens", ("plan", "--params", "1", "--tokens", "1")),
+    (lambda: hpscale.plan_from_laws(params="1B", tokens="100B", proxy=LLAMA), "proxy",
+     ("plan", "--params", "1B", "--tokens", "100B", "--proxy", LLAMA)),
+    (lambda: hpscale.plan_from_laws(params="1B", tokens="100B", seq_len="1.5"), "seq_len",
+     ("plan", "--params", "1B", "--tokens", "100B", "--seq-len", "1.5")),
+    (lambda: hpscale.plan_from_laws(width="4k", depth=30, tokens="100B"), "width",
+     ("plan", "--width", "4k", "--depth", "30", "--tokens", "100B")),
+])
+def test_ramp_timescale_plan_api_and_cli_reject_the_same_argument(call, param, args):
+    test_api_and_cli_reject_the_same_argument(call, param, args)
+
+
+@pytest.mark.parametrize("call, param", [
+    (lambda: hpscale.ramp(PROXY, batch_size="4M", ramp=0.1), "ramp"),
+    (lambda: hpscale.ramp(PROXY, batch_size=None, ramp="linear:0.1"), "batch_size"),
+    (lambda: hpscale.ramp(PROXY, batch_size=True, ramp="linear:0.1"), "batch_size"),
+    (lambda: hpscale.timescale(lr=6e-4, weight_decay=0.1, solve=None), "solve"),
+    (lambda: hpscale.plan_from_laws(params="1B", tokens="100B", extrapolate="yes"), "extrapolate"),
+    (lambda: hpscale.plan_from_laws(params="1B", tokens="100B", laws="deepseek"), "laws"),
+])
+def test_arguments_only_a_python_caller_can_pass_are_refused_by_name(call, param):
+    with pytest.raises(InputError) as info:
+        call()
+    assert info.value.param == param and str(info.value).startswith(param) and "--" not in str(info.value)
+
+
+@pytest.mark.parametrize("call, args", [
+    (lambda: hpscale.ramp(PROXY, batch_size=3932160, ramp="linear:0.1", dataset_size="100B", seq_len=1024),
+     ("ramp", PROXY, "--batch-size", "3932160", "--ramp", "linear:0.1", "--dataset-size", "100B",
+      "--seq-len", "1024")),
+    (lambda: hpscale.timescale(config=PROXY, tau_epoch=1, solve="lr"),
+     ("timescale", "--config", PROXY, "--tau-epoch", "1", "--solve", "lr")),
+    (lambda: hpscale.plan_from_laws(width=4096, depth=30, tokens="2T", seq_len=4096, extrapolate=True,
+                                    proxy=LLAMA, batch_size="4M"),
+     ("plan", "--width", "4096", "--depth", "30", "--tokens", "2T", "--seq-len", "4096", "--extrapolate",
+      "--proxy", LLAMA, "--batch-size", "4M")),
+])
+def test_the_api_result_is_what_the_command_prints(call, args):
+    """The JSON a command prints is its API result's ``to_json_dict()``, its warnings shown with
+    flags (``options.flagged``)."""
+    import json
+
+    from hpscale.commands.options import flagged_all
+
+    expected = call().to_json_dict()
+    expected["warnings"] = flagged_all(expected.get("warnings", []))
+    cli = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert cli.exit_code == 0
+    printed = json.loads(cli.stdout)
+    printed.setdefault("warnings", [])
+    assert printed == expected
+
+
+def test_timescale_reads_a_mapping_config_and_names_no_file():
+    config = {"model": {"width": 256}, "data": {"batch_size": 512, "dataset_size": 1_000_000},
+              "optimizer": {"lr": 1e-3, "weight_decay": 0.1}}
+    report = hpscale.timescale(config=config)
+    # τ_iter = 1/(η·λ) = 1/(1e-3 · 0.1) = 10,000 steps; τ_epoch = B/(η·λ·N) = 512/(1e-4 · 10⁶) = 5.12
+    assert report.tau_iter == pytest.approx(10_000) and report.tau_epoch == pytest.approx(5.12)
+    assert (report.group, report.config, report.unit) == ("hidden", None, "tokens")
+    assert report.to_json_dict()["group"] == "hidden"

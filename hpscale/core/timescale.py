@@ -18,7 +18,6 @@ from typing import Any, ParamSpec, TypeVar
 from ..errors import mention
 
 SOLVE_FOR = ("weight-decay", "lr")
-TIMESCALE_FORMATS = ("table", "json")
 CONVENTIONS = ("coupled", "independent")
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -43,14 +42,24 @@ class TimescaleReport:
     total_steps: float | None
     tau_run_fraction: float | None
     warnings: tuple[str, ...] = ()
+    #: Where η and λ were read from, when a run config gave them (``hpscale.timescale(config=…)``):
+    #: its name, the parameter group, the config's data unit.
+    config: str | None = None
+    group: str | None = None
+    unit: str | None = None
 
     def to_json_dict(self, *, group: str | None = None, config: str | None = None,
                      unit: str | None = None) -> dict[str, Any]:
         """The ``hpscale timescale --format json`` object (schema_version 1; ∞ is ``null``):
-        ``config``, ``group`` and ``unit`` say where η and λ were read from, when they were."""
+        ``config``, ``group`` and ``unit`` say where η and λ were read from, when they were
+        (the report's own unless given here)."""
         from .._version import __version__
         from ..numbers import clean
         from .transfer_result import SCHEMA_VERSION
+
+        group = self.group if group is None else group
+        config = self.config if config is None else config
+        unit = self.unit if unit is None else unit
 
         return {
             "schema_version": SCHEMA_VERSION,

@@ -17,16 +17,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, mention
 from .common import divisibility
 
 
 def check_stages(stages: Sequence[Any], unit: str, proxy_batch: float, seq_len: int,
                  world_size: int, micro_batch: int | None) -> None:
-    """Raise ``InputError`` (one line, field ``--ramp``) for the first stage whose batch is not
+    """Raise ``InputError`` (one line, parameter ``ramp``) for the first stage whose batch is not
     a whole number of micro-batches on every rank."""
     for number, stage in enumerate(stages, start=1):
         refused = divisibility(stage.batch, unit, proxy_batch, seq_len, world_size, micro_batch)
         if refused is not None:
-            raise InputError(f"--ramp: stage {number}: batch {refused[1]}; Megatron-LM needs it while the "
-                             "stage runs: give one of them in --ramp stages:… (--batch-size for the last stage)")
+            raise InputError.of("ramp", f": stage {number}: batch {refused[1]}; Megatron-LM needs it while "
+                                f"the stage runs: give one of them in {mention('ramp')} stages:… "
+                                f"({mention('batch_size')} for the last stage)")
