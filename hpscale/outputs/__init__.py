@@ -1,0 +1,1 @@
+"""Outputs: one module per command — its ``--format`` choices, table, JSON, CSV and figure hook."""
