@@ -26,6 +26,7 @@ with atheris.instrument_imports():
     # Everything the commands import lazily, imported here so that it is instrumented too.
     import hpscale.api
     import hpscale.commands.check
+    import hpscale.outputs.check
     import hpscale.commands.ladder
     import hpscale.commands.options
     import hpscale.commands.timescale
