@@ -1,5 +1,5 @@
-"""The machine-readable outputs: JSON and YAML text of a transfer, and the ``ladder``'s JSON
-lines and CSV (every result builds its own JSON contract with ``to_json_dict``: the transfer's
+"""JSON text every command's outputs share (``dumps_json``, ``json_line``), and the YAML text of a
+transfer (every result builds its own JSON contract with ``to_json_dict``: the transfer's
 in ``hpscale.core.transfer_result``, check's ``hpscale.core.check.CheckResults``, timescale's
 ``hpscale.core.timescale.TimescaleReport``).
 
@@ -11,17 +11,12 @@ significant digits (``hpscale.numbers.clean``), ∞ written as ``null``.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .core.rules import GROUPS
 
 if TYPE_CHECKING:
-    from .core.scale import Scale
     from .core.transfer_result import TransferResult
 
 
@@ -80,124 +75,8 @@ def dumps_target_yaml(result: TransferResult) -> str:
     return "\n".join(header) + "\n" + body
 
 
-# ---------------------------------------------------------------------------------------------
-# hpscale ladder: JSON lines and CSV
-# ---------------------------------------------------------------------------------------------
-
-#: At most this many distinct row warnings go to stderr; the rest are counted.
-MAX_STDERR_WARNINGS = 20
-
-
-def ladder_row(
-    shared: tuple[Any, Any, str, Any], item: tuple[int, Scale]
-) -> tuple[Any, tuple[str, ...]]:
-    """Target number ``index`` as a JSON line (``fmt == "json"``) or a CSV row (``"csv"``), and
-    its warnings; ``shared = (run, choices, fmt, show)`` (``show``: the result as the reader
-    sees it, ``hpscale.commands.options.shown`` on the command line), ``item = (index, target)``
-    (the form ``hpscale.parallel.ordered_map`` calls). Raises the transfer's error with the
-    target named, as ``run_ladder`` does.
-    """
-    from .core.ladder import transfer_row
-
-    run, choices, fmt, show = shared
-    result = show(transfer_row(run, choices, *item))
-    obj = result.to_json_dict()
-    return (json_line(obj) if fmt == "json" else csv_row(obj)), result.warnings
-
-
-class WarningTally:
-    """Each distinct row warning once, with how many targets it concerns; at most
-    ``MAX_STDERR_WARNINGS`` distinct lines are kept, the rest only counted (memory stays bounded
-    however long the ladder)."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.rows = 0
-        self.other: set[int] = set()  # hashes of the distinct warnings beyond the cap
-
-    def add(self, warnings: Sequence[str]) -> None:
-        self.rows += 1
-        for line in warnings:
-            if line in self.counts:
-                self.counts[line] += 1
-            elif len(self.counts) < MAX_STDERR_WARNINGS:
-                self.counts[line] = 1
-            elif len(self.other) < 1_000_000:
-                self.other.add(hash(line))
-
-    def lines(self) -> list[str]:
-        total = self.rows
-        out = [line if total == 1 else f"{line} ({'every target' if n == total else f'{n} of {total} targets'})"
-               for line, n in self.counts.items()]
-        if self.other:
-            out.append(f"… and {len(self.other)} more distinct warnings; each target's are in its JSON "
-                       "\"warnings\" / CSV column")
-        return out
-
-
-def stderr_warnings(rows: Sequence[Sequence[str]]) -> list[str]:
-    """``WarningTally`` over ``rows``, the warnings of each target."""
-    tally = WarningTally()
-    for warnings in rows:
-        tally.add(warnings)
-    return tally.lines()
-
-
 def json_line(obj: dict[str, Any]) -> str:
     """One compact JSON object, no spaces (deterministic; NaN/∞ refused)."""
     from .text import json_safe
 
     return json_safe(json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
-
-
-def join_json_lines(lines: Sequence[str]) -> str:
-    """A JSON list with one object per line."""
-    if not lines:
-        return "[]\n"
-    body = ",\n".join(lines)
-    return f"[\n{body}\n]\n"
-
-
-def dumps_json_list(objects: Sequence[dict[str, Any]]) -> str:
-    """A JSON list, one compact object per line."""
-    return join_json_lines([json_line(obj) for obj in objects])
-
-
-_SCALE_COLUMNS = ("width", "depth", "batch_size", "dataset_size", "params", "steps_per_epoch", "total_steps")
-_RATIO_COLUMNS = ("width", "batch", "dataset", "depth", "tokens_per_param")
-_GROUP_COLUMNS = ("lr", "weight_decay", "init_std", "multiplier", "eps")
-
-
-def csv_header() -> list[str]:
-    header = list(_SCALE_COLUMNS) + [f"ratio.{name}" for name in _RATIO_COLUMNS]
-    for group in GROUPS:
-        header += [f"{group}.{name}" for name in _GROUP_COLUMNS]
-        header += [f"{group}.tau_epoch", f"{group}.tau_run_fraction"]
-    return header + ["beta1", "beta2", "eps", "ema_decay", "residual_multiplier", "warmup_steps", "warnings"]
-
-
-def csv_row(contract: dict[str, Any]) -> list[Any]:
-    """One flat CSV row taken from a transfer's JSON contract (so CSV = JSON values)."""
-    target, ratios = contract["target"], contract["ratios"]
-    row: list[Any] = [target[name] for name in _SCALE_COLUMNS] + [ratios[name] for name in _RATIO_COLUMNS]
-    for group in GROUPS:
-        values = contract["param_groups"][group]
-        scales = contract["timescales"][group]["target"]
-        row += [values[name] for name in _GROUP_COLUMNS] + [scales["tau_epoch"], scales["tau_run_fraction"]]
-    betas = contract["optimizer"]["betas"]
-    row += [betas[0], betas[1], contract["optimizer"]["eps"], contract["ema_decay"],
-            contract["residual_multiplier"], contract["warmup_steps"], "; ".join(contract["warnings"])]
-    return ["" if value is None else value for value in row]
-
-
-def dumps_csv_rows(rows: Sequence[list[Any]]) -> str:
-    """The CSV text: the header, then one line per row of ``csv_row``."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(csv_header())
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def dumps_csv(objects: Sequence[dict[str, Any]]) -> str:
-    return dumps_csv_rows([csv_row(obj) for obj in objects])
