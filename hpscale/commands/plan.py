@@ -77,7 +77,7 @@ def _table(doc: dict[str, Any], color: bool | None) -> str:
 
     from ..numbers import format_si
     from ..core.published import DISAGREE, SYMBOLS
-    from ..render import render_rich
+    from ..outputs.common import render_rich
     from ..text import printable
 
     r = doc["request"]

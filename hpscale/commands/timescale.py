@@ -31,7 +31,7 @@ def render_table(report: TimescaleReport, *, group: str | None, config: str | No
     from rich.table import Table
 
     from ..numbers import format_si
-    from ..render import fmt_value, render_rich
+    from ..outputs.common import fmt_value, render_rich
     from ..text import printable
 
     def _size(value: float) -> str:
