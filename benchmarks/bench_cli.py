@@ -60,7 +60,7 @@ def compare(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
 def make_targets(folder: Path, count: int) -> list[Path]:
     """``count`` target configs written by ``transfer --format yaml`` semantics (all pass check)."""
     import hpscale
-    from hpscale.contract import dumps_target_yaml
+    from hpscale.outputs.transfer import dumps_target_yaml
 
     proxy = hpscale.load_config(PROXY)
     paths = []

@@ -288,7 +288,7 @@ def to_law_yaml(result: FitResult) -> str:
     """The law file of a fit (YAML with provenance), as ``hpscale fit --output`` writes it; what
     ``transfer(..., law=...)``, ``check(..., law=...)`` and ``load_law`` read."""
     from .core.fit_result import FitResult
-    from .lawfile import dumps_law
+    from .outputs.fit import dumps_law
 
     if not isinstance(result, FitResult):
         raise TypeError(f"to_law_yaml: expected a FitResult, found {type(result).__name__}")

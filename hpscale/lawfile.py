@@ -1,8 +1,10 @@
-"""The machine-readable outputs of ``hpscale fit``: its JSON contract and the law file.
+"""The law file: its format, and its reader (``read_law``, the shipped laws by name).
 
-**JSON** (``hpscale fit --format json``, ``schema_version`` 1; fields are only added within a
-schema version): built by ``FitResult.to_json_dict`` (``hpscale.core.fit_result``), see docs/fit.md. Same input and seed →
-byte-identical output; floats rounded to 12 significant digits; NaN and ∞ never appear (null).
+Why here and not beside the law: ``hpscale.core.law`` (the ``Law`` a reader returns, and how it
+applies) is pure — no I/O — so the reader, which opens files, sits with the other input readers
+at the package's top level (``loader``, ``runs``, ``targets``); the writer is an output of
+``hpscale fit`` and sits with its outputs (``hpscale.outputs.fit.dumps_law``). This module states
+the format both follow.
 
 **Law file** (``hpscale fit --output law.yaml``; read by ``transfer --law`` and ``check --law``):
 a YAML mapping, ``kind: hpscale-law``, ``schema_version: 1``::
@@ -55,85 +57,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from ._version import __version__
-from .core.fit_result import FitResult, axes_range, law_json, method_json
 from .core.law import Law, LawTerm
 from .errors import InputError
-from .numbers import clean
 
 #: The version of the law file format (``kind: hpscale-law``).
 SCHEMA_VERSION = 1
 LAW_KIND = "hpscale-law"
 #: A law file is a few kB; anything larger is refused before parsing.
 MAX_LAW_BYTES = 1_048_576
-
-
-# ---------------------------------------------------------------------------------------------
-# The law file
-# ---------------------------------------------------------------------------------------------
-
-
-def law_document(result: FitResult, name: str | None = None) -> dict[str, Any]:
-    """The law file's mapping (see the module docstring)."""
-    if result.options.optimizer != "adamw":
-        # transfer --law applies a law to AdamW groups; a Muon sweep's law would move them wrongly.
-        raise InputError(f"law file: a law fitted on a {result.options.optimizer} sweep is not written: "
-                         "law files hold AdamW laws")
-    provenance = result.provenance
-    if name is None:
-        first = provenance.inputs[0][0] if provenance.inputs else "sweep"
-        name = Path(first).stem or "sweep"
-    laws = {}
-    for hp, law in result.laws.items():
-        entry = law_json(law)
-        laws[hp] = {
-            "of": entry["of"],
-            "formula": entry["formula"],
-            "coefficient": entry["coefficient"],
-            "coefficient_ci": entry["coefficient_ci"],
-            "exponents": entry["exponents"],
-            "exponent_ci": entry["exponent_ci"],
-            "axes_range": axes_range(result, law),
-            "r2": entry["r2"],
-            "cells": entry["cells"],
-        }
-    method = method_json(result)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": LAW_KIND,
-        "hpscale_version": __version__,
-        "name": name,
-        "group": result.options.group,
-        "confidence": clean(result.options.confidence),
-        "laws": laws,
-        "provenance": {
-            "inputs": [{"path": path, "sha256": digest, "rows": rows} for path, digest, rows in provenance.inputs],
-            "columns": dict(provenance.columns),
-            "metric": {"column": provenance.metric, "maximize": provenance.maximize},
-            "runs": result.runs,
-            "diverged": result.diverged,
-            "incomplete": result.incomplete,
-            "cells": len(result.cells),
-            "by": list(result.by),
-            "optimize": list(result.optimize),
-            "method": {key: method[key] for key in ("optimum", "law", "window", "resample", "resamples",
-                                                     "seed", "keep_edge")},
-        },
-    }
-
-
-def dumps_law(result: FitResult, name: str | None = None) -> str:
-    """The law file as YAML text, with a header comment saying what it is."""
-    import yaml
-
-    header = (
-        f"# hpscale law file (schema_version {SCHEMA_VERSION}), written by hpscale {__version__} fit.\n"
-        "# Apply it with: hpscale transfer PROXY.yaml --law THIS_FILE (and check --law).\n"
-        "# The format is documented in docs/fit.md, section \"JSON contract and law files\". Refit rather than edit.\n"
-    )
-    body = yaml.safe_dump(law_document(result, name), sort_keys=False, allow_unicode=True,
-                          default_flow_style=None, width=100)
-    return header + body
 
 
 #: The folder of the published law files shipped with the package.

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hpscale.cli import app
 import hpscale
-from hpscale.commands.explain import plain_rst
+from hpscale.outputs.explain import plain_rst
 from hpscale.core import rules as R
 from hpscale.core.compose import transfer_to
 from hpscale.core.rules import RuleChoices

@@ -146,7 +146,7 @@ def test_the_cell_tables_are_bounded_and_json_keeps_every_cell(tmp_path) -> None
     from typer.testing import CliRunner
 
     from hpscale.cli import app
-    from hpscale.commands.fit import MAX_TABLE_CELLS
+    from hpscale.outputs.fit import MAX_TABLE_CELLS
     from sweeps import write_csv
 
     widths = tuple(range(64, 64 + 8 * (MAX_TABLE_CELLS + 10), 8))

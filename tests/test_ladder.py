@@ -11,7 +11,7 @@ import pytest
 import hpscale
 from typer.testing import CliRunner
 
-from hpscale import contract as C
+from hpscale.outputs import ladder as C
 from hpscale.cli import app
 from hpscale.commands import options as O
 from hpscale.core import ladder as LD

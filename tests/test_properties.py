@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from hpscale.contract import dumps_json, dumps_target_yaml
+from hpscale.contract import dumps_json
+from hpscale.outputs.transfer import dumps_target_yaml
 from hpscale.core import rules as R
 from hpscale.core.check import compare, stated_fields
 from hpscale.core.compose import transfer_to

@@ -1,83 +1,28 @@
 """``hpscale explain [RULE]``: parse → ``hpscale.explain`` (``hpscale.core.explain``: every
-scaling rule, from the registry the numbers use) → render (plain text, a table, or JSON)."""
+scaling rule, from the registry the numbers use) → write what ``hpscale.outputs.explain``
+renders (plain text, a table, or JSON)."""
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from ..outputs.explain import FORMATS
 from . import options as O
-
-EXPLAIN_FORMATS = ("table", "json")
-_FIELDS = ("invariant", "convention", "validity", "reference")
-_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
-_RST_LITERAL = re.compile(r"``([^`]+)``")
-
-
-def plain_rst(text: str) -> str:
-    """A docstring as plain text for the terminal: reST inline literals (````timescale````) and
-    roles (``:func:`f```) lose their markup. JSON keeps the docstring verbatim."""
-    return _RST_LITERAL.sub(r"\1", _RST_ROLE.sub(r"\1", text))
-
-
-def render_entry(entry: dict[str, Any]) -> str:
-    """Plain text (no Rich: safe to pipe), wrapped to the terminal's width; the formula is the
-    rule's docstring."""
-    import textwrap
-
-    from ..render import table_width
-
-    width = max(40, table_width())
-
-    def field(name: str, text: str) -> list[str]:
-        return textwrap.wrap(text, width, initial_indent=f"{name:<11} ", subsequent_indent=" " * 12,
-                             break_on_hyphens=False) or [name]
-
-    lines = [*textwrap.wrap(f"{entry['key']} — {entry['title']}", width), "",
-             *field("function", entry["function"]), "formula"]
-    for line in plain_rst(entry["formula"]).splitlines():
-        lines += textwrap.wrap(line, width, initial_indent="  ", subsequent_indent="    ",
-                               break_on_hyphens=False) if line.strip() else [""]
-    lines.append("")
-    for name in _FIELDS:
-        lines += field(name, entry[name])
-    return "\n".join(lines) + "\n"
-
-
-def render_list(entries: list[dict[str, Any]], color: bool | None) -> str:
-    from rich import box
-    from rich.table import Table
-
-    from ..render import render_rich
-
-    table = Table(title="hpscale rules (hpscale explain RULE: formula, invariant, limits)",
-                  box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("rule", "title", "arXiv"):
-        table.add_column(column, no_wrap=column != "title")
-    for entry in entries:
-        table.add_row(entry["key"], entry["title"], "\n".join(entry["arxiv"]))
-    return render_rich([table], color=color)
 
 
 def explain_command(
     rule: Annotated[str | None, typer.Argument(metavar="[RULE]", help="Rule key (as in transfer's factors); omit to list all.", show_default=False)] = None,
-    format: O.format_option(EXPLAIN_FORMATS) = "table",  # type: ignore[valid-type]
+    format: O.format_option(FORMATS) = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
 ) -> None:
     """Explain the scaling rules: formula, symbols, invariant, convention, validity, reference."""
     output_file = O.output_option(output)
     from ..api import explain
-    from ..contract import dumps_json
     from ..output import emit
+    from ..outputs.explain import render
 
-    fmt = O.choice("--format", format, EXPLAIN_FORMATS)
+    fmt = O.choice("--format", format, FORMATS)
     color = None if output_file is None else False
-    explained = explain(rule)
-    entries = [entry.to_json_dict() for entry in explained.rules]
-    if fmt == "json":
-        text = dumps_json(explained.to_json_dict())
-    else:
-        text = render_list(entries, color) if rule is None else render_entry(entries[0])
-    emit(text, output_file)
+    emit(render(explain(rule), fmt, listing=rule is None, color=color), output_file)

@@ -21,8 +21,6 @@ from ..errors import MENTION, InputError
 from ..limits import limit_name
 from ..numbers import parse_positive
 
-FORMATS = ("table", "json", "yaml")
-
 
 def _completer(values: tuple[str, ...]) -> Callable[[str], list[str]]:
     """Tab completion of an option's allowed values (Typer's public ``autocompletion``)."""

@@ -1,7 +1,8 @@
 """``hpscale spectrum``: σ_top of every weight matrix of a checkpoint, or of a proxy/target pair.
 
-Parse → ``hpscale.api.scan_checkpoint`` / ``compare_checkpoints`` → render. Only typer is
-imported at module level; numpy, rich, the readers and matplotlib load inside the command.
+Parse → ``hpscale.api.scan_checkpoint`` / ``compare_checkpoints`` → write what
+``hpscale.outputs.spectrum`` renders (its tables, JSON, CSV and figure). Only typer is imported
+at module level; numpy, rich, the readers and matplotlib load inside the command.
 """
 
 from __future__ import annotations
@@ -13,18 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..core.rules import SIGMA_TOP_RTOL
+from ..outputs.spectrum import FORMATS
 from . import options as O
 
 if TYPE_CHECKING:
     from ..checkpoints import CheckpointComparison, Scan
     from ..core.rules import RuleChoices
 
-SPECTRUM_FORMATS = ("table", "json", "csv")
 PROGRESS_MIN_TENSORS = 20
-#: The scan table shows shape and ‖W‖_F from this many columns, the stable rank from
-#: MEDIUM_TABLE; narrower terminals get tensor, group, role and σ_top (JSON/CSV have all).
-WIDE_TABLE = 110
-MEDIUM_TABLE = 90
 
 
 @O.with_rule_options
@@ -53,7 +50,7 @@ def spectrum_command(
     device: Annotated[str | None, typer.Option(
         "--device", help="Run the linear algebra through torch on this device (cpu, cuda, cuda:1); default numpy on the CPU.",
         metavar="DEVICE", show_default=False)] = None,
-    format: O.format_option(SPECTRUM_FORMATS, "table (report), json (the contract) or csv (one row per matrix, or per pair with --compare).") = "table",  # type: ignore[valid-type]
+    format: O.format_option(FORMATS, "table (report), json (the contract) or csv (one row per matrix, or per pair with --compare).") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write spectrum.png and spectrum.svg to DIR: σ_top per layer (proxy and target, with each rule's predicted band). Needs matplotlib.",
@@ -66,7 +63,7 @@ def spectrum_command(
     """
     from ..errors import InputError
 
-    fmt = O.choice("--format", format, SPECTRUM_FORMATS)
+    fmt = O.choice("--format", format, FORMATS)
     output_file = O.output_option(output)
     if not (0.0 < tolerance < 1.0):
         raise InputError(f"--tolerance: {tolerance!r}: must be in (0, 1)")
@@ -157,26 +154,10 @@ def _with_progress(path: Path, run: Any) -> Scan:
         progress.stop()
 
 
-def _fmt(x: float | None, digits: int = 5) -> str:
-    from ..render import fmt_value
-
-    return fmt_value(x, digits)
-
-
 def _write(text: str, output: Path | None, inputs: list[Path]) -> None:
     from ..output import emit
 
     emit(text, output, inputs)
-
-
-def _json(obj: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(obj, indent=2, allow_nan=False) + "\n"
-
-
-def _shape(shape: Any) -> str:
-    return "×".join(str(d) for d in shape) if shape else "scalar"
 
 
 def _notes(lines: list[str]) -> None:
@@ -186,166 +167,29 @@ def _notes(lines: list[str]) -> None:
         print(f"note: {printable(line)}", file=sys.stderr)
 
 
-# ----------------------------------------------------------------------------- scan
-
-
 def _emit_scan(scan: Scan, fmt: str, output: Path | None, inputs: list[Path]) -> None:
     from ..output import warn
+    from ..outputs.spectrum import render_scan
 
     warn(scan.warnings)
     _notes(scan.notes)
-    if fmt == "json":
-        _write(_json(scan.to_json_dict()), output, inputs)
-    elif fmt == "csv":
-        _write(_scan_csv(scan), output, inputs)
-    else:
-        _write(_scan_table(scan, color=None if output is None else False), output, inputs)
-
-
-_CSV_SCAN = ("tensor", "part", "expert", "group", "role", "layer", "shape", "matrix_shape", "dtype",
-             "sigma_max", "frobenius", "stable_rank", "grouped_by")
-
-
-def _csv(rows: list[list[object]], header: tuple[str, ...]) -> str:
-    import csv
-    import io
-
-    from ..text import printable
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else printable(v) if isinstance(v, str) else repr(v) if isinstance(v, float) else v
-                         for v in row])
-    return buffer.getvalue()
-
-
-def _scan_csv(scan: Scan) -> str:
-    rows: list[list[object]] = []
-    for r in scan.records:
-        st = r.stats
-        rows.append([r.tensor or r.name, r.part, r.expert, r.group, r.role, r.layer, "x".join(map(str, r.shape)),
-                     "x".join(map(str, r.matrix_shape)) if r.matrix_shape else None, r.dtype,
-                     st.sigma_max if st else None, st.frobenius if st else None,
-                     st.stable_rank if st else None, r.grouped_by])
-    return _csv(rows, _CSV_SCAN)
-
-
-def _scan_table(scan: Scan, color: bool | None) -> str:
-    from rich import box
-    from rich.table import Table
-
-    from ..core.spectrum import group_summary
-    from ..render import render_rich, table_width
-    from ..text import printable
-
-    width = table_width()
-    columns = ["tensor", "group", "role"] + (["shape"] if width >= WIDE_TABLE else []) + ["σ_top"]
-    columns += (["‖W‖_F"] if width >= WIDE_TABLE else []) + (["st.rank"] if width >= MEDIUM_TABLE else [])
-    m = scan.model
-    about = [scan.format]
-    if m.width:
-        about.append(f"width {m.width}" + (f", depth {m.depth}" if m.depth else "") + f" ({m.source})")
-    table = Table(title=f"{printable(str(scan.path))} — {'; '.join(about)}", box=box.SIMPLE_HEAD,
-                  title_justify="left", caption="vectors (norms, biases) have no σ_top: listed in JSON and CSV",
-                  caption_justify="left")
-    for col in columns:
-        table.add_column(col, overflow="fold" if col == "tensor" else "ellipsis", no_wrap=col != "tensor",
-                         justify="left" if col in ("tensor", "group", "role", "shape") else "right")
-    for r in scan.records:
-        st = r.stats
-        if st is None:
-            continue
-        values = {"tensor": printable(r.name), "group": r.group, "role": printable(r.role),
-                  "shape": _shape(r.matrix_shape or r.shape), "σ_top": _fmt(st.sigma_max),
-                  "‖W‖_F": _fmt(st.frobenius), "st.rank": _fmt(st.stable_rank, 4)}
-        table.add_row(*(values[c] for c in columns))
-    summary = Table(title="per group", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("group", "matrices", "with σ", "median σ_top"):
-        summary.add_column(col, justify="left" if col == "group" else "right")
-    for g, s in group_summary(scan.records).items():
-        summary.add_row(g, str(s["tensors"]), str(s["with_sigma"]), _fmt(s["sigma_max_median"]))  # type: ignore[arg-type]
-    return render_rich([table, summary], color=color)
-
-
-# ----------------------------------------------------------------------------- compare
-
-_CSV_PAIRS = ("group", "role", "key", "proxy", "target", "sigma_proxy", "sigma_target", "ratio")
+    _write(render_scan(scan, fmt, color=None if output is None else False), output, inputs)
 
 
 def _emit_compare(result: CheckpointComparison, fmt: str, output: Path | None, inputs: list[Path]) -> None:
     from ..output import warn
+    from ..outputs.spectrum import render_compare
 
     warn(result.warnings)
     _notes([f"proxy: {n}" for n in result.proxy.notes] + [f"target: {n}" for n in result.target.notes])
     if fmt != "table" and result.comparison.verdict.untrained:
         # The table states the withheld verdict on stdout; JSON only in a field, CSV nowhere.
         _notes([result.comparison.verdict.message])
-    if fmt == "json":
-        _write(_json(result.to_json_dict()), output, inputs)
-    elif fmt == "csv":
-        rows: list[list[object]] = [[p.group, p.role, p.name, p.proxy, p.target, p.sigma_proxy, p.sigma_target, p.ratio]
-                                    for p in result.comparison.pairs]
-        _write(_csv(rows, _CSV_PAIRS), output, inputs)
-    else:
-        _write(_compare_table(result, color=None if output is None else False), output, inputs)
-
-
-def _compare_table(result: CheckpointComparison, color: bool | None) -> str:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    from ..render import render_rich
-    from ..text import printable
-
-    c = result.comparison
-    rules = list(c.predicted)
-    table = Table(title="σ_top ratio target / proxy (median) and each rule's prediction",
-                  box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column("group / sublayer", no_wrap=True)
-    for col in ("pairs", "ratio", *rules, "fits"):
-        table.add_column(col, justify="left" if col == "fits" else "right", no_wrap=True)
-    for row in c.rows:
-        label = row.group if row.role is None else f"  {printable(row.role)}"
-        preds = [_fmt(c.predicted[r], 4) if row.group == "hidden" else "" for r in rules]
-        fits = row.verdict.short if row.verdict else ""
-        table.add_row(label, str(row.pairs), _fmt(row.median_ratio, 4), *preds, fits)
-    table.caption = (f"fits: the rule within {c.verdict.tolerance:.0%} of the ratio (none: no rule "
-                     "fits; ?: the rules are too close to tell"
-                     + ("; init: the weights look untrained)" if c.verdict.untrained else ")"))
-    table.caption_justify = "left"
-    m = "unknown" if c.width_ratio is None else f"{c.width_ratio:.4g}"
-
-    def about(scan: Scan, depth: int | None) -> str:
-        return f"{printable(str(scan.path))} ({scan.format}" + (f", depth {depth})" if depth else ")")
-
-    lines = [
-        f"proxy:  {about(result.proxy, c.depths[0])}",
-        f"target: {about(result.target, c.depths[1])}",
-        f"m = {m} (from {c.width_ratio_source}); pairing by {c.pairing}",
-        f"predictions: {c.prediction_source}",
-    ]
-    if c.lr_ratio is not None:
-        lines.append(f"hidden η_t/η_p = {c.lr_ratio:.4g}" + (
-            f"; the configs' own hidden η, λ predict {c.configured:.4g}" if c.configured is not None else ""))
-    lines.append(f"verdict: {c.verdict.message}")
-    return render_rich([table, Text("\n".join(lines))], color=color)
-
-
-# ----------------------------------------------------------------------------- plot
+    _write(render_compare(result, fmt, color=None if output is None else False), output, inputs)
 
 
 def _plot(folder: Path, proxy: Scan, result: CheckpointComparison | None, tolerance: float) -> None:
-    from ..errors import InputFileError
-    from ..plots.spectrum import spectrum_figure, write_figure
+    from ..outputs.spectrum import plot
 
-    fig = spectrum_figure(proxy, result.target if result else None, result.comparison if result else None,
-                          tolerance)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_figure(fig, folder)
-    except OSError as exc:
-        raise InputFileError(f"--plot: {folder}: cannot write: {exc.strerror or exc}") from None
+    plot(folder, proxy, result, tolerance)
     print(f"wrote {folder / 'spectrum.png'} and spectrum.svg", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""``hpscale transfer``: parse → ``hpscale.transfer.transfer`` → render."""
+"""``hpscale transfer``: parse → ``hpscale.api.transfer`` → write what ``hpscale.outputs.transfer``
+renders (or a trainer's config, ``hpscale.export``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,8 @@ import typer
 
 from ..export import FORMATS as EXPORT_FORMATS
 from ..export import options as X
+from ..outputs.transfer import FORMATS
 from . import options as O
-
-#: ``overrides``: the groups as parameter-name lists (``hpscale.plan.overrides_json``); then
-#: one trainer config per exporter (``hpscale.export``).
-FORMATS = (*O.FORMATS, "overrides", *EXPORT_FORMATS)
 
 if TYPE_CHECKING:
     from ..core.rules import RuleChoices
@@ -53,7 +51,7 @@ def transfer_command(
     from dataclasses import asdict
 
     from ..api import load_config, transfer
-    from ..render import emit_transfer
+    from ..output import emit, warn
 
     sizes = {"width": width, "batch_size": batch_size, "dataset_size": dataset_size, "depth": depth}
     law_file = O.law_option(law)
@@ -65,7 +63,6 @@ def transfer_command(
         check_destination(output_file, [*inputs, *([model_names] if model_names else [])])
     if model_names is not None:
         from ..contract import dumps_json
-        from ..output import emit, warn
         from ..plan import overrides_json, read_model_names
 
         obj = overrides_json(result, read_model_names(model_names))
@@ -77,4 +74,8 @@ def transfer_command(
 
         emit_export(result, fmt, trainer_sizes, output_file, inputs)
         return
-    emit_transfer(result, fmt, output_file, inputs, derivation=derivation)
+    from ..outputs.transfer import render
+
+    warn(result.warnings)
+    emit(render(result, fmt, color=None if output_file is None else False, derivation=derivation),
+         output_file, inputs)

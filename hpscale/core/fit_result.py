@@ -6,7 +6,7 @@ the JSON contract of ``hpscale fit --format json`` (``schema_version`` 1; fields
 within a schema version). Same input and seed → byte-identical output; floats rounded to 12
 significant digits (``hpscale.numbers.clean``); NaN and ∞ never appear (null). The contract sits
 beside the types it serialises, so ``hpscale.core.fit`` builds results and the output modules
-(``hpscale.lawfile``, the ``fit`` command) only dump them.
+(``hpscale.outputs.fit``: the tables, the JSON text, the law file) only dump them.
 """
 
 from __future__ import annotations

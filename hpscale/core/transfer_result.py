@@ -4,7 +4,7 @@ A ``TransferResult`` holds every target hyperparameter with the factors that pro
 ``to_json_dict`` is the JSON contract of ``hpscale transfer --format json`` and its
 ``to_target_config`` the target config that ``--format yaml`` writes. The contract sits beside
 the type it serialises, so the composition (``compose``) builds results and the output modules
-(``hpscale.contract``, ``hpscale.render``) only dump them: no module of the core imports an
+(``hpscale.outputs.transfer``, ``hpscale.contract``) only dump them: no module of the core imports an
 output module.
 
 JSON contract, ``schema_version`` 1 (documented in docs/contracts.md; fields are only ever added,

@@ -40,7 +40,7 @@ def _size(value: float) -> str:
 
 def ladder_export(results: list[Any], fmt: str, sizes: Any, output: Path | None, inputs: list[Path]) -> None:
     """Export every result (a ``TransferResult`` per row) and write the files, each atomically."""
-    from ..contract import stderr_warnings
+    from ..outputs.ladder import stderr_warnings
     from ..output import check_destination, warn, write_atomic
     from ..text import printable
     from . import export

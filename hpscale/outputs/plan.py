@@ -35,7 +35,7 @@ def render_table(doc: dict[str, Any], color: bool | None) -> str:
 
     from ..core.published import DISAGREE, SYMBOLS
     from ..numbers import format_si
-    from ..render import render_rich
+    from .common import render_rich
     from ..text import printable
 
     r = doc["request"]

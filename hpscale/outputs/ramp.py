@@ -47,7 +47,7 @@ def render_table(result: Any, color: bool | None) -> str:
     from rich.table import Table
 
     from ..numbers import format_si
-    from ..render import fmt_value, render_rich
+    from .common import fmt_value, render_rich
 
     data = result.to_json_dict()
     table = Table(title=f"batch ramp: reference batch {format_si(result.reference_batch)} {result.unit} "

@@ -26,7 +26,7 @@ def render_table(report: Any, *, group: str | None, config: str | None, unit: st
     from rich.table import Table
 
     from ..numbers import format_si
-    from ..render import fmt_value, render_rich
+    from .common import fmt_value, render_rich
     from ..text import printable
 
     def _size(value: float) -> str:

@@ -39,7 +39,10 @@ with atheris.instrument_imports():
     import hpscale.core.timescale
     import hpscale.loader
     import hpscale.numbers
-    import hpscale.render  # noqa: F401 — instrumented for coverage guidance
+    import hpscale.outputs.check
+    import hpscale.outputs.common
+    import hpscale.outputs.ladder
+    import hpscale.outputs.transfer  # noqa: F401 — instrumented for coverage guidance
     from hpscale.cli import main
 
 COMMANDS = ("transfer", "check", "ladder", "timescale")

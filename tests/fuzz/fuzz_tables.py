@@ -37,6 +37,7 @@ with atheris.instrument_imports():
     import hpscale.lawfile
     import hpscale.loader
     import hpscale.numbers
+    import hpscale.outputs.fit
     import hpscale.runs  # noqa: F401 — instrumented for coverage guidance
     from hpscale.cli import main
 

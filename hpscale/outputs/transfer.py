@@ -1,30 +1,39 @@
-"""Rendering a ``TransferResult``: JSON and YAML via ``hpscale.contract``, tables via Rich.
+"""``hpscale transfer``'s outputs: its ``--format`` choices, the report's Rich tables, the JSON
+contract's text and the target config as YAML (the result and its contract are
+``hpscale.core.transfer_result.TransferResult``; ``--format overrides`` is
+``hpscale.plan.overrides_json``, a trainer's config ``hpscale.export``).
 
-Rich is imported only for the table format (it is the slowest import on the JSON path).
+Rich is imported only for the table format (it is the slowest import on the JSON path), yaml
+only for the YAML one.
 """
 
 from __future__ import annotations
 
-import io
-import sys
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
-from .core.transfer_result import Quantity, TransferResult
-from .output import emit, warn
+from .._version import __version__
+from ..export import FORMATS as EXPORT_FORMATS
+from .common import fmt_exponent, fmt_value, render_rich, table_width
+
+if TYPE_CHECKING:
+    from ..core.transfer_result import Quantity, TransferResult
+
+#: ``--format`` choices (the first is the default): the report, the JSON contract, a target
+#: config; ``overrides``: the groups as parameter-name lists (``hpscale.plan.overrides_json``);
+#: then one trainer config per exporter (``hpscale.export``).
+FORMATS = ("table", "json", "yaml", "overrides", *EXPORT_FORMATS)
 
 
-def fmt_value(value: float | None, digits: int = 5) -> str:
-    if value is None:
-        return "—"
-    if value == float("inf"):
-        return "∞"
-    if value == 0:
-        return "0"
-    if 1e-3 <= abs(value) < 1e6:
-        return f"{value:.{digits}g}"
-    return f"{value:.{digits - 1}e}"
+def render(result: TransferResult, fmt: str, *, color: bool | None = None, derivation: bool = False) -> str:
+    """The result as text in ``fmt`` (table | json | yaml); ``derivation`` adds JSON ``factors``."""
+    if fmt == "json":
+        from ..contract import dumps_json
+
+        return dumps_json(result.to_json_dict(derivation=derivation))
+    if fmt == "yaml":
+        return dumps_target_yaml(result)
+    return render_rich(transfer_renderables(result), color=color)
 
 
 def fmt_size(value: float) -> str:
@@ -55,7 +64,7 @@ def transfer_renderables(result: TransferResult, width: int | None = None) -> li
     from rich import box
     from rich.table import Table
 
-    from .text import printable
+    from ..text import printable
 
     wide = (width or table_width()) >= WIDE_TABLE
     r = result.ratios
@@ -194,11 +203,11 @@ def law_table(result: TransferResult) -> Any:
     from rich import box
     from rich.table import Table
 
-    from .core.fit import rule_lines
-    from .core.scale import params_of
-    from .core.law import GROUP_AXES
-    from .core.published import law_at_scale
-    from .text import printable
+    from ..core.fit import rule_lines
+    from ..core.scale import params_of
+    from ..core.law import GROUP_AXES
+    from ..core.published import law_at_scale
+    from ..text import printable
 
     law = result.law
     assert law is not None
@@ -226,81 +235,44 @@ def law_table(result: TransferResult) -> Any:
     return table
 
 
-def fmt_exponent(value: float, digits: int = 3) -> str:
-    """An exponent as exact as it is, with a real minus sign: −1, +0.5, −0.527, 0."""
-    text = f"{value:+.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if float(text) == 0 else text.replace("-", "−")
-
-
-def columns_that_fit(columns: list[tuple[str, int, list[str]]], width: int, *, gap: int = 3) -> list[int]:
-    """Indices (in their original order) of the columns a table of ``width`` can show without
-    wrapping: columns are ``(header, priority, cells)``, kept by priority (1 first) while their
-    natural widths plus ``gap`` per column fit."""
-    from rich.cells import cell_len
-
-    natural = [max(cell_len(text) for text in [header, *cells]) + gap for header, _, cells in columns]
-    kept: list[int] = []
-    used = 2  # the table's outer padding
-    for index in sorted(range(len(columns)), key=lambda i: columns[i][1]):
-        if used + natural[index] <= width or not kept:
-            kept.append(index)
-            used += natural[index]
-    return sorted(kept)
-
-
 def _tau(value: float | None, digits: int = 5) -> str:
     """A timescale; ``None`` is ∞ (λ = 0: no decay)."""
     return fmt_value(value if value is not None else float("inf"), digits)
 
 
-def render_transfer(
-    result: TransferResult, fmt: str, *, color: bool | None = None, derivation: bool = False
-) -> str:
-    """The result as text in ``fmt`` (table | json | yaml); ``derivation`` adds JSON ``factors``."""
-    from . import contract
-
-    if fmt == "json":
-        return contract.dumps_json(result.to_json_dict(derivation=derivation))
-    if fmt == "yaml":
-        return contract.dumps_target_yaml(result)
-    return render_rich(transfer_renderables(result), color=color)
+def _repeat_header(result: TransferResult) -> list[str]:
+    """What the target's run-level values are: true for this target, not in general."""
+    eps = {g.eps.target for g in result.groups.values()}
+    same = "optimizer.eps is every group's ε" if len(eps) == 1 else \
+        "the groups' ε differ: pass param_groups.*.eps (optimizer.eps is the embedding group's)"
+    return ["# every group is explicit in param_groups, and check compares every value stated;",
+            "# optimizer.lr/weight_decay and init_std repeat the embedding group's values;",
+            f"# {same}"]
 
 
-#: Width of tables written to a pipe or file when ``COLUMNS`` is not set.
-PIPE_WIDTH = 100
 
+def dumps_target_yaml(result: TransferResult) -> str:
+    """The target config as YAML, with a header naming the rules that produced it."""
+    import yaml
 
-def table_width() -> int:
-    """The columns a table must fit: ``COLUMNS`` if set, else the terminal's width when stdout is
-    one, else ``PIPE_WIDTH``. Tables are designed to fit 80 columns (they fold or drop columns
-    below their natural width)."""
-    import shutil
+    from ..text import json_safe
 
-    return shutil.get_terminal_size((PIPE_WIDTH, 24)).columns
-
-
-def render_rich(renderables: Iterable[Any], *, color: bool | None = None, width: int | None = None) -> str:
-    """Render Rich objects to text at ``width`` (default ``table_width()``), without trailing
-    spaces; colour only when writing to a terminal (and ``NO_COLOR`` unset).
-
-    Cells are plain text (no Rich markup or emoji codes); text that comes from an input file
-    must pass through ``hpscale.text.printable`` first.
-    """
-    from rich.console import Console
-
-    buffer = io.StringIO()
-    terminal = sys.stdout.isatty() if color is None else color
-    console = Console(file=buffer, width=width or table_width(), force_terminal=terminal,
-                      no_color=None if terminal else True, highlight=False, markup=False, emoji=False)
-    for renderable in renderables:
-        # A Text marked no_wrap (a heading to grep for) stays on one line at any width.
-        console.print(renderable, soft_wrap=getattr(renderable, "no_wrap", None) is True)
-    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
-
-
-def emit_transfer(
-    result: TransferResult, fmt: str, output: Path | None, inputs: Iterable[Path], *, derivation: bool = False
-) -> None:
-    warn(result.warnings)
-    color = None if output is None else False
-    emit(render_transfer(result, fmt, color=color, derivation=derivation), output, inputs)
+    choices = result.choices
+    header = [
+        # json.dumps escapes line breaks and control characters: a name cannot inject YAML.
+        f"# generated by hpscale {__version__} transfer from "
+        f"{json_safe(json.dumps(result.name, ensure_ascii=False)) if result.name else 'the proxy'}",
+        f"# rules: wd-width={choices.wd_width_rule} readout={choices.readout_rule} "
+        f"beta={choices.beta_rule} tau={choices.tau_rule} eps-width={choices.eps_width_rule}"
+        + (f" depth={choices.depth_rule}" if result.ratios.depth is not None else "")
+        + (f" lr-horizon={choices.lr_horizon_rule}" if choices.lr_horizon_rule != "none" else ""),
+        *([f"# law: {json_safe(json.dumps(result.law.name, ensure_ascii=False))} from "
+           f"{json_safe(json.dumps(result.law.path, ensure_ascii=False))} "
+           f"(sha256 {result.law.sha256[:16]}…) replaces the rules on the axes it covers"] if result.law else []),
+        *_repeat_header(result),
+    ]
+    header += [f"# warning: {w}" for w in result.warnings]
+    body = yaml.safe_dump(
+        result.to_target_config(), sort_keys=False, allow_unicode=True, default_flow_style=None
+    )
+    return "\n".join(header) + "\n" + body
