@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ..outputs.plan import PLAN_FORMATS
+from ..outputs.plan import FORMATS
 from . import options as O
 
 
@@ -36,7 +36,7 @@ def plan_command(
                                               help="A tuned proxy config: also transfer it to the planned model and flag a law more than 2× away.")] = None,
     batch_size: O.BatchOpt = None,
     extrapolate: Annotated[bool, typer.Option("--extrapolate", help="Evaluate even when the request lies outside every law's fitted range.")] = False,
-    format: O.format_option(PLAN_FORMATS) = "table",  # type: ignore[valid-type]
+    format: O.format_option(FORMATS) = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
 ) -> None:
     """Plan a run from the published laws: each law's lr and batch size side by side.
@@ -50,7 +50,7 @@ def plan_command(
     from ..outputs.plan import render
 
     output_file = O.output_option(output)
-    fmt = O.choice("--format", format, PLAN_FORMATS)
+    fmt = O.choice("--format", format, FORMATS)
     result = plan_from_laws(params=params, width=width, depth=depth, model=model, tokens=tokens, seq_len=seq_len,
                             compute=compute, laws=law, proxy=proxy, batch_size=batch_size, extrapolate=extrapolate)
     inputs = [Path(path) for path in (model, proxy) if path is not None]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..outputs.ramp import RAMP_FORMATS
+from ..outputs.ramp import FORMATS
 from . import options as O
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def ramp_command(
     micro_batch: Annotated[str | None, typer.Option(
         "--micro-batch", metavar="M", show_default=False,
         help="With --seq-len: sequences per rank per forward pass; every stage's batch must divide.")] = None,
-    format: O.format_option(RAMP_FORMATS, "table, json (the contract), yaml, or megatron "  # type: ignore[valid-type]
+    format: O.format_option(FORMATS, "table, json (the contract), yaml, or megatron "  # type: ignore[valid-type]
                             "(the schedule string alone; needs --seq-len).") = "table",
     output: O.OutputOpt = None,
     choices: RuleChoices | None = None,
@@ -59,7 +59,7 @@ def ramp_command(
     """Stage a batch ramp from PROXY: per stage the batch and every hyperparameter rescaled
     for κ = B_stage / B_proxy (docs/ramp.md)."""
     output_file = O.output_option(output)
-    fmt = O.choice("--format", format, RAMP_FORMATS)
+    fmt = O.choice("--format", format, FORMATS)
     from dataclasses import asdict
 
     from ..api import ramp as staged

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from ..core.timescale import CONVENTIONS, SOLVE_FOR
-from ..outputs.timescale import TIMESCALE_FORMATS
+from ..outputs.timescale import FORMATS
 from . import options as O
 
 
@@ -30,7 +30,7 @@ def timescale_command(
     tau_epoch: Annotated[str | None, typer.Option("--tau-epoch", metavar="τ", help="Inverse: solve for λ (or η with --solve lr) so that τ_epoch is this.", show_default=False)] = None,
     tau_iter: Annotated[str | None, typer.Option("--tau-iter", metavar="τ", help="Inverse: solve so that τ_iter (steps) is this.", show_default=False)] = None,
     solve: Annotated[str, typer.Option("--solve", metavar="weight-decay|lr", autocompletion=O._completer(SOLVE_FOR), help="What the inverse solves for.")] = "weight-decay",
-    format: O.format_option(TIMESCALE_FORMATS) = "table",  # type: ignore[valid-type]
+    format: O.format_option(FORMATS) = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,
 ) -> None:
     """AdamW EMA timescale: τ_iter, τ_epoch and τ per run from η, λ, B, N; or solve for λ (or η).
@@ -44,7 +44,7 @@ def timescale_command(
     from ..output import emit, warn
     from ..outputs.timescale import render
 
-    fmt = O.choice("--format", format, TIMESCALE_FORMATS)
+    fmt = O.choice("--format", format, FORMATS)
     report = O.shown(timescale(lr=lr, weight_decay=weight_decay, batch_size=batch_size, dataset_size=dataset_size,
                                convention=convention, config=config, group=group, epochs=epochs,
                                total_steps=total_steps, tau_epoch=tau_epoch, tau_iter=tau_iter, solve=solve))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PLAN_FORMATS = ("table", "json", "yaml")
+FORMATS = ("table", "json", "yaml")
 
 
 def render(result: Any, fmt: str, color: bool | None) -> str:

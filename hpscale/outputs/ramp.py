@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-RAMP_FORMATS = ("table", "json", "yaml", "megatron")
+FORMATS = ("table", "json", "yaml", "megatron")
 
 
 def render(result: Any, fmt: str, warnings: list[str], color: bool | None) -> str:

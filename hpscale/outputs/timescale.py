@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TIMESCALE_FORMATS = ("table", "json")
+FORMATS = ("table", "json")
 
 
 def render(report: Any, fmt: str, color: bool | None) -> str:
