@@ -62,7 +62,8 @@ def test_python_examples_in_the_docs(monkeypatch):
     assert attempted > 0
 
 
-@pytest.mark.parametrize("module", ["hpscale.api", "hpscale.loader", "hpscale.core.compose", "hpscale.core.sweep",
+@pytest.mark.parametrize("module", ["hpscale.api.configs", "hpscale.api.scaling", "hpscale.api.sweeps",
+                                    "hpscale.api.review", "hpscale.api.spectra", "hpscale.api.planning", "hpscale.loader", "hpscale.core.compose", "hpscale.core.sweep",
                                     "hpscale.core.fit"])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(ROOT)
