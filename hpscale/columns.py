@@ -10,12 +10,21 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import InputError, mention
 
-if TYPE_CHECKING:
-    from .runs import RunTable
+
+class RunTable(Protocol):
+    """What a column lookup reads of a table (``hpscale.runs.RunTable`` has it): its name for
+    messages and its column names. A protocol, so this module does not import ``runs``, which
+    imports it."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
 
 #: Usual other names of each quantity (config keys of Hugging Face ``transformers``, nanoGPT,
 #: Megatron and common W&B logs), tried only when no column matches the quantity's own name,

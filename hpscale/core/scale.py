@@ -70,6 +70,11 @@ class Axis(NamedTuple):
     replaces: tuple[str, ...]
 
 
+#: The derived axis TPP = dataset_size / params (Power Lines' tokens per parameter): its column
+#: name in a sweep (``hpscale.core.sweep``) and the axis optimizers' ``fit_lines`` name.
+TOKENS_PER_PARAM = "tokens_per_param"
+
+
 #: Every axis, in the order fitted laws list them.
 AXES: dict[str, Axis] = {
     "width": Axis("width", "m", "width", "width", True, ("width",)),

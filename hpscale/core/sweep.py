@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InputError
 from . import rules as R
+from .scale import TOKENS_PER_PARAM as TOKENS_PER_PARAM  # the derived axis, defined with the others
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,8 +39,6 @@ AXES: dict[str, str] = {
     "dataset_size": "dataset size N (tokens or samples; D in single-epoch training)",
     "steps": "optimizer steps of the run",
 }
-#: The derived axis TPP = dataset_size / params (Power Lines' tokens per parameter).
-TOKENS_PER_PARAM = "tokens_per_param"
 #: Hyperparameters that can be swept (optimized) inside a cell.
 HYPERPARAMETERS: dict[str, str] = {
     "lr": "peak learning rate η",

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .._version import __version__
 from ..core.rules import GROUPS, to_coupled
 from ..errors import InputError
-from .hybrid import MuonApplied, MuonPlan, muon_plan
 
 if TYPE_CHECKING:
     from ..core.transfer_result import TransferResult
@@ -115,6 +114,34 @@ def layout(batch: float, unit: str, proxy_batch: float, sizes: TrainerSizes, *,
     sequences = int(batch // per_sequence)
     micro_batch = micro if micro is not None else sequences // world
     return Layout(sequences, micro_batch, sequences // (world * micro_batch), world, seq_len, micro is not None)
+
+
+class MuonPlan(NamedTuple):
+    """The Muon group of a hybrid plan: its name, the convention its lr is stated in, and the
+    run-wide settings ``torch.optim.Muon`` takes (``optimizer_groups`` in the transfer JSON)."""
+
+    group: str
+    convention: str
+    momentum: float
+    nesterov: bool
+
+
+class MuonApplied(NamedTuple):
+    """What a trainer's file sets for its Muon: the convention of the lr ``apply`` reports for
+    the Muon group, and the momentum and Nesterov flag it trains with (``None``: the trainer's
+    own, e.g. a schedule hpscale does not plan)."""
+
+    convention: str
+    momentum: float | None
+    nesterov: bool | None
+
+
+def muon_plan(result: TransferResult) -> MuonPlan | None:
+    """The plan's Muon group, or ``None`` for an AdamW-only plan."""
+    for group, options in result.optimizer_options.items():
+        if result.optimizers[group] == "muon":
+            return MuonPlan(group, str(options["convention"]), float(options["momentum"]), bool(options["nesterov"]))
+    return None
 
 
 class GroupPlan(NamedTuple):

@@ -20,41 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ..core import muon_shapes as S
+from .common import TrainerPlan, _clean
 
 if TYPE_CHECKING:
     from ..core.transfer_result import TransferResult
-    from .common import TrainerPlan
-
-
-class MuonPlan(NamedTuple):
-    """The Muon group of a hybrid plan: its name, the convention its lr is stated in, and the
-    run-wide settings ``torch.optim.Muon`` takes (``optimizer_groups`` in the transfer JSON)."""
-
-    group: str
-    convention: str
-    momentum: float
-    nesterov: bool
-
-
-class MuonApplied(NamedTuple):
-    """What a trainer's file sets for its Muon: the convention of the lr ``apply`` reports for
-    the Muon group, and the momentum and Nesterov flag it trains with (``None``: the trainer's
-    own, e.g. a schedule hpscale does not plan)."""
-
-    convention: str
-    momentum: float | None
-    nesterov: bool | None
-
-
-def muon_plan(result: TransferResult) -> MuonPlan | None:
-    """The plan's Muon group, or ``None`` for an AdamW-only plan."""
-    for group, options in result.optimizer_options.items():
-        if result.optimizers[group] == "muon":
-            return MuonPlan(group, str(options["convention"]), float(options["momentum"]), bool(options["nesterov"]))
-    return None
 
 
 def other_optimizer(result: TransferResult) -> tuple[str, str] | None:
@@ -75,8 +47,6 @@ def in_convention(plan: TrainerPlan, convention: str, shapes: Sequence[tuple[int
     η' = η·s_plan(A, B)/s_trainer(A, B) per shape (``muon_shapes.convert_lr``); λ' = λ·η/η'
     (``muon_shapes.convert_weight_decay``), which keeps the shrink η·λ of every matrix.
     """
-    from .common import _clean
-
     muon = plan.muon
     assert muon is not None and shapes
     source = muon.convention

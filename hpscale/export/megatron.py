@@ -73,8 +73,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import shell
-from .common import Applied, GroupApplied, TrainerPlan
-from .hybrid import MuonApplied
+from .common import Applied, GroupApplied, MuonApplied, TrainerPlan
 
 TRAINER = "Megatron-LM"
 USAGE = ('source FILE; torchrun ... pretrain_gpt.py "${MEGATRON_ARGS[@]}" <data, tokenizer, '

@@ -46,8 +46,7 @@ from typing import Any
 
 from ..errors import InputError
 from . import shell
-from .common import Applied, GroupApplied, TrainerPlan
-from .hybrid import MuonApplied
+from .common import Applied, GroupApplied, MuonApplied, TrainerPlan
 
 TRAINER = "nanochat"
 USAGE = 'source FILE; torchrun --standalone --nproc_per_node=WORLD -m scripts.base_train -- "${NANOCHAT_ARGS[@]}"'

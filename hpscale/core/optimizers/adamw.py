@@ -12,13 +12,12 @@ import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ...errors import InputError
 from .. import rules as R
 from ..law import law_factors
 from ..rules import RuleChoices
-from ..scale import Factor, Ratios
+from ..scale import TOKENS_PER_PARAM, Factor, Ratios
 from ..transfer_result import GroupResult, Quantity
-from ...errors import InputError
-from ..sweep import TOKENS_PER_PARAM
 from .base import GroupContext, OptimizerSpec, RuleLine, group_timescales, model_quantities, product, rule_exponent
 
 
