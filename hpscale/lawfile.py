@@ -88,7 +88,7 @@ def law_path(value: str | os.PathLike[str]) -> Path:
     if text in shipped_laws():
         return LAWS_DIR / f"{text}.yaml"
     if path.name == text and not path.suffix:
-        raise InputError(f"--law: {text!r}: no such file or shipped law; shipped laws: {', '.join(shipped_laws())}")
+        raise InputError.of("law", f": {text!r}: no such file or shipped law; shipped laws: {', '.join(shipped_laws())}")
     return path
 
 

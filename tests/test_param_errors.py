@@ -269,3 +269,21 @@ def test_timescale_reads_a_mapping_config_and_names_no_file():
     assert report.tau_iter == pytest.approx(10_000) and report.tau_epoch == pytest.approx(5.12)
     assert (report.group, report.config, report.unit) == ("hidden", None, "tokens")
     assert report.to_json_dict()["group"] == "hidden"
+
+
+@pytest.mark.parametrize("call", [
+    lambda: hpscale.transfer("configs/llama-mup-w256.yaml", width=4096, law="nonsuch"),
+    lambda: hpscale.plan_from_laws(tokens="1T", params="7B", laws=["nonsuch"]),
+    lambda: hpscale.load_law("nonsuch"),
+])
+def test_an_unknown_law_names_the_parameter_not_the_flag(call):
+    with pytest.raises(InputError) as info:
+        call()
+    assert info.value.param == "law" and "--" not in str(info.value)
+    line = _stderr_line("transfer", "configs/llama-mup-w256.yaml", "--width", "4096", "--law", "nonsuch")
+    assert line == "error: " + cli_message(info.value)
+
+
+def test_a_trainer_export_without_seq_len_names_the_flag_on_the_command_line():
+    line = _stderr_line("transfer", "configs/llama-mup-w256.yaml", "--width", "4096", "-f", "megatron")
+    assert line.startswith("error: --seq-len: missing") and line.endswith("e.g. --seq-len 2048")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._version import __version__
 from ..core.rules import GROUPS, to_coupled
-from ..errors import InputError
+from ..errors import InputError, mention
 
 if TYPE_CHECKING:
     from ..core.transfer_result import TransferResult
@@ -106,11 +106,12 @@ def layout(batch: float, unit: str, proxy_batch: float, sizes: TrainerSizes, *,
     seq_len, world, micro = sizes
     if seq_len is None and (unit == "tokens" or needs_seq_len):
         why = "the plan counts tokens" if unit == "tokens" else f"{trainer} needs one"
-        raise InputError(f"--seq-len: missing: {why}; give the sequence length in tokens, e.g. --seq-len 2048")
+        raise InputError.of("seq_len", f": missing: {why}; give the sequence length in tokens, e.g. "
+                            f"{mention('seq_len', 2048)}")
     per_sequence = seq_len if unit == "tokens" and seq_len is not None else 1
     refused = divisibility(batch, unit, proxy_batch, seq_len, world, micro)
     if refused is not None:
-        raise InputError(f"--batch-size: {refused[1]}; transfer to one of them with --batch-size")
+        raise InputError.of("batch_size", f": {refused[1]}; transfer to one of them with {mention('batch_size')}")
     sequences = int(batch // per_sequence)
     micro_batch = micro if micro is not None else sequences // world
     return Layout(sequences, micro_batch, sequences // (world * micro_batch), world, seq_len, micro is not None)
