@@ -24,14 +24,16 @@ def _config(config: Any) -> RunConfig:
 
 def _size(name: str, value: float | str | None, *, whole: bool = False,
           param: str | None = None) -> float | None:
+    """A size > 0 (``2M``, ``300B``; whole with ``whole``), bounded by ``hpscale.limits`` under
+    ``name``; the error names ``name`` and is about ``param`` (default: ``name`` itself)."""
     if value is None:
         return None
     if isinstance(value, bool):
-        raise InputError(f"{name}: {value!r}: expected a number", param=param)
+        raise InputError(f"{name}: {value!r}: expected a number", param=param or name)
     try:
         return parse_positive(value, whole=whole, limit=name)
     except ValueError as exc:
-        raise InputError(f"{name}: {exc}", param=param) from None
+        raise InputError(f"{name}: {exc}", param=param or name) from None
 
 
 SizeList = str | Sequence[float | str] | None
@@ -50,7 +52,7 @@ def _size_list(name: str, value: SizeList, *, whole: bool = False) -> tuple[floa
         if isinstance(item, str) and not item.strip():
             raise InputError.of(name, f": {value!r}: item {index + 1} is empty; expected a comma list such as "
                                 "512,1024")
-        number = _size(name, item.strip() if isinstance(item, str) else item, whole=whole, param=name)
+        number = _size(name, item.strip() if isinstance(item, str) else item, whole=whole)
         assert number is not None
         values.append(number)
     return tuple(values)

@@ -78,12 +78,12 @@ def ramp(
         raise InputError.of("ramp", f": {ramp!r}: expected a text such as 'linear:0.1' or 'stages:0=1M,5B=2M'")
     if batch_size is None:
         raise InputError.of("batch_size", ": missing; the target batch the ramp reaches is needed")
-    target_batch = _size("batch_size", batch_size, param="batch_size")
-    first = _size("start_batch", start_batch, param="start_batch")
-    critical = _size("critical_batch", critical_batch, param="critical_batch")
-    seq = _size("seq_len", seq_len, whole=True, param="seq_len")
-    ranks = _size("world_size", world_size, whole=True, param="world_size")
-    micro = _size("micro_batch", micro_batch, whole=True, param="micro_batch")
+    target_batch = _size("batch_size", batch_size)
+    first = _size("start_batch", start_batch)
+    critical = _size("critical_batch", critical_batch)
+    seq = _size("seq_len", seq_len, whole=True)
+    ranks = _size("world_size", world_size, whole=True)
+    micro = _size("micro_batch", micro_batch, whole=True)
     if seq is None and (ranks is not None or micro is not None):
         raise InputError.of("world_size" if ranks is not None else "micro_batch",
                             f": only used with {mention('seq_len')} (the Megatron-LM schedule)")
@@ -165,10 +165,10 @@ def timescale(
     values: dict[str, Any] = {
         "lr": _number("lr", lr),
         "weight_decay": _number("weight_decay", weight_decay, positive=False),
-        "batch_size": _size("batch_size", batch_size, param="batch_size"),
-        "dataset_size": _size("dataset_size", dataset_size, param="dataset_size"),
+        "batch_size": _size("batch_size", batch_size),
+        "dataset_size": _size("dataset_size", dataset_size),
         "epochs": _number("epochs", epochs),
-        "total_steps": _size("total_steps", total_steps, param="total_steps"),
+        "total_steps": _size("total_steps", total_steps),
     }
     source: dict[str, Any] = {}
     chosen = convention
@@ -247,9 +247,9 @@ def plan_from_laws(
     from ..core.published import Request, evaluate, quantities
     from ..lawfile import read_law, shipped_laws
 
-    sizes = {"params": _size("params", params, param="params"),
-             "width": _size("width", width, whole=True, param="width"),
-             "depth": _size("depth", depth, whole=True, param="depth")}
+    sizes = {"params": _size("params", params),
+             "width": _size("width", width, whole=True),
+             "depth": _size("depth", depth, whole=True)}
     if model is not None:
         if any(v is not None for v in sizes.values()):
             raise InputError.of("model", f": give the model size once: {mention('model')}, or {mention('params')}, "
@@ -269,9 +269,9 @@ def plan_from_laws(
         raise InputError.of("extrapolate", f": {extrapolate!r}: expected True or False")
     if laws is not None and (isinstance(laws, str | os.PathLike) or not isinstance(laws, Sequence)):
         raise InputError.of("laws", f": {laws!r}: expected a list of law files or shipped law names")
-    request = Request(tokens=_size("tokens", tokens, param="tokens"),  # type: ignore[arg-type]
-                      seq_len=_size("seq_len", seq_len, param="seq_len"),  # type: ignore[arg-type]
-                      compute=_size("compute", compute, param="compute"), **sizes)
+    request = Request(tokens=_size("tokens", tokens),  # type: ignore[arg-type]
+                      seq_len=_size("seq_len", seq_len),  # type: ignore[arg-type]
+                      compute=_size("compute", compute), **sizes)
     values = quantities(request)
     read = [law if isinstance(law, LawType) else read_law(law) for law in (laws or shipped_laws())]
     plans = tuple(evaluate(one, values) for one in read)

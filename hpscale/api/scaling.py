@@ -34,14 +34,14 @@ def target_scale(
 ) -> Scale:
     """The target ``Scale``: each size given, else the proxy's (depth: ``None`` keeps it)."""
     proxy = scale_of(config)
-    new_width = _size("width", width, whole=True, param="width")
-    new_depth = _size("depth", depth, whole=True, param="depth")
+    new_width = _size("width", width, whole=True)
+    new_depth = _size("depth", depth, whole=True)
     return Scale(
         width=int(new_width) if new_width is not None else proxy.width,
-        batch_size=_size("batch_size", batch_size, param="batch_size") or proxy.batch_size,
-        dataset_size=_size("dataset_size", dataset_size, param="dataset_size") or proxy.dataset_size,
+        batch_size=_size("batch_size", batch_size) or proxy.batch_size,
+        dataset_size=_size("dataset_size", dataset_size) or proxy.dataset_size,
         depth=int(new_depth) if new_depth is not None else None,
-        params=_size("params", params, param="params"),
+        params=_size("params", params),
     )
 
 
