@@ -1,4 +1,5 @@
-"""JSON text every command's outputs share (``dumps_json``, ``json_line``), and the reader of the
+"""JSON text every command's outputs share (``dumps_json``, ``json_line``; ``dumps_yaml`` for a
+contract written as YAML), and the reader of the
 ``# rules:`` header that ``transfer --format yaml`` writes into a target config
 (``recorded_rules``; the writer is ``hpscale.outputs.transfer.dumps_target_yaml``).
 
@@ -24,6 +25,14 @@ def dumps_json(obj: Any) -> str:
     from .text import json_safe
 
     return json_safe(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+
+
+def dumps_yaml(obj: Any) -> str:
+    """A contract object as YAML (``plan`` and ``ramp`` ``--format yaml``): the JSON's keys in
+    its order, Unicode kept. PyYAML is imported here, off the JSON path."""
+    import yaml
+
+    return str(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
 
 
 def recorded_rules(text: str) -> dict[str, str]:

@@ -17,9 +17,9 @@ def render(result: Any, fmt: str, color: bool | None) -> str:
 
         return dumps_json(doc)
     if fmt == "yaml":
-        import yaml
+        from ..contract import dumps_yaml
 
-        return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        return dumps_yaml(doc)
     return render_table(doc, color)
 
 
@@ -35,8 +35,8 @@ def render_table(doc: dict[str, Any], color: bool | None) -> str:
 
     from ..core.published import DISAGREE, SYMBOLS
     from ..numbers import format_si
-    from .common import render_rich
     from ..text import printable
+    from .common import render_rich
 
     r = doc["request"]
     title = (f"hpscale plan: N {format_si(r['non_embedding_params'])} params, D {format_si(r['tokens'])} "

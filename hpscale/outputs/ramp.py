@@ -23,13 +23,9 @@ def render(result: Any, fmt: str, warnings: list[str], color: bool | None) -> st
     if fmt in ("json", "yaml"):
         obj = result.to_json_dict()
         obj["warnings"] = warnings
-        if fmt == "json":
-            from ..contract import dumps_json
+        from ..contract import dumps_json, dumps_yaml
 
-            return dumps_json(obj)
-        import yaml
-
-        return str(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
+        return dumps_json(obj) if fmt == "json" else dumps_yaml(obj)
     return render_table(result, color)
 
 

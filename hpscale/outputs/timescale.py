@@ -15,19 +15,21 @@ def render(report: Any, fmt: str, color: bool | None) -> str:
         from ..contract import dumps_json
 
         return dumps_json(report.to_json_dict())
-    return render_table(report, group=report.group, config=report.config, unit=report.unit, color=color)
+    return render_table(report, color)
 
 
-def render_table(report: Any, *, group: str | None, config: str | None, unit: str | None,
-                 color: bool | None) -> str:
+def render_table(report: Any, color: bool | None) -> str:
     """η, λ (and λ coupled in the independent convention), B, N, M = N/B, τ_iter, τ_epoch, the
-    run length and τ / run, one row each; the solved quantity marked."""
+    run length and τ / run, one row each; the solved quantity marked. The title names the
+    report's config and group, the sizes carry its unit."""
     from rich import box
     from rich.table import Table
 
     from ..numbers import format_si
-    from .common import fmt_value, render_rich
     from ..text import printable
+    from .common import fmt_value, render_rich
+
+    group, config, unit = report.group, report.config, report.unit
 
     def _size(value: float) -> str:
         return f"{value:,.0f}" if value == int(value) else format_si(value)
