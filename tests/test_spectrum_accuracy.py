@@ -4,7 +4,7 @@ A single Lanczos vector missed the 0.5 % target on 1–5 % of random matrices of
 1536² (by up to 2.8 %, while reporting convergence), and on a near-degenerate top
 (σ1/σ2 = 1.007) it stalls at σ2: a residual small enough to stop on. The block method
 (``hpscale.core.sigma.block_krylov_sigma``, a block of ``BLOCK`` random vectors, stopped on the
-certified residual bound) must stay within the target on all of them, from several seeds,
+certified residual bound or, on a clear top, the gap-theorem bound) must stay within the target on all of them, from several seeds,
 and its σ must never exceed the exact one (Ritz values are lower bounds).
 """
 

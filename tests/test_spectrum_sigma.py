@@ -63,6 +63,40 @@ def test_two_tile_workers_equal_one(monkeypatch: pytest.MonkeyPatch) -> None:
     assert two.sigma == pytest.approx(one.sigma, rel=1e-6)
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_both_product_forms_give_the_pass(monkeypatch: pytest.MonkeyPatch, transposed: bool) -> None:
+    """Z += Wᵢᵀ·Y and Zᵀ += Yᵀ·Wᵢ compute the same G·X (to float32 rounding), both tile workers."""
+    monkeypatch.setattr(passes, "_transposed_products", lambda: transposed)
+    bits, wide = _bf16_matrix(1300, 700)
+    x = np.random.default_rng(2).standard_normal((700, 8))
+    op = passes.HostTiles(bits, "bf16", block=8)
+    assert op.transposed is transposed
+    exact = wide.astype(np.float64).T @ (wide.astype(np.float64) @ x)
+    got = op(x)
+    assert got.shape == (700, 8)
+    assert np.abs(got - exact).max() <= 1e-5 * np.abs(exact).max()
+
+
+def test_transposed_products_only_on_measured_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Fake:
+        def __init__(self, libs: list[dict[str, str]]) -> None:
+            self.libs = libs
+
+        def info(self) -> list[dict[str, str]]:
+            return self.libs
+
+    blas = {"user_api": "blas", "internal_api": "openblas"}
+    cases = [([{**blas, "architecture": "Haswell"}], True), ([{**blas, "architecture": "Zen"}], True),
+             ([{**blas, "architecture": "SkylakeX"}], False),
+             ([{**blas, "architecture": "Haswell"}, {**blas, "architecture": "SkylakeX"}], False),
+             ([{"user_api": "blas", "internal_api": "mkl"}], False), ([], False)]
+    for libs, expected in cases:
+        monkeypatch.setattr(passes, "_blas_controller", lambda libs=libs: Fake(libs))
+        assert passes._transposed_products() is expected, libs
+    monkeypatch.setattr(passes, "_blas_controller", lambda: None)
+    assert passes._transposed_products() is False
+
+
 def test_blas_runs_at_one_thread_inside_the_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
     """No oversubscription: the tile workers are the parallelism, BLAS is held at one thread."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -91,6 +125,31 @@ def test_refined_residual_is_the_least_residual_over_the_basis() -> None:
     stacked = np.vstack([h - evals[-1] * np.eye(k), np.hstack([np.zeros((b, k - b)), coeff])])
     assert got == pytest.approx(np.linalg.svd(stacked, compute_uv=False)[-1], rel=1e-9)
     assert got <= np.linalg.norm(coeff @ evecs[k - b:, -1])
+
+
+def test_gap_bound_hand_values() -> None:
+    assert core.gap_bound(10.0, 1.0, 5.0, 1.0) == pytest.approx(0.25)  # ρ²/δ, δ = 10 − (5 + 1)
+    assert core.gap_bound(10.0, 3.0, 6.0, 2.0) == math.inf  # δ = 2 ≤ ρ: no bound
+
+
+def test_gap_bound_bounds_the_top_eigenvalue_error() -> None:
+    """Rayleigh–Ritz on a subspace near the top eigenvectors of a known spectrum: wherever the
+    gap bound applies, λ₁ − θ₁ ≤ ρ₁²/δ, and it is tighter than the residual ρ₁ itself."""
+    rng = np.random.default_rng(7)
+    lam = np.concatenate([[10.0, 6.0], rng.uniform(0.0, 4.0, 38)])
+    applied = 0
+    for noise in (0.03, 0.01, 0.003, 0.001):
+        v, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+        g = (v * lam) @ v.T
+        q, _ = np.linalg.qr(v[:, :4] + noise * rng.standard_normal((40, 4)))
+        evals, s = np.linalg.eigh(q.T @ g @ q)
+        y = q @ s
+        res = np.linalg.norm(g @ y - y * evals, axis=0)
+        bound = core.gap_bound(evals[-1], res[-1], evals[-2], res[-2])
+        if math.isfinite(bound):
+            applied += 1
+            assert 0 <= lam[0] - evals[-1] <= bound < res[-1]
+    assert applied == 4
 
 
 def test_error_estimate_certifies_a_singular_value_nearby() -> None:

@@ -53,6 +53,14 @@ def _blas_controller() -> Any:
 
 
 _CONTROLLER: Any = False
+#: OpenBLAS kernel sets (threadpoolctl's ``architecture``) on which the second product of a
+#: pass is faster as Zᵀ += Yᵀ·Wᵢ (b×n, reading the tile row by row) than as Z += Wᵢᵀ·Y:
+#: measured per 11008×4096 bf16 pass on one thread of an AMD EPYC (Zen 5, OpenBLAS 0.3.31),
+#: 27 ms against 34 ms with the Haswell kernels (26.6 against 33 ms with Zen's); with the
+#: AVX-512 kernels forced on the same CPU (``OPENBLAS_CORETYPE``) it was no faster or slower
+#: (SkylakeX 35.9 against 33.9 ms, Cooperlake 30.5 both, SapphireRapids 30.2 against 29.3), as
+#: on the Intel Xeon earlier (``benchmarks/README.md``). Elsewhere the plain form is kept.
+_TRANSPOSED_ARCHS = frozenset({"Haswell", "Zen"})
 _POOL: Any = None
 
 
@@ -65,6 +73,18 @@ def _pool() -> Any:
     return _POOL
 
 
+def _transposed_products() -> bool:
+    """Whether every BLAS that threadpoolctl sees is OpenBLAS running kernels in
+    :data:`_TRANSPOSED_ARCHS` (then a pass keeps Z transposed). Deterministic for a machine
+    and its libraries, so σ does not change from run to run."""
+    controller = _blas_controller()
+    if controller is None:
+        return False
+    blas = [lib for lib in controller.info() if lib.get("user_api") == "blas"]
+    return bool(blas) and all(lib.get("internal_api") == "openblas" and lib.get("architecture") in _TRANSPOSED_ARCHS
+                              for lib in blas)
+
+
 def _cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -74,7 +94,8 @@ def _cpus() -> int:
 
 class HostTiles:
     """G·X = Wᵀ(W·X) for a numpy W in one pass: for each row tile Wᵢ (widened from bf16/f16
-    into a reused float32 buffer), Y = Wᵢ·X, Z += Wᵢᵀ·Y, both from cache. The tiles are shared
+    into a reused float32 buffer), Y = Wᵢ·X, Z += Wᵢᵀ·Y (or Zᵀ += Yᵀ·Wᵢ where that is faster:
+    :func:`_transposed_products`), both from cache. The tiles are shared
     by :data:`TILE_WORKERS` threads, each over a contiguous half of the rows with its own Z,
     while BLAS is held at one thread (threadpoolctl). The first pass also sums the squares
     (``sumsq``), so ‖W‖_F costs no pass of its own. ``scale`` multiplies every tile."""
@@ -92,14 +113,16 @@ class HostTiles:
         bounds = [round(m * i / self.workers / self.rows) * self.rows for i in range(self.workers + 1)]
         bounds[-1] = m
         self.ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
+        self.transposed = _transposed_products()
         self.buffers = [self._buffers(block) for _ in self.ranges]
         self.sumsq: float | None = None
 
     def _buffers(self, block: int) -> dict[str, np.ndarray]:
         rows = self.rows
+        zshape = (block, self.n) if self.transposed else (self.n, block)
         return {"tile": np.empty((rows, self.n) if self.copy else (0, 0), dtype=self.dtype),
-                "y": np.empty((rows, block), dtype=self.dtype), "z": np.empty((self.n, block), dtype=self.dtype),
-                "t": np.empty((self.n, block), dtype=self.dtype)}
+                "y": np.empty((rows, block), dtype=self.dtype), "z": np.empty(zshape, dtype=self.dtype),
+                "t": np.empty(zshape, dtype=self.dtype)}
 
     def tile(self, i: int, j: int, buf: np.ndarray) -> np.ndarray:
         """Rows i:j of W as a float array (widened and scaled into ``buf`` when needed)."""
@@ -124,17 +147,20 @@ class HostTiles:
 
     def _part(self, lo: int, hi: int, x: np.ndarray, buf: dict[str, np.ndarray], squares: bool) -> float:
         b = x.shape[1]
-        z, tmp = buf["z"][:, :b], buf["t"][:, :b]
+        z, tmp = (buf["z"][:b], buf["t"][:b]) if self.transposed else (buf["z"][:, :b], buf["t"][:, :b])
         z.fill(0.0)
         total = 0.0
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # checked by the caller
             for i in range(lo, hi, self.rows):
                 t = self.tile(i, min(hi, i + self.rows), buf["tile"])
                 y = np.matmul(t, x, out=buf["y"][:t.shape[0], :b])
-                np.matmul(t.T, y, out=tmp)
+                if self.transposed:
+                    np.matmul(y.T, t, out=tmp)  # Zᵀ += Yᵀ·Wᵢ
+                else:
+                    np.matmul(t.T, y, out=tmp)  # Z += Wᵢᵀ·Y
                 z += tmp
-                if squares:  # per-row float32 dots, summed in float64
-                    total += math.fsum(np.einsum("ij,ij->i", t, t).tolist())
+                if squares:
+                    total += _row_squares(t)
         return total
 
     def __call__(self, x64: np.ndarray) -> np.ndarray:
@@ -146,10 +172,12 @@ class HostTiles:
         sums += [f.result() for f in futures]
         if squares:
             self.sumsq = math.fsum(sums)
-        z = self.buffers[0]["z"][:, :x.shape[1]].astype(np.float64)
+        b = x.shape[1]
+        parts = [buf["z"][:b].T if self.transposed else buf["z"][:, :b] for buf in self.buffers]
+        z = parts[0].astype(np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the caller's to see
-            for buf in self.buffers[1:]:
-                z += buf["z"][:, :x.shape[1]]
+            for part in parts[1:]:
+                z += part
         return z
 
     def _each_tile(self) -> Iterator[np.ndarray]:
@@ -165,6 +193,20 @@ class HostTiles:
 
     def scaled(self, scale: float) -> HostTiles:
         return HostTiles(self.a, self.kind, scale, block=self.block)
+
+
+def _row_squares(t: np.ndarray) -> float:
+    """Σ t_ij² of one tile: float32 dots per row, summed exactly (``math.fsum``) in float64.
+
+    Per row, not one dot over the tile: a 64×4096 float32 dot of 262 144 terms erred 1.7e-6
+    relative, per-row dots of 4096 terms ~6e-8 (measured). ``np.vecdot`` (numpy ≥ 2.0) took
+    20 µs per 64×4096 tile against 38 µs for ``einsum("ij,ij->i")``, the fallback.
+    """
+    rows = np.vecdot(t, t) if _VECDOT else np.einsum("ij,ij->i", t, t)
+    return math.fsum(rows.tolist())
+
+
+_VECDOT = hasattr(np, "vecdot")
 
 
 class DeviceTiles:
