@@ -140,8 +140,12 @@ def test_nonfinite_gives_none() -> None:
 
 
 @needs_torch
-def test_torch_path_matches_numpy() -> None:
+def test_torch_path_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
+
+    from hpscale.core import sigma
+
+    monkeypatch.setattr(sigma, "_CPU_TENSORS_ON_HOST_TILES", False)  # the accelerator's path, on the CPU
 
     w = planted(300, 500, spectrum_of(4, 2.5, 60), seed=4).astype(np.float32)
     st_np, st_t = matrix_stats(w), matrix_stats(torch.from_numpy(w))
@@ -409,12 +413,26 @@ def test_progress_hooks_count_matrices_and_bytes(tmp_path: Path) -> None:
 
 
 @needs_torch
-def test_device_cpu_runs_the_torch_path(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dtype", ["F32", "BF16"])
+@pytest.mark.parametrize("torch_on_cpu", [False, True])
+def test_device_cpu_gives_the_numpy_sigmas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: str,
+                                           torch_on_cpu: bool) -> None:
+    """``--device cpu`` runs the numpy tiles (the same σ to the bit); the torch path it takes on
+    an accelerator, forced here on the CPU, gives the same σ to rounding (bf16 handed to it as
+    a bfloat16 tensor)."""
+    from hpscale.core import sigma
+
+    monkeypatch.setattr(sigma, "_CPU_TENSORS_ON_HOST_TILES", not torch_on_cpu)
     tensors, config = llama_like(64, 1, 1.5)
-    path = write_hf_dir(tmp_path / "d", tensors, config)
+    path = write_hf_dir(tmp_path / "d", tensors, config, dtype=dtype)
     a, b = scan_checkpoint(path), scan_checkpoint(path, device="cpu")
     sig_a = [r.sigma for r in a.records if r.stats]
-    assert len(sig_a) == 9 and sig_a == pytest.approx([r.sigma for r in b.records if r.stats], rel=1e-5)
+    sig_b = [r.sigma for r in b.records if r.stats]
+    assert len(sig_a) == 9
+    if torch_on_cpu:
+        assert sig_a == pytest.approx(sig_b, rel=1e-5)
+    else:
+        assert sig_a == sig_b
 
 
 # ------------------------------------------------------------------------------ compare

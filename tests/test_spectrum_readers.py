@@ -74,6 +74,30 @@ def test_reader_decodes_every_float_dtype_exactly(tmp_path: Path, dtype: str) ->
         assert np.array_equal(array, expected.astype(array.dtype))
 
 
+@pytest.mark.parametrize("fmt", ["safetensors", "bin"])
+def test_bf16_read_as_bits_is_the_stored_tensor(tmp_path: Path, fmt: str) -> None:
+    """``bf16_bits=True``: a bf16 tensor comes back as its uint16 bit patterns in the first
+    ``nbytes`` of the buffer (what the scan hands the core); other dtypes are decoded as ever."""
+    if fmt == "bin":
+        pytest.importorskip("torch")
+    w = planted(40, 50, [1.0, 0.5]).astype(np.float32)
+    folder = write_hf_dir(tmp_path / fmt, {"x.weight": w}, None, dtype="BF16", fmt=fmt)
+    with open_checkpoint(folder) as ck:
+        info = ck.tensors[0]
+        assert info.is_bf16 and info.read_bytes(bf16_bits=True) == info.nbytes == w.size * 2
+        buffer = np.zeros(info.read_bytes(bf16_bits=True), dtype=np.uint8)
+        bits = ck.read_into(info, buffer, bf16_bits=True)
+        assert bits.dtype == np.uint16 and bits.shape == (40, 50) and np.shares_memory(bits, buffer)
+        assert np.array_equal(bits, f32_to_bf16_bits(w))
+        assert np.array_equal(ck.read(info), (bits.astype(np.uint32) << 16).view(np.float32))
+    path = write_safetensors(tmp_path / "h.safetensors", {"x.weight": w}, "F16")
+    with open_checkpoint(path) as ck:
+        info = ck.tensors[0]
+        assert not info.is_bf16 and info.read_bytes(bf16_bits=True) == info.float_bytes
+        got = ck.read_into(info, np.empty(info.float_bytes, np.uint8), bf16_bits=True)
+        assert got.dtype == np.float32 and np.array_equal(got, w.astype(np.float16).astype(np.float32))
+
+
 @pytest.mark.parametrize(("dtype", "rel"), [("F32", 1e-4), ("F16", 2e-3), ("BF16", 1e-2), ("F64", 1e-6)])
 def test_scan_gives_planted_sigma_for_each_dtype(tmp_path: Path, dtype: str, rel: float) -> None:
     s = spectrum_of(1, 2.5, 40)

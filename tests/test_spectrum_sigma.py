@@ -166,8 +166,31 @@ def test_error_estimate_certifies_a_singular_value_nearby() -> None:
 torch = pytest.importorskip("torch")
 
 
+@pytest.fixture
+def device_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run CPU tensors through the torch path, as tensors on an accelerator are."""
+    monkeypatch.setattr(core, "_CPU_TENSORS_ON_HOST_TILES", False)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "float64"])
+def test_cpu_tensors_run_on_the_host_tiles_without_a_copy(dtype: str) -> None:
+    bits, wide = _bf16_matrix(700, 500)
+    t = torch.nn.Parameter(torch.from_numpy(wide).to(getattr(torch, dtype)))  # requires_grad too
+    host, stored = core._on_host(t, None)
+    assert isinstance(host, np.ndarray) and np.shares_memory(host, t.detach().view(torch.uint8).numpy())
+    if dtype == "bfloat16":
+        assert stored == "bf16" and np.array_equal(host, bits)
+        assert matrix_stats(t) == matrix_stats(bits, stored="bf16")
+    else:
+        assert stored is None and host.dtype == np.dtype(dtype)
+        assert matrix_stats(t) == matrix_stats(t.detach().numpy())
+    ints = torch.zeros((300, 300), dtype=torch.int32)
+    assert core._on_host(ints, None)[0] is ints  # not a float tensor: the torch path as before
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
 @pytest.mark.parametrize("shape", [(700, 500), (400, 900)])
+@pytest.mark.usefixtures("device_path")
 def test_torch_path_equals_the_numpy_path(dtype: str, shape: tuple[int, int]) -> None:
     bits, wide = _bf16_matrix(*shape)
     t = torch.from_numpy(wide).to(getattr(torch, dtype))
@@ -178,6 +201,7 @@ def test_torch_path_equals_the_numpy_path(dtype: str, shape: tuple[int, int]) ->
     assert matrix_stats(t).frobenius == pytest.approx(matrix_stats(wide).frobenius, rel=1e-6)
 
 
+@pytest.mark.usefixtures("device_path")
 def test_torch_path_keeps_every_pass_on_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     """Per pass: the product and the small linear algebra take and give torch tensors; the only
     device → host copy is the stopping rule's scalars (one per pass, plus the first pass's
@@ -206,7 +230,10 @@ def test_torch_path_keeps_every_pass_on_the_device(monkeypatch: pytest.MonkeyPat
     assert res.converged and len(reads) == res.steps + 1
 
 
-def test_torch_spectrum_of_a_bf16_model_equals_the_checkpoint_core() -> None:
+@pytest.mark.parametrize("path", ["host tiles", "device"])
+def test_torch_spectrum_of_a_bf16_model_equals_the_checkpoint_core(monkeypatch: pytest.MonkeyPatch,
+                                                                   path: str) -> None:
+    monkeypatch.setattr(core, "_CPU_TENSORS_ON_HOST_TILES", path == "host tiles")
     import hpscale.torch as hpt
 
     layer = torch.nn.Linear(500, 700, bias=False)

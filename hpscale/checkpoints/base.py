@@ -81,6 +81,16 @@ class TensorInfo:
         return math.prod(self.shape)
 
     @property
+    def is_bf16(self) -> bool:
+        """Stored as bfloat16 (``read_into(..., bf16_bits=True)`` returns its bit patterns)."""
+        return self.dtype in ("BF16", "bfloat16")
+
+    def read_bytes(self, bf16_bits: bool) -> int:
+        """Bytes of buffer ``read_into`` needs: the stored bytes for bf16 read as bits, else
+        :attr:`float_bytes`."""
+        return self.nbytes if bf16_bits and self.is_bf16 else self.float_bytes
+
+    @property
     def float_bytes(self) -> int:
         """Bytes of the decoded array (float64 stays float64, everything else float32)."""
         return self.count * (8 if self.dtype.rstrip("F") in ("F64", "float64", "<f8", ">f8") else 4)
@@ -240,7 +250,12 @@ class Source:
     warnings: list[str]
     skipped_names: set[str] = set()  # stored but not decoded (integer dtypes, objects)
 
-    def read_into(self, info: TensorInfo, buffer: np.ndarray) -> np.ndarray:  # pragma: no cover
+    def read_into(self, info: TensorInfo, buffer: np.ndarray, *,
+                  bf16_bits: bool = False) -> np.ndarray:  # pragma: no cover
+        """Decode one tensor into ``buffer`` (uint8, at least ``info.read_bytes(bf16_bits)``)
+        and return a view: float32 (float64 stays float64), or, with ``bf16_bits``, a bfloat16
+        tensor as its uint16 bit patterns, never widened (``hpscale spectrum`` widens them a
+        tile at a time: ``hpscale.core.sigma_passes.HostTiles``)."""
         raise NotImplementedError
 
     def close(self) -> None:

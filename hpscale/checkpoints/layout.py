@@ -94,7 +94,8 @@ class Checkpoint:
     """An opened checkpoint (a file or a model directory): its tensors and how to read them.
 
     ``read(info)`` returns a new float32/float64 array; ``read_into(info, buffer)`` decodes
-    into ``buffer`` (a uint8 array of at least ``info.float_bytes``) and returns a view.
+    into ``buffer`` (a uint8 array of at least ``info.read_bytes(bf16_bits)``) and returns a
+    view (with ``bf16_bits=True``, a bfloat16 tensor as its uint16 bit patterns).
     """
 
     path: Path
@@ -106,12 +107,12 @@ class Checkpoint:
     aliases: dict[str, str] = field(default_factory=dict)
     _sources: dict[Path, Source] = field(default_factory=dict)
 
-    def read_into(self, info: TensorInfo, buffer: np.ndarray) -> np.ndarray:
+    def read_into(self, info: TensorInfo, buffer: np.ndarray, *, bf16_bits: bool = False) -> np.ndarray:
         source = self._sources.get(info.file)
         if source is None:  # a shard: opened as it is read, one at a time (open-file limit)
             self.close()
             source = self._sources[info.file] = open_file(info.file)
-        return source.read_into(info, buffer)
+        return source.read_into(info, buffer, bf16_bits=bf16_bits)
 
     def read(self, info: TensorInfo) -> np.ndarray:
         return self.read_into(info, np.empty(max(info.float_bytes, 1), dtype=np.uint8)).copy()

@@ -130,7 +130,8 @@ class _Npz(Source):
             raise InputError(f"{label}: shape {shape!r}: expected at most {MAX_DIMS} integers ≥ 0")
         return tuple(int(d) for d in shape), bool(fortran), np.dtype(dtype), header_len
 
-    def read_into(self, info: TensorInfo, buffer: np.ndarray) -> np.ndarray:
+    def read_into(self, info: TensorInfo, buffer: np.ndarray, *, bf16_bits: bool = False) -> np.ndarray:
+        del bf16_bits  # .npy has no bfloat16
         dtype = np.dtype(info.dtype.rstrip("F"))
         fortran = info.dtype.endswith("F")
         count = info.count

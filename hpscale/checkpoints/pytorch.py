@@ -97,19 +97,23 @@ class _Torch(Source):
         self.warnings = [skip_warning(d, names) for d, names in sorted(skipped.items())]
         self.skipped_names = {n for names in skipped.values() for n in names}
 
-    def read_into(self, info: TensorInfo, buffer: np.ndarray) -> np.ndarray:
+    def read_into(self, info: TensorInfo, buffer: np.ndarray, *, bf16_bits: bool = False) -> np.ndarray:
         import torch
 
         if os.stat(self.path).st_size < self.size:
             raise InputFileError(f"{self.path}: tensor {info.name!r}: the file shrank while being read")
         t = self.by_name[info.name].detach()
-        dtype = np.float64 if t.dtype == torch.float64 else np.float32
-        out = buffer[:info.float_bytes].view(dtype)
+        bits = bf16_bits and t.dtype == torch.bfloat16
+        if bits:
+            out = buffer[:info.nbytes].view(np.int16)
+            t = t.view(torch.int16)
+        else:
+            out = buffer[:info.float_bytes].view(np.float64 if t.dtype == torch.float64 else np.float32)
         try:
             torch.from_numpy(out).copy_(t.reshape(-1))
         except RuntimeError as exc:
             raise InputError(f"{self.path}: tensor {info.name!r}: cannot be read: {first_line(exc)}") from None
-        return out.reshape(info.shape)
+        return (out.view(np.uint16) if bits else out).reshape(info.shape)
 
     def close(self) -> None:
         self.by_name.clear()

@@ -133,12 +133,13 @@ class _Safetensors(Source):
         tensors.sort(key=lambda t: t.offset)
         return tensors, [skip_warning(d, names) for d, names in sorted(skipped.items())]
 
-    def read_into(self, info: TensorInfo, buffer: np.ndarray) -> np.ndarray:
+    def read_into(self, info: TensorInfo, buffer: np.ndarray, *, bf16_bits: bool = False) -> np.ndarray:
         count, dtype = info.count, info.dtype
+        bits = bf16_bits and dtype == "BF16"
         if os.fstat(self.fh.fileno()).st_size < info.offset + info.nbytes:
             raise InputFileError(f"{self.path}: tensor {info.name!r}: the file is now shorter "
                                  "than its header says (truncated while being read?)")
-        if dtype in ("F32", "F64"):
+        if dtype in ("F32", "F64") or bits:
             region = buffer[:info.nbytes]
         else:  # 16-bit: read into the upper half, widen in place
             region = buffer[2 * count:4 * count]
@@ -148,6 +149,10 @@ class _Safetensors(Source):
             arr = region.view("<f4")
         elif dtype == "F64":
             arr = region.view("<f8")
+        elif bits:
+            arr = region.view("<u2")
+            if not arr.dtype.isnative:  # a big-endian host
+                arr = arr.byteswap(inplace=True).view(np.uint16)
         else:
             arr = widen_in_place(buffer, count, dtype)
         return arr.reshape(info.shape)

@@ -48,7 +48,7 @@ def spectrum_command(
         "--sigma-rtol", help="Tolerance of each σ_top: it is a lower bound, certified within REL of a singular value of the matrix. The rules' predictions differ by m^0.25 (19 % at m = 2), so 0.02 still decides and scans faster.",
         metavar="REL")] = SIGMA_TOP_RTOL,
     device: Annotated[str | None, typer.Option(
-        "--device", help="Run the linear algebra through torch on this device (cpu, cuda, cuda:1); default numpy on the CPU.",
+        "--device", help="Run the linear algebra through torch on this device (cuda, cuda:1); default (and cpu): numpy row tiles on the CPU.",
         metavar="DEVICE", show_default=False)] = None,
     format: O.format_option(FORMATS, "table (report), json (the contract) or csv (one row per matrix, or per pair with --compare).") = "table",  # type: ignore[valid-type]
     output: O.OutputOpt = None,

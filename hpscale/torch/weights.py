@@ -26,10 +26,11 @@ def spectrum(model: nn.Module, *, grouper: Grouper | None = None) -> dict[str, W
     The same grouping (``hpscale.core.spectrum.Grouper``) and the same core
     (``hpscale.core.sigma.matrix_stats``: the matrix view, conv kernels (out, in, *k) as
     out × in·k, and σ_top by the block Krylov method of ``hpscale spectrum``) as the command on
-    a checkpoint, so a training loop logs what the command would report. Every pass stays on
-    the weight's device (CUDA included): a bf16/f16 weight is widened to float32 a row chunk at
-    a time, never copied whole, and the only device → host copy per pass is the stopping rule's
-    two scalars. One record per tensor (the command also splits fused q/k/v and
+    a checkpoint, so a training loop logs what the command would report. On an accelerator
+    every pass stays on the weight's device: a bf16/f16 weight is widened to float32 a row chunk
+    at a time, never copied whole, and the only device → host copy per pass is the stopping
+    rule's scalars. A weight on the CPU is measured by the command's numpy row tiles, sharing
+    its memory (torch's CPU products measured ~10× slower: ``hpscale.core.sigma._on_host``). One record per tensor (the command also splits fused q/k/v and
     stacked experts); vector-like parameters are skipped.
 
     Args:
