@@ -274,9 +274,9 @@ def main() -> int:
                 floor_time(path)  # back into the page cache: other processes on a shared machine evict it
                 times.setdefault((kind, "floor"), []).append(floor_time(path))
                 for rtol in rtols:
-                    for how, run in (("method", lambda: method(path, rtol, buffer)),
-                                     ("command", lambda: command(path, rtol))):
-                        dt, stats[(kind, rtol, how)] = run()  # type: ignore[no-untyped-call]
+                    for how in ("method", "command"):
+                        dt, stats[(kind, rtol, how)] = (method(path, rtol, buffer) if how == "method"
+                                                        else command(path, rtol))
                         times.setdefault((kind, f"{rtol:g}", how), []).append(dt)
                         loads.setdefault((kind, f"{rtol:g}", how), []).append(os.getloadavg()[0])
         print(f"after the timed runs: {load()}")
@@ -300,7 +300,7 @@ def main() -> int:
                 print(f"profile, {kind}: {profile(path, SIGMA_RTOL, buffer)}")
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        for kind, path in paths.items():
+        for path in paths.values():
             method(path, SIGMA_RTOL, buffer)
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()

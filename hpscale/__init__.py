@@ -31,23 +31,20 @@ from ._version import __version__
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the same names load lazily
     from .api import check as check
     from .api import check_targets as check_targets
+    from .api import compare_checkpoints as compare_checkpoints
     from .api import config_schema as config_schema
     from .api import explain as explain
+    from .api import fit as fit
     from .api import ladder as ladder
     from .api import ladder_targets as ladder_targets
-    from .api import compare_checkpoints as compare_checkpoints
-    from .api import fit as fit
     from .api import load_config as load_config
     from .api import load_law as load_law
+    from .api import plan_from_laws as plan_from_laws
+    from .api import ramp as ramp
     from .api import scan_checkpoint as scan_checkpoint
+    from .api import timescale as timescale
     from .api import to_law_yaml as to_law_yaml
     from .api import transfer as transfer
-    from .api import ramp as ramp
-    from .api import timescale as timescale
-    from .api import plan_from_laws as plan_from_laws
-    from .core.ramp import RampResult as RampResult
-    from .core.timescale import TimescaleReport as TimescaleReport
-    from .core.plan_result import PlanResult as PlanResult
     from .checkpoints import CheckpointComparison as CheckpointComparison
     from .checkpoints import Scan as Scan
     from .config import RunConfig as RunConfig
@@ -55,9 +52,12 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the same na
     from .core.check import CheckResults as CheckResults
     from .core.fit_result import FitResult as FitResult
     from .core.law import Law as Law
+    from .core.plan_result import PlanResult as PlanResult
+    from .core.ramp import RampResult as RampResult
     from .core.rules import RULES as RULES
     from .core.rules import RuleChoices as RuleChoices
     from .core.scale import Scale as Scale
+    from .core.timescale import TimescaleReport as TimescaleReport
     from .core.transfer_result import TransferResult as TransferResult
     from .errors import HpscaleError as HpscaleError
     from .errors import InputError as InputError

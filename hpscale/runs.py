@@ -41,8 +41,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .core.sweep import AXES, DECAY_RATES, HYPERPARAMETERS, Sweep
 from .columns import listing, locate
+from .core.sweep import AXES, DECAY_RATES, HYPERPARAMETERS, Sweep
 from .errors import InputError, InputFileError, mention
 from .numbers import MAX_DIGITS, parse_number
 

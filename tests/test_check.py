@@ -353,9 +353,9 @@ def test_shell_completion_needs_no_shell_name():
 
 @pytest.mark.parametrize("no_color", [False, True])
 def test_no_color_is_respected(proxy, tmp_path, monkeypatch, no_color):
-    from hpscale.outputs.check import render_table
     from hpscale.core.check import compare as compare_
     from hpscale.loader import load_config
+    from hpscale.outputs.check import render_table
 
     target = make_target(proxy, tmp_path, "t.yaml", "--width", "1024")
     edit(target, lambda d: d["param_groups"]["hidden"].update(lr=1.0))

@@ -9,14 +9,14 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from hpscale.cli import app
 import hpscale
-from hpscale.outputs.explain import plain_rst
+from hpscale.cli import app
 from hpscale.core import rules as R
 from hpscale.core.compose import transfer_to
 from hpscale.core.rules import RuleChoices
 from hpscale.core.scale import Scale
 from hpscale.loader import config_from_data
+from hpscale.outputs.explain import plain_rst
 
 EVERYTHING = {
     "name": "all-rules",

@@ -268,7 +268,7 @@ def megatron_schedule(text: str, seq_length: int) -> list[tuple[int, int]]:
     entries = [entry.split(":", 1) for entry in text.replace(",", " ").split()]
     schedule = sorted((number(t) // seq_length, number(b)) for t, b in entries)
     assert schedule and schedule[0][0] == 0
-    assert all(a[0] < b[0] for a, b in zip(schedule, schedule[1:])) and all(b > 0 for _, b in schedule)
+    assert all(a[0] < b[0] for a, b in zip(schedule, schedule[1:], strict=False)) and all(b > 0 for _, b in schedule)
     return schedule
 
 
@@ -286,7 +286,7 @@ def test_megatron_reads_the_ramp_schedule_as_the_plan_stages():
     obj = json.loads(result.stdout)
     schedule = megatron_schedule(obj["megatron_step_batch_size_schedule"], 1024)
     assert len(schedule) == len(obj["stages"])
-    for previous, stage in zip([None, *obj["stages"]], obj["stages"]):
+    for previous, stage in zip([None, *obj["stages"]], obj["stages"], strict=False):
         start = int(stage["start"]) // 1024
         assert megatron_batch_at(schedule, start) * 1024 == stage["batch_size"]
         assert megatron_batch_at(schedule, start) % (8 * 4) == 0

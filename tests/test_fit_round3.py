@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sweeps import grid, mup_world
 
 import hpscale
 from hpscale.core.law_regression import LawData, censored_selection
 from hpscale.errors import InputError
-from sweeps import grid, mup_world
 
 FIT = {"by": "width", "optimize": "lr", "metric": "val/loss", "bootstrap": 100}
 
@@ -90,10 +90,10 @@ def test_rows_with_numpy_integers_are_accepted() -> None:
 
 
 def test_cli_seed_minus_one_exits_2_naming_the_field(tmp_path) -> None:
+    from sweeps import write_csv
     from typer.testing import CliRunner
 
     from hpscale.cli import app
-    from sweeps import write_csv
 
     path = write_csv(mup_world(0), tmp_path / "s.csv")
     result = CliRunner().invoke(app, ["fit", str(path), "--by", "width", "--optimize", "lr",
@@ -143,11 +143,11 @@ def test_the_cell_tables_are_bounded_and_json_keeps_every_cell(tmp_path) -> None
     """Issue 18: a 20,000-cell sweep printed 20,000 table rows (most of its run time)."""
     import json
 
+    from sweeps import write_csv
     from typer.testing import CliRunner
 
     from hpscale.cli import app
     from hpscale.outputs.fit import MAX_TABLE_CELLS
-    from sweeps import write_csv
 
     widths = tuple(range(64, 64 + 8 * (MAX_TABLE_CELLS + 10), 8))
     path = write_csv(mup_world(0, widths=widths, lrs=grid(4e-3, 7, 2 ** 0.5)), tmp_path / "s.csv")

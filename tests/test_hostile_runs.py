@@ -12,11 +12,11 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+import sweeps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import sweeps
 from hpscale.cli import app
 from hpscale.errors import InputError
 from hpscale.lawfile import read_law

@@ -7,11 +7,9 @@ import io
 import json
 
 import pytest
-
-import hpscale
 from typer.testing import CliRunner
 
-from hpscale.outputs import ladder as C
+import hpscale
 from hpscale.cli import app
 from hpscale.commands import options as O
 from hpscale.core import ladder as LD
@@ -20,6 +18,7 @@ from hpscale.core.rules import RuleChoices
 from hpscale.core.scale import Scale
 from hpscale.errors import InputError
 from hpscale.loader import load_config
+from hpscale.outputs import ladder as C
 
 LLAMA = "configs/llama-mup-w256.yaml"
 VIT = "configs/vit-s16-ema.yaml"

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from hpscale.contract import dumps_json
-from hpscale.outputs.transfer import dumps_target_yaml
 from hpscale.core import rules as R
 from hpscale.core.check import compare, stated_fields
 from hpscale.core.compose import transfer_to
@@ -27,6 +26,7 @@ from hpscale.core.scale import Scale
 from hpscale.errors import InputError
 from hpscale.limits import LIMITS
 from hpscale.loader import config_from_data, parse_yaml
+from hpscale.outputs.transfer import dumps_target_yaml
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

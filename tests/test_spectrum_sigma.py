@@ -11,11 +11,11 @@ import math
 
 import numpy as np
 import pytest
+from spectrum_fixtures import f32_to_bf16_bits
 
 from hpscale.core import sigma as core
 from hpscale.core import sigma_passes as passes
 from hpscale.core.sigma import matrix_stats, top_singular_value
-from spectrum_fixtures import f32_to_bf16_bits
 
 
 def _bf16_matrix(m: int = 700, n: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="hpscale.torch needs the torch extra")
 
-from torch import nn  # noqa: E402
 from test_torch import CNN, GPT, plan_at, quiet, tokens  # noqa: E402
+from torch import nn  # noqa: E402
 
 import hpscale  # noqa: E402
 import hpscale.torch as hpt  # noqa: E402

@@ -114,10 +114,10 @@ def test_model_names_from_a_model_directory(tmp_path):
     """A Hugging Face model directory (what `hpscale spectrum DIR` accepts) gives its tensor names
     and shapes from the checkpoint headers (issue 17, item 8)."""
     np = pytest.importorskip("numpy")
+    from spectrum_fixtures import write_safetensors
     from typer.testing import CliRunner
 
     from hpscale.plan import read_model_names
-    from spectrum_fixtures import write_safetensors
 
     model = tmp_path / "llama"
     model.mkdir()

@@ -14,7 +14,6 @@ float32 copy. (The ``safetensors`` package's numpy API cannot return bf16.)
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from hpscale.checkpoints.base import (
     widen_in_place,
 )
 from hpscale.errors import InputError, InputFileError
-
 
 # safetensors dtype → (numpy dtype of the stored bytes, item size). Decoded to float32/64.
 _ST_FLOAT = {"F64": ("<f8", 8), "F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<u2", 2)}

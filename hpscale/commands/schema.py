@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import options as O
 
+
 def schema_command(output: O.OutputOpt = None) -> None:
     """Print the JSON Schema of proxy/target config files (pass --output to write it to a file)."""
     output_file = O.output_option(output)

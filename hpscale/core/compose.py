@@ -14,19 +14,24 @@ from ..errors import InputError, RuleDomainError, mention
 from . import rules as R
 from .frozen import FrozenMap
 from .law import Law, law_warnings
-from .published import proxy_warnings
+from .optimizers import DEFAULT, OPTIMIZERS, GroupContext, GroupValues
+from .optimizers.base import product as _product
 from .proxy import PLAUSIBLE_LR as PLAUSIBLE_LR
 from .proxy import ProxyRun as ProxyRun
 from .proxy import optimizer_sections as optimizer_sections
 from .proxy import read_proxy as read_proxy
 from .proxy import resolve_groups as resolve_groups
 from .proxy import scale_of as scale_of
-from .optimizers import DEFAULT, OPTIMIZERS, GroupContext, GroupValues
-from .optimizers.base import product as _product
+from .published import proxy_warnings
 from .rules import GROUPS, Group, RuleChoices
 from .scale import Ratios, Scale, params_of
-from .transfer_result import (GroupResult, HorizonRuleAlternative, Quantity, TransferResult,
-                              WidthRuleAlternative)
+from .transfer_result import (
+    GroupResult,
+    HorizonRuleAlternative,
+    Quantity,
+    TransferResult,
+    WidthRuleAlternative,
+)
 
 POWER_LINES = mention("tau_rule", "power-lines")  # named in its errors (the CLI shows --tau-rule power-lines)
 

@@ -15,8 +15,8 @@ timestamps, keys in a fixed order, floats rounded to ``SIGNIFICANT_DIGITS`` sign
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._version import __version__

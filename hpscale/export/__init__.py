@@ -56,7 +56,7 @@ def exporter(fmt: str) -> ModuleType:
 
 
 @dataclass(frozen=True)
-class Export:  
+class Export:
     """An exported file's ``text`` and the ``notes`` it carries (also for stderr, once each)."""
 
     text: str

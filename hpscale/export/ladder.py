@@ -40,8 +40,8 @@ def _size(value: float) -> str:
 
 def ladder_export(results: list[Any], fmt: str, sizes: Any, output: Path | None, inputs: list[Path]) -> None:
     """Export every result (a ``TransferResult`` per row) and write the files, each atomically."""
-    from ..outputs.ladder import stderr_warnings
     from ..output import check_destination, warn, write_atomic
+    from ..outputs.ladder import stderr_warnings
     from ..text import printable
     from . import export
 

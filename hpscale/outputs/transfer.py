@@ -204,9 +204,9 @@ def law_table(result: TransferResult) -> Any:
     from rich.table import Table
 
     from ..core.fit import rule_lines
-    from ..core.scale import params_of
     from ..core.law import GROUP_AXES
     from ..core.published import law_at_scale
+    from ..core.scale import params_of
     from ..text import printable
 
     law = result.law

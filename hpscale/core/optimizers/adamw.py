@@ -18,7 +18,15 @@ from ..law import law_factors
 from ..rules import RuleChoices
 from ..scale import TOKENS_PER_PARAM, Factor, Ratios
 from ..transfer_result import GroupResult, Quantity
-from .base import GroupContext, OptimizerSpec, RuleLine, group_timescales, model_quantities, product, rule_exponent
+from .base import (
+    GroupContext,
+    OptimizerSpec,
+    RuleLine,
+    group_timescales,
+    model_quantities,
+    product,
+    rule_exponent,
+)
 
 
 class Shared(NamedTuple):
