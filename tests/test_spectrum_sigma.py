@@ -54,13 +54,21 @@ def test_stored_kind_is_checked() -> None:
         matrix_stats(np.zeros((300, 300), np.uint16), stored="fp8")
 
 
-def test_two_tile_workers_equal_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    bits, _ = _bf16_matrix(1200, 600)
-    two = top_singular_value(bits, stored="bf16")
+@pytest.mark.parametrize("workers", [2, 4, 5])
+def test_more_tile_workers_equal_one(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    pytest.importorskip("threadpoolctl")
+    bits, _ = _bf16_matrix(4400, 300)  # 6 row tiles of 873 rows
     monkeypatch.setattr(passes, "TILE_WORKERS", 1)
     one = top_singular_value(bits, stored="bf16")
-    assert two.steps == one.steps
-    assert two.sigma == pytest.approx(one.sigma, rel=1e-6)
+    monkeypatch.setattr(passes, "TILE_WORKERS", workers)
+    monkeypatch.setattr(passes, "_cpus", lambda: workers)  # as on a host with that many cores
+    op = passes.HostTiles(bits, "bf16", block=8)
+    assert op.workers == workers and op.ranges[0][0] == 0 and op.ranges[-1][1] == 4400
+    assert all(a[1] == b[0] for a, b in zip(op.ranges, op.ranges[1:], strict=False))
+    many = top_singular_value(bits, stored="bf16")
+    assert many.steps == one.steps
+    assert many.sigma == pytest.approx(one.sigma, rel=1e-6)
+    assert top_singular_value(bits, stored="bf16") == many  # the same σ run to run
 
 
 @pytest.mark.parametrize("transposed", [False, True])
@@ -186,6 +194,10 @@ def test_cpu_tensors_run_on_the_host_tiles_without_a_copy(dtype: str) -> None:
         assert matrix_stats(t) == matrix_stats(t.detach().numpy())
     ints = torch.zeros((300, 300), dtype=torch.int32)
     assert core._on_host(ints, None)[0] is ints  # not a float tensor: the torch path as before
+    strided = torch.from_numpy(np.ascontiguousarray(wide.T)).to(getattr(torch, dtype)).T  # a transposed view
+    assert not strided.is_contiguous()
+    got, ref = matrix_stats(strided), matrix_stats(t.detach())
+    assert got.sigma_max == pytest.approx(ref.sigma_max, rel=1e-6) and got.passes == ref.passes
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
