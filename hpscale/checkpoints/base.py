@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hpscale.core.spectrum import MAX_NAME_CHARS
+from hpscale.core.widen import widen_f16
 from hpscale.errors import InputError, InputFileError
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -48,13 +49,16 @@ def widen_in_place(buffer: np.ndarray, count: int, kind: str) -> np.ndarray:
     (chunk [a, b) writes bytes < 4b ≤ 2·count + 2b); numpy buffers the overlap inside a
     chunk."""
     out = buffer[:4 * count].view(np.uint32 if kind == "BF16" else np.float32)
-    src = buffer[2 * count:4 * count].view("<u2" if kind == "BF16" else "<f2")
+    src = buffer[2 * count:4 * count].view("<u2")
+    if not src.dtype.isnative:  # a big-endian host: the widenings read native uint16
+        src = src.byteswap(inplace=True).view(np.uint16)
+    scratch = np.empty(min(count, _CHUNK) if kind != "BF16" else 0, dtype=np.uint32)
     for start in range(0, count, _CHUNK):
         stop = min(count, start + _CHUNK)
         if kind == "BF16":
             np.left_shift(src[start:stop], 16, out=out[start:stop], dtype=np.uint32)
-        else:
-            out[start:stop] = src[start:stop]
+        else:  # exact, ~2× numpy's float16 cast (hpscale.core.widen)
+            widen_f16(src[start:stop], out[start:stop], scratch[:stop - start])
     return out.view(np.float32)
 
 

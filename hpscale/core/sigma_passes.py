@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .widen import widen_bf16, widen_f16
+
 #: float32 bytes of W per row tile on the CPU: about the L2 cache of one core, so a tile is
 #: widened once and read twice (W·X, then Wᵀ·Y) from cache.
 TILE_BYTES = 1 << 20
@@ -129,25 +131,25 @@ class HostTiles:
     def _buffers(self, block: int) -> dict[str, np.ndarray]:
         rows = self.rows
         zshape = (block, self.n) if self.transposed else (self.n, block)
-        return {"tile": np.empty((rows, self.n) if self.copy else (0, 0), dtype=self.dtype),
-                "y": np.empty((rows, block), dtype=self.dtype), "z": np.empty(zshape, dtype=self.dtype),
-                "t": np.empty(zshape, dtype=self.dtype)}
+        return {**self._tile_buffers(), "y": np.empty((rows, block), dtype=self.dtype),
+                "z": np.empty(zshape, dtype=self.dtype), "t": np.empty(zshape, dtype=self.dtype)}
 
-    def tile(self, i: int, j: int, buf: np.ndarray) -> np.ndarray:
-        """Rows i:j of W as a float array (widened and scaled into ``buf`` when needed)."""
+    def _tile_buffers(self) -> dict[str, np.ndarray]:
+        shape = (self.rows, self.n) if self.copy else (0, 0)
+        return {"tile": np.empty(shape, dtype=self.dtype),
+                "scratch": np.empty(shape if self.kind == "f16" else (0, 0), dtype=np.uint32)}
+
+    def tile(self, i: int, j: int, buf: dict[str, np.ndarray]) -> np.ndarray:
+        """Rows i:j of W as a float array (widened and scaled into ``buf["tile"]`` when needed;
+        bf16 and f16 by ``hpscale.core.widen``, both over a tile in cache)."""
         src = self.a[i:j]
         if not self.copy:
             return src
-        out = buf[:j - i]
+        out = buf["tile"][:j - i]
         if self.kind == "bf16":
-            # bf16 bits are the high half of the float32 bits: widen to uint32, then shift in
-            # place, both over a tile in cache. Measured per 11008×4096 pass, 64-row tiles, one
-            # thread (Intel Xeon with AVX-512): 11.5 ms, against 14.6 ms for one widening
-            # shift ufunc and 20.7 ms for storing the uint16 into the odd halves of a zeroed
-            # buffer (on an AMD EPYC the last had been fastest, 13 ms against 16).
-            bits = out.view(np.uint32)
-            np.copyto(bits, src)
-            bits <<= 16
+            widen_bf16(src, out)
+        elif self.kind == "f16":
+            widen_f16(src, out, buf["scratch"][:j - i])
         else:
             np.copyto(out, src, casting="unsafe")
         if self.scale != 1.0:
@@ -161,7 +163,7 @@ class HostTiles:
         total = 0.0
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # checked by the caller
             for i in range(lo, hi, self.rows):
-                t = self.tile(i, min(hi, i + self.rows), buf["tile"])
+                t = self.tile(i, min(hi, i + self.rows), buf)
                 y = np.matmul(t, x, out=buf["y"][:t.shape[0], :b])
                 if self.transposed:
                     np.matmul(y.T, t, out=tmp)  # Zᵀ += Yᵀ·Wᵢ
@@ -190,7 +192,7 @@ class HostTiles:
         return z
 
     def _each_tile(self) -> Iterator[np.ndarray]:
-        buf = np.empty((self.rows, self.n) if self.copy else (0, 0), dtype=self.dtype)
+        buf = self._tile_buffers()
         for i in range(0, self.a.shape[0], self.rows):
             yield self.tile(i, min(self.a.shape[0], i + self.rows), buf)
 
