@@ -585,14 +585,16 @@ def test_cli_escapes_control_characters_in_names(tmp_path: Path) -> None:
         assert "\\x1b" in result.stdout
 
 
-def test_cli_nonfinite_is_null_not_nan(tmp_path: Path) -> None:
-    w = planted(40, 50, [1.0])
+@pytest.mark.parametrize("shape", [(40, 50), (300, 400)])  # the direct path and the iteration
+def test_cli_nonfinite_is_null_not_nan(tmp_path: Path, shape: tuple[int, int]) -> None:
+    w = planted(*shape, [1.0])
     w[0, 0] = np.inf
     path = write_safetensors(tmp_path / "n.safetensors", {"fc1.weight": w})
     result = run(path, "-f", "json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["tensors"][0]["sigma_max"] is None
     assert "NaN or inf" in result.stderr
+    assert "Warning" not in result.stderr and len(result.stderr.strip().splitlines()) == 1  # hpscale's line only
 
 
 @needs_matplotlib

@@ -42,3 +42,13 @@ def test_in_place_widening_of_the_readers(kind: str) -> None:
     got = widen_in_place(buffer, count, kind)
     ref = (raw.astype(np.uint32) << 16).view(np.float32) if kind == "BF16" else raw.view(np.float16).astype(np.float32)
     assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+
+def test_float16_matrix_stats_equal_the_widened_matrix_and_see_inf() -> None:
+    from hpscale.core.sigma import matrix_stats
+
+    w = (np.random.default_rng(2).standard_normal((700, 500)) * 0.02).astype(np.float16)
+    w[0, 0] = np.float16(3e-7)  # a subnormal
+    assert matrix_stats(w) == matrix_stats(w.astype(np.float32))
+    w[5, 7] = np.inf
+    assert matrix_stats(w).finite is False
