@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hpscale.core.spectrum import MAX_NAME_CHARS
-from hpscale.core.widen import widen_f16
+from hpscale.core.widen import widen_bf16, widen_f16
 from hpscale.errors import InputError, InputFileError
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -38,9 +38,14 @@ def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
     ``raw`` holds the bf16 bit patterns as uint16; the result is a new float32 array of
     the same shape (NaN payloads and ±inf are kept bit-for-bit).
     """
-    out = raw.astype(np.uint32)
-    out <<= 16
-    return out.view(np.float32)
+    return widen_bf16(raw, np.empty(raw.shape, dtype=np.float32))
+
+
+def native_u16(region: np.ndarray) -> np.ndarray:
+    """Little-endian 16-bit words (a file's bytes) as native uint16, swapped in place on a
+    big-endian host: the widenings of ``hpscale.core.widen`` read native uint16."""
+    words = region.view("<u2")
+    return words if words.dtype.isnative else words.byteswap(inplace=True).view(np.uint16)
 
 
 def widen_in_place(buffer: np.ndarray, count: int, kind: str) -> np.ndarray:
@@ -48,18 +53,16 @@ def widen_in_place(buffer: np.ndarray, count: int, kind: str) -> np.ndarray:
     float32 in bytes [0, 4·count). Ascending chunks never overwrite values not yet read
     (chunk [a, b) writes bytes < 4b ≤ 2·count + 2b); numpy buffers the overlap inside a
     chunk."""
-    out = buffer[:4 * count].view(np.uint32 if kind == "BF16" else np.float32)
-    src = buffer[2 * count:4 * count].view("<u2")
-    if not src.dtype.isnative:  # a big-endian host: the widenings read native uint16
-        src = src.byteswap(inplace=True).view(np.uint16)
+    out = buffer[:4 * count].view(np.float32)
+    src = native_u16(buffer[2 * count:4 * count])
     scratch = np.empty(min(count, _CHUNK) if kind != "BF16" else 0, dtype=np.uint32)
     for start in range(0, count, _CHUNK):
         stop = min(count, start + _CHUNK)
         if kind == "BF16":
-            np.left_shift(src[start:stop], 16, out=out[start:stop], dtype=np.uint32)
+            widen_bf16(src[start:stop], out[start:stop])
         else:  # exact, ~2× numpy's float16 cast (hpscale.core.widen)
             widen_f16(src[start:stop], out[start:stop], scratch[:stop - start])
-    return out.view(np.float32)
+    return out
 
 
 @dataclass(frozen=True)

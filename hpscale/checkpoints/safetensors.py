@@ -26,6 +26,7 @@ from hpscale.checkpoints.base import (
     TensorInfo,
     check_backed,
     check_name,
+    native_u16,
     parse_json,
     read_exact,
     safe_open,
@@ -148,9 +149,7 @@ class _Safetensors(Source):
         elif dtype == "F64":
             arr = region.view("<f8")
         elif bits:
-            arr = region.view("<u2")
-            if not arr.dtype.isnative:  # a big-endian host
-                arr = arr.byteswap(inplace=True).view(np.uint16)
+            arr = native_u16(region)
         else:
             arr = widen_in_place(buffer, count, dtype)
         return arr.reshape(info.shape)

@@ -92,17 +92,22 @@ def _measure(array: np.ndarray, placement: Placement, device: Any, rtol: float) 
         tuple[str | None, int | None, tuple[int, int], MatrixStats]]:
     out = []
     for label, expert, matrix in tensor_matrices(array, placement):
-        bits = matrix.dtype == np.uint16  # bf16 bit patterns, widened per tile by the core
+        stored = "bf16" if matrix.dtype == np.uint16 else None  # bit patterns, widened per tile
         if device is not None:
-            import torch
-
-            matrix = torch.from_numpy(np.ascontiguousarray(matrix).view(np.int16) if bits else
-                                      np.ascontiguousarray(matrix))
-            matrix = (matrix.view(torch.bfloat16) if bits else matrix).to(device)
-            bits = False
-        stats = matrix_stats(matrix, rtol=rtol, stored="bf16" if bits else None)
+            matrix, stored = _on_device(matrix, stored, device), None
+        stats = matrix_stats(matrix, rtol=rtol, stored=stored)
         out.append((label, expert, (int(matrix.shape[0]), int(matrix.shape[1])), stats))
     return out
+
+
+def _on_device(matrix: np.ndarray, stored: str | None, device: Any) -> Any:
+    """The matrix as a torch tensor on ``device``: bf16 bit patterns as a bfloat16 tensor."""
+    import torch
+
+    dense = np.ascontiguousarray(matrix)
+    if stored:
+        return torch.from_numpy(dense.view(np.int16)).view(torch.bfloat16).to(device)
+    return torch.from_numpy(dense).to(device)
 
 
 def scan_checkpoint(

@@ -104,9 +104,9 @@ def block_krylov_sigma(gram: Callable[[Any], Any], x0: Any, ops: Any, *, rtol: f
       a subspace), so √θ never exceeds σ_top (up to the rounding of the float32 products);
     - **residual bound**: for any unit y, ‖G·y − θ·y‖ =: ρ puts an eigenvalue of G in
       [θ − ρ, θ + ρ] (Parlett, *The Symmetric Eigenvalue Problem*, SIAM 1998, Thm 4.5.1), so √θ
-      is within ρ/(2θ) (relative, to first order) of a singular value of W. The Ritz vector gives ρ = ‖B_j·s_j‖ (B_j the new block's
-      coefficients, s_j the last block of s); the iteration uses the least ρ over all unit
-      y ∈ span(Q), the refined residual (:func:`_refined_residual`), which is never larger
+      is within ρ/(2θ) (relative, to first order) of a singular value of W. The Ritz vector
+      gives ρ = ‖B_j·s_j‖ (B_j the new block's coefficients, s_j the last block of s); the
+      iteration uses the least ρ over all unit y ∈ span(Q), the refined residual (:func:`_refined_residual`), which is never larger
       and is 1.5–2.3× smaller near convergence on flat tops (one hi×hi eigenvalue problem more
       per pass; 15–19 passes instead of 16–22 on Gaussian LLaMA-7B matrices at 0.25 %);
     - **gap bound**: where the top Ritz value stands clear of the second, λ_max − θ ≤ ρ_y²/δ
@@ -354,7 +354,8 @@ class MatrixStats:
     """σ_top, Frobenius norm and stable rank ‖W‖_F²/σ_top² of one matrix (None if not finite).
 
     ``error_estimate`` is the certified relative error of σ_top (:class:`SigmaTop`);
-    ``converged`` is False when the iteration stopped at its pass limit before reaching its tolerance (σ_top is then still a lower bound); ``passes``
+    ``converged`` is False when the iteration stopped at its pass limit before reaching its
+    tolerance (σ_top is then still a lower bound); ``passes``
     counts the passes over W the iteration took (0 for the direct path).
     """
 

@@ -91,8 +91,8 @@ def _transposed_products() -> bool:
     if controller is None:
         return False
     blas = [lib for lib in controller.info() if lib.get("user_api") == "blas"]
-    return bool(blas) and all(lib.get("internal_api") == "openblas" and lib.get("architecture") in _TRANSPOSED_ARCHS
-                              for lib in blas)
+    return bool(blas) and all(lib.get("internal_api") == "openblas"
+                              and lib.get("architecture") in _TRANSPOSED_ARCHS for lib in blas)
 
 
 def _cpus() -> int:
